@@ -1,0 +1,1 @@
+"""Experiment entry points (the library in diffax/ knows nothing of these)."""
