@@ -8,6 +8,7 @@ heavy-tailed kernel.
 
 from diffax.processes.base import GaussianProcess, broadcast_to_x
 from diffax.processes.edm import EDM, karras_sigmas
+from diffax.processes.pfgmpp import PFGMPP
 from diffax.processes.rectified_flow import RectifiedFlow
 from diffax.processes.sub_vp import SubVP
 from diffax.processes.ve import VE
@@ -34,4 +35,5 @@ def get_process(name: str, **kwargs) -> GaussianProcess:
 __all__ = [
     "GaussianProcess", "VPProcess", "VPLinear", "VPCosine", "DiscreteDDPM", "SubVP", "VE",
     "EDM", "RectifiedFlow", "karras_sigmas", "broadcast_to_x", "get_process", "PROCESSES",
+    "PFGMPP",
 ]

@@ -159,7 +159,7 @@ class GaussianProcess(struct.PyTreeNode):
         log_s = broadcast_to_x(self.log_sigma(t), xt)
         z = (xt - mean) / jnp.exp(log_s)
         ll = -0.5 * z**2 - log_s - 0.5 * math.log(2 * math.pi)
-        return ll.reshape(ll.shape[0], -1).sum(-1) if ll.ndim > 1 else ll.sum()
+        return ll.reshape(ll.shape[0], -1).sum(-1) if ll.ndim >= 1 else ll
 
     # ---- prior -----------------------------------------------------------------
     @property
@@ -192,12 +192,17 @@ class GaussianProcess(struct.PyTreeNode):
 
 
 def concrete_float(value: Any) -> float | None:
-    """``float(value)`` when ``value`` is a concrete number, else ``None``.
+    """``float(value)`` when ``value`` is a concrete Python/NumPy number, else ``None``.
 
-    Constructors validate hyper-parameters only when they are concrete: JAX also
-    rebuilds processes from traced or placeholder leaves (jit, vmap, tree_map),
-    which must not be checked.
+    Constructors validate hyper-parameters given as Python or NumPy numbers (what
+    users and configs pass). Values held in JAX arrays are not checked: JAX rebuilds
+    processes from traced or placeholder leaves (jit, vmap) and from concrete arrays
+    that are not hyper-parameters at all (gradients from ``jax.grad`` w.r.t. a
+    process, ``tree_map(jnp.zeros_like, ...)``, optimizer updates), which may be
+    negative or zero.
     """
+    if isinstance(value, jax.Array):  # includes tracers
+        return None
     try:
         return float(value)
     except Exception:  # tracers, placeholder objects, arrays with more than one element

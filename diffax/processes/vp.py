@@ -158,9 +158,10 @@ class DiscreteDDPM(VPProcess):
         if self.betas is None:
             raise ValueError("DiscreteDDPM: pass betas (1-D, values in (0, 1)), "
                              "or use DiscreteDDPM.linear().")
-        if isinstance(self.betas, (np.ndarray, list, tuple)) or (
-            isinstance(self.betas, jax.Array) and not isinstance(self.betas, jax.core.Tracer)
-        ):
+        # Values are checked for Python/NumPy input only: JAX also rebuilds the process
+        # from traced or placeholder leaves (jit, vmap) and from concrete arrays that are
+        # not betas (gradients, tree_map(jnp.zeros_like, ...)), with t_min already set.
+        if isinstance(self.betas, (np.ndarray, list, tuple)):
             b = np.asarray(self.betas, dtype=np.float64)
             if b.ndim != 1 or b.shape[0] < 2:
                 raise ValueError(f"DiscreteDDPM: betas must be 1-D with >= 2 entries, got "
@@ -168,10 +169,13 @@ class DiscreteDDPM(VPProcess):
             if not np.all((b > 0) & (b < 1)):
                 raise ValueError(f"DiscreteDDPM: every beta must lie in (0, 1); got min "
                                  f"{b.min()}, max {b.max()}.")
-            n = b.shape[0]
-            if self.t_min is None:
-                object.__setattr__(self, "t_min", 1.0 / n)
-            check_interval("DiscreteDDPM", self.t_min, self.t_max, 0.0, 1.0)
+        if self.t_min is None:  # default: the first grid point t_1 = 1/N
+            shape = jnp.shape(self.betas)
+            if len(shape) != 1 or shape[0] < 2:
+                raise ValueError(f"DiscreteDDPM: betas must be 1-D with >= 2 entries, got "
+                                 f"shape {shape}.")
+            object.__setattr__(self, "t_min", 1.0 / shape[0])
+        check_interval("DiscreteDDPM", self.t_min, self.t_max, 0.0, 1.0)
 
     @property
     def n_steps(self) -> int:

@@ -1,0 +1,173 @@
+"""Stochastic samplers of the reverse-time SDE: Euler-Maruyama, reverse diffusion,
+ancestral (DDPM) sampling.
+
+The forward process ``x_t = alpha_t x0 + sigma_t eps`` solves ``dx = f x dt + g dW``
+(f = d log alpha/dt, g^2 = -sigma^2 d lambda/dt, lambda = log(alpha^2/sigma^2)); its
+time reversal is (Anderson, 1982; Song et al., 2021, "Score-Based Generative Modeling
+through Stochastic Differential Equations", eq. 6)
+
+    dx = [f(t) x - g(t)^2 score(x, t)] dt + g(t) dW_bar.
+
+One step from t = t_i to s = t_{i+1} < t of every sampler here is affine in the
+state, one model prediction and a fresh normal draw z:
+
+    x_s = a_i x_t + b_i pred(x_t, t) + c_i z.
+
+Writing alpha_{t|s} = alpha_t / alpha_s and sigma_{t|s}^2 = sigma_t^2 - alpha_{t|s}^2
+sigma_s^2 for the forward transition x_t | x_s ~ N(alpha_{t|s} x_s, sigma_{t|s}^2 I),
+and h = lambda_s - lambda_t > 0 (so sigma_{t|s}^2 / sigma_t^2 = 1 - e^{-h}):
+
+* ``euler_maruyama`` (pred = score; Song et al. 2021, ``EulerMaruyamaPredictor``):
+  a = 1 + (s - t) f(t),  b = (t - s) g(t)^2,  c = g(t) sqrt(t - s).
+* ``reverse_diffusion`` (pred = score; Song et al. 2021, eq. 46, the
+  ``ReverseDiffusionPredictor``): the reverse of the discretised forward SDE
+  x_t = x_s + F(x_s) + G z with F(x) = (alpha_{t|s} - 1) x, G = sigma_{t|s}:
+  a = 2 - alpha_{t|s},  b = sigma_{t|s}^2,  c = sigma_{t|s}.
+  For VP this is score_sde's beta_i form (alpha_{t|s} = sqrt(1 - beta_i),
+  sigma_{t|s}^2 = beta_i), for VE its sigma_i^2 - sigma_{i-1}^2 form, here with the
+  exact transition of the given time grid instead of beta(t)/N.
+* ``ancestral`` (pred = x0; Ho et al., 2020, "Denoising Diffusion Probabilistic
+  Models", eqs. 6-7, written for any Gaussian process): sample the Gaussian posterior
+  q(x_s | x_t, x0) at x0 = x0_hat(x_t, t),
+
+      mean = alpha_{t|s} sigma_s^2 / sigma_t^2 x_t + alpha_s sigma_{t|s}^2 / sigma_t^2 x0
+           = e^{-h/2} (sigma_s / sigma_t) x_t + alpha_s (1 - e^{-h}) x0,
+      var  = sigma_{t|s}^2 sigma_s^2 / sigma_t^2 = sigma_s^2 (1 - e^{-h})   ("small",
+             DDPM's beta_tilde), or sigma_{t|s}^2 = sigma_t^2 (1 - e^{-h})   ("large",
+             DDPM's beta).
+
+  With the "small" variance this is DDIM with eta = 1 (:mod:`.ddim`).
+
+All three take one model evaluation per step: NFE = N. They are stochastic and need
+``key``. With ``denoise=True`` (score_sde's ``noise_removal``) the last step adds no
+noise, i.e. returns the mean of the final transition.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from diffax.processes.base import GaussianProcess
+from diffax.samplers import base
+from diffax.samplers.base import ModelFn, SampleOutput, check_timesteps, require_key, run_scan
+from diffax.samplers.registry import register
+
+Array = jax.Array
+
+PREDICTORS = ("euler_maruyama", "reverse_diffusion", "ancestral")
+VARIANCES = ("small", "large")
+
+
+def check_choice(name: str, value: Any, choices: tuple, where: str) -> None:
+    if value not in choices:
+        raise ValueError(f"{where}: unknown {name} {value!r}; valid choices: {list(choices)}.")
+
+
+def check_bool(name: str, value: Any, where: str) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{where}: {name} must be True or False, got {value!r}.")
+
+
+def last_step_mask(n: int, denoise: bool, dtype) -> Array:
+    """Per-step noise multipliers: ones, with the last set to 0 when ``denoise``."""
+    mask = jnp.ones((n,), dtype)
+    return mask.at[-1].set(0.0) if denoise else mask
+
+
+def predictor_coefficients(name: str, process: GaussianProcess, t: Array, s: Array,
+                           variance: str = "small") -> tuple[str, Array, Array, Array]:
+    """Coefficient tables of one reverse step t -> s (arrays of shape (N,)).
+
+    Returns ``(target_kind, a, b, c)`` with ``x_s = a x_t + b pred + c z`` and
+    ``pred`` the model's prediction of ``target_kind`` at ``(x_t, t)``; see the module
+    docstring for the formulas.
+    """
+    check_choice("predictor", name, PREDICTORS, "predictor_coefficients")
+    if name == "euler_maruyama":
+        dt = t - s  # > 0
+        g2 = process.diffusion_sq(t)
+        return "score", 1.0 - dt * process.drift_coef(t), dt * g2, jnp.sqrt(g2 * dt)
+    lam_t, lam_s = process.log_snr(t), process.log_snr(s)
+    one_minus_e = -jnp.expm1(lam_t - lam_s)  # 1 - e^{-h} = sigma_{t|s}^2 / sigma_t^2
+    if name == "reverse_diffusion":
+        alpha_ts = jnp.exp(process.log_alpha(t) - process.log_alpha(s))
+        sig_ts2 = process.sigma(t) ** 2 * one_minus_e
+        return "score", 2.0 - alpha_ts, sig_ts2, jnp.sqrt(sig_ts2)
+    check_choice("variance", variance, VARIANCES, "ancestral")
+    log_sig_t, log_sig_s = process.log_sigma(t), process.log_sigma(s)
+    a = jnp.exp(0.5 * (lam_t - lam_s) + log_sig_s - log_sig_t)
+    b = process.alpha(s) * one_minus_e
+    c = jnp.exp(log_sig_s if variance == "small" else log_sig_t) * jnp.sqrt(one_minus_e)
+    return "x0", a, b, c
+
+
+def _sample_affine(name: str, model_fn: ModelFn, process: GaussianProcess, x_init: Array,
+                   timesteps: Array, prediction: str, key: Array | None,
+                   return_trajectory: bool, cond: dict | None, denoise: bool,
+                   variance: str = "small") -> SampleOutput:
+    ts = check_timesteps(timesteps, process, name=name)
+    check_bool("denoise", denoise, name)
+    key = require_key(key, name)
+    n = ts.shape[0] - 1
+    target, a, b, c = predictor_coefficients(name, process, ts[:-1], ts[1:], variance)
+    dtype = x_init.dtype
+    a, b = a.astype(dtype), b.astype(dtype)
+    c = c.astype(dtype) * last_step_mask(n, denoise, dtype)
+    pred = base.predictor(model_fn, prediction, process, target, cond)
+
+    def step(x, inp):
+        t, a_i, b_i, c_i, k = inp
+        z = jax.random.normal(k, x.shape, x.dtype)
+        return a_i * x + b_i * pred(x, t) + c_i * z
+
+    xs = (ts[:-1], a, b, c, jax.random.split(key, n))
+    x, traj = run_scan(step, x_init, xs, lambda x: x, x_init, return_trajectory)
+    return SampleOutput(x=x, trajectory=traj, nfe=n)
+
+
+def euler_maruyama(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
+                   timesteps: Array, *, prediction: str = "eps", key: Array | None = None,
+                   return_trajectory: bool = False, cond: dict | None = None,
+                   denoise: bool = True) -> SampleOutput:
+    """Euler-Maruyama on the reverse SDE (stochastic; NFE = N):
+
+        x_s = x_t + (s - t) [f(t) x_t - g(t)^2 score(x_t, t)] + g(t) sqrt(t - s) z.
+    """
+    return _sample_affine("euler_maruyama", model_fn, process, x_init, timesteps,
+                          prediction, key, return_trajectory, cond, denoise)
+
+
+def reverse_diffusion(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
+                      timesteps: Array, *, prediction: str = "eps",
+                      key: Array | None = None, return_trajectory: bool = False,
+                      cond: dict | None = None, denoise: bool = True) -> SampleOutput:
+    """score_sde's reverse-diffusion predictor (stochastic; NFE = N):
+
+        x_s = (2 - alpha_{t|s}) x_t + sigma_{t|s}^2 score(x_t, t) + sigma_{t|s} z.
+    """
+    return _sample_affine("reverse_diffusion", model_fn, process, x_init, timesteps,
+                          prediction, key, return_trajectory, cond, denoise)
+
+
+def ancestral(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
+              timesteps: Array, *, prediction: str = "eps", key: Array | None = None,
+              return_trajectory: bool = False, cond: dict | None = None,
+              denoise: bool = True, variance: str = "small") -> SampleOutput:
+    """Ancestral sampling from the posterior q(x_s | x_t, x0_hat) (stochastic; NFE = N):
+
+        x_s = e^{-h/2} (sigma_s/sigma_t) x_t + alpha_s (1 - e^{-h}) x0_hat + std z,
+
+    std = sigma_s sqrt(1 - e^{-h}) (``variance="small"``) or sigma_t sqrt(1 - e^{-h})
+    (``"large"``), h = lambda_s - lambda_t.
+    """
+    check_choice("variance", variance, VARIANCES, "ancestral")
+    return _sample_affine("ancestral", model_fn, process, x_init, timesteps, prediction,
+                          key, return_trajectory, cond, denoise, variance)
+
+
+register("euler_maruyama", euler_maruyama, order=None, stochastic=True)
+register("reverse_diffusion", reverse_diffusion, order=None, stochastic=True)
+register("ancestral", ancestral, order=None, stochastic=True)

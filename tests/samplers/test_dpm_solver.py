@@ -1,0 +1,326 @@
+"""DPM-Solver (noise prediction): measured convergence orders on the GMM oracle, exact
+answers for every process and prediction kind, the exponential-integrator algebra,
+exact NFE, jit/vmap/grad and option validation.
+
+The helpers at the top (exact GMM model through ``io_callback``, shared reference) are
+also used by test_dpm_solver_pp.py and test_dpm_solver_adaptive.py.
+"""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.experimental import io_callback
+from oracle import fit_order, mixture, reference_endpoint
+
+from diffax import predictions
+from diffax.analytic import GaussianMixture, gaussian_pf_ode_solution
+from diffax.processes import EDM, PROCESSES, VPLinear, broadcast_to_x, get_process
+from diffax.samplers import exponential_integrators as ei
+from diffax.samplers import registry, schedules
+from diffax.samplers.dpm_solver import dpm_solver
+
+# Convergence runs on VP-linear between log-SNR -7 and 9 (t from 0.77 to ~t_min): the
+# first part of [t_min, t_max], nearly pure noise, only adds pre-asymptotic wiggles.
+LOG_SNR_START, LOG_SNR_END = -7.0, 9.0
+
+
+class ExactModel:
+    """The exact GMM posterior means for any process and prediction kind.
+
+    The mixture is evaluated through ``io_callback`` by one jitted function in EDM
+    coordinates (y = x/alpha at noise level sigma/alpha, where E[x0|x] and E[eps|x]
+    coincide with those of x), so compiling a sampler does not recompile the mixture
+    (compile time dominates these tests), and every model evaluation is counted
+    (io_callback is never duplicated or removed by XLA).
+    """
+
+    def __init__(self, gmm: GaussianMixture):
+        edm = EDM(t_min=1e-8, t_max=1e8)
+        self._fn = jax.jit(lambda y, s: (gmm.posterior_mean_x0(y, s, edm),
+                                         gmm.posterior_mean_eps(y, s, edm)))
+        self.calls = 0
+
+    def _host(self, y, s):
+        self.calls += 1
+        x0, eps = self._fn(y, s)
+        return np.asarray(x0), np.asarray(eps)
+
+    def __call__(self, process, kind="eps", scale=1.0):
+        def model(x, t):
+            a = process.alpha(t)
+            spec = jax.ShapeDtypeStruct(x.shape, x.dtype)
+            x0, eps = io_callback(self._host, (spec, spec), x / broadcast_to_x(a, x),
+                                  process.sigma(t) / a)
+            return scale * predictions.from_x0_eps(kind, x0, eps, x, t, process)
+        return model
+
+
+_STATE = {}
+
+
+def setup():
+    """(exact model, VP process, t_start, t_end, x_init, reference endpoint), cached."""
+    if "ref" not in _STATE:
+        gmm = mixture()
+        p = VPLinear()
+        t0, t1 = (float(p.t_from_log_snr(v)) for v in (LOG_SNR_START, LOG_SNR_END))
+        x = p.sigma(t0) * jax.random.normal(jax.random.PRNGKey(0), (64, 2), jnp.float64)
+        _STATE.update(gmm=gmm, exact=ExactModel(gmm), process=p, t0=t0, t1=t1, x=x,
+                      ref=reference_endpoint(gmm, p, x, t0, t1))
+    s = _STATE
+    return s["exact"], s["process"], s["t0"], s["t1"], s["x"], s["ref"]
+
+
+def rms(a, b):
+    return float(jnp.sqrt(jnp.mean((a - b) ** 2)))
+
+
+def convergence(name, ns, **options):
+    """RMS endpoint errors of registered sampler ``name`` for each N in ``ns`` (one
+    compilation for all), the outputs, and the number of model calls counted."""
+    exact, p, t0, t1, x, ref = setup()
+    sampler = registry.get_sampler(name, **options)
+    model = exact(p)
+    run = jax.jit(lambda x: [sampler(model, p, x, schedules.uniform_log_snr(p, n, t0, t1))
+                             for n in ns])
+    exact.calls = 0
+    outs = run(x)
+    jax.block_until_ready(outs)
+    jax.effects_barrier()
+    return [rms(o.x, ref) for o in outs], outs, exact.calls
+
+
+def smooth_model(x, t):
+    """A cheap nonlinear eps-model (fast to compile) for jit/vmap/grad checks."""
+    return 0.3 * x + 0.1 * jnp.sin(x) * t[:, None]
+
+
+# ---- convergence orders ------------------------------------------------------------------
+
+CONVERGENCE = {  # name: (steps N, k evaluations per step)
+    "dpm_solver_1": ([16, 32, 64], 1),
+    "dpm_solver_2s": ([8, 16, 32], 2),
+    "dpm_solver_3s": ([8, 16, 32], 3),
+    "dpm_solver_2m": ([16, 32, 64], 1),
+    "dpm_solver_3m": ([16, 32, 64], 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONVERGENCE))
+def test_convergence_order_and_nfe(x64, name):
+    ns, k = CONVERGENCE[name]
+    info = registry.sampler_info(name)
+    opts = {"lower_order_final": False} if info.options["method"] == "multistep" else {}
+    errs, outs, calls = convergence(name, ns, **opts)
+    nfes = [o.nfe for o in outs]
+    order = fit_order(nfes, errs)
+    assert abs(order - info.order) < 0.3, (name, order, errs)
+    # Exact NFE: the model calls counted at runtime, the output and the registry agree.
+    assert nfes == [k * n for n in ns] == [info.nfe(n) for n in ns]
+    assert calls == sum(nfes)
+    assert errs[-1] < {1: 5e-2, 2: 5e-3, 3: 1e-4}[info.order], errs
+
+
+# ---- every process and prediction kind, against the closed-form Gaussian PF-ODE -----------
+
+_VARIANTS = ["dpm_solver_1", "dpm_solver_2s", "dpm_solver_3s", "dpm_solver_2m",
+             "dpm_solver_3m"]
+_CASES = [(p, predictions.KINDS[i % 5], _VARIANTS[(i + 2) % 5])
+          for i, p in enumerate(sorted(PROCESSES))]
+# On the whole [t_min, t_max] (log-SNR ranges up to [-10, 18]); NFE and error bound per
+# order. Observed errors are below a third of the bounds; a wrong coefficient or
+# conversion gives O(0.1 - 1) errors.
+_NFE = {1: 480, 2: 96, 3: 48}
+_BOUND = {1: 3e-2, 2: 1e-2, 3: 2e-3}
+
+
+@pytest.mark.parametrize("process_name,kind,name", _CASES)
+def test_every_process_and_kind_matches_closed_form(x64, process_name, kind, name):
+    process = get_process(process_name)
+    mean = jnp.array([1.0, -0.5])
+    cov = jnp.array([[0.5, 0.2], [0.2, 0.3]])
+    model = GaussianMixture.gaussian(mean, cov).model_fn(kind, process)
+    info = registry.sampler_info(name)
+    n = _NFE[info.order] // info.nfe(1)
+    x = process.prior_sample(jax.random.PRNGKey(1), (16, 2), jnp.float64)
+
+    @jax.jit
+    def run(x):
+        ts = schedules.uniform_log_snr(process, n)
+        out = info(model, process, x, ts, prediction=kind)
+        exact = gaussian_pf_ode_solution(mean, cov, process, x, process.t_max, process.t_min)
+        return out, jnp.max(jnp.abs(out.x - exact))
+
+    out, err = run(x)
+    assert float(err) < _BOUND[info.order], (process_name, kind, name, float(err))
+    assert out.nfe == info.nfe(n) == _NFE[info.order]
+
+
+# ---- exponential-integrator algebra -------------------------------------------------------
+
+def test_phi_functions_are_accurate_for_small_and_large_arguments(x64):
+    z = jnp.array([-30.0, -3.0, -0.7, -0.5, -0.3, -1e-3, -1e-9, 0.0, 1e-9, 1e-3, 0.3, 0.5,
+                   0.7, 3.0])
+    p1, p2, p3 = (np.asarray(v) for v in jax.jit(ei.phis)(z))
+    # Reference in high precision: the series at small |z|, the closed forms otherwise.
+    for zi, a, b, c in zip(np.asarray(z), p1, p2, p3):
+        if abs(zi) < 1e-2:
+            ref = [sum(zi**n / math.factorial(n + k) for n in range(8)) for k in (1, 2, 3)]
+        else:
+            e = np.expm1(zi)
+            ref = [e / zi, (e - zi) / zi**2, (e - zi - zi**2 / 2) / zi**3]
+        np.testing.assert_allclose([a, b, c], ref, rtol=1e-12)
+    # float32: no cancellation at tiny steps (the recursion alone would give noise).
+    q = jax.jit(ei.phis)(jnp.asarray(1e-4, jnp.float32))
+    np.testing.assert_allclose([float(v) for v in q], [1.00005, 0.5000167, 0.1666708],
+                               rtol=1e-6)
+    g = jax.jit(jax.grad(lambda z: ei.phi(3, z)))(0.0)
+    np.testing.assert_allclose(g, 1 / 24, rtol=1e-12)
+
+
+def test_first_order_step_is_ddim(x64):
+    """DPM-Solver-1: x_t = alpha_t (x_s - sigma_s eps)/alpha_s + sigma_t eps (DDIM)."""
+    p = VPLinear()
+    x = jnp.array([[0.3, -1.2], [2.0, 0.1]])
+    ts = jnp.array([0.7, 0.4])
+    # The multistep methods start with the same step.
+    out, out2, out3 = jax.jit(lambda x: [
+        dpm_solver(smooth_model, p, x, ts, order=1, method="singlestep").x,
+        dpm_solver(smooth_model, p, x, ts, order=2).x,
+        dpm_solver(smooth_model, p, x, ts, order=3).x])(x)
+    eps = smooth_model(x, jnp.full((2,), 0.7))
+    a_s, s_s, a_t, s_t = p.alpha(0.7), p.sigma(0.7), p.alpha(0.4), p.sigma(0.4)
+    np.testing.assert_allclose(out, a_t * (x - s_s * eps) / a_s + s_t * eps, rtol=1e-13)
+    np.testing.assert_allclose(out2, out, rtol=1e-13)
+    np.testing.assert_allclose(out3, out, rtol=1e-13)
+
+
+def test_third_order_multistep_weights_are_exact_for_quadratics(x64):
+    """On a non-uniform lambda grid, the 3M weights integrate a model output that is
+    quadratic in lambda exactly (the definition of third-order consistency), for both
+    parameterizations. (Weighting the second difference by c3/2, as the reference
+    implementation does, fails this and gives a second-order method.)"""
+    p = VPLinear()
+    ts = jnp.array([0.9, 0.7, 0.55, 0.3, 0.1])
+    lam = np.asarray(ei.half_log_snr(p, ts))
+    quad = lambda l: 0.7 - 0.4 * l + 0.3 * l**2  # noqa: E731
+    def weights(ts, param, c3_scale):
+        c = ei.step_coefficients(p, param, ts[:-1], ts[1:])
+        return ei.multistep_weights(c._replace(c3=c3_scale * c.c3), np.array([1, 2, 3, 3]))
+
+    weights = jax.jit(weights, static_argnums=(1, 2))
+    for param in ("eps", "x0"):
+        w = np.asarray(weights(ts, param, 1.0))
+        w_ref = np.asarray(weights(ts, param, 0.5))
+        for i in (2, 3):
+            approx = sum(w[i, j] * quad(lam[i - j]) for j in range(3))
+            approx_ref = sum(w_ref[i, j] * quad(lam[i - j]) for j in range(3))
+            # exact: P int_0^h e^{z tau / h ...} m(lambda_i + tau) d tau by quadrature
+            tau = np.linspace(0.0, lam[i + 1] - lam[i], 20001)
+            h = tau[-1]
+            if param == "eps":
+                pref, kern = -float(p.sigma(ts[i + 1])), np.exp(h - tau)
+            else:
+                pref, kern = float(p.alpha(ts[i + 1])), np.exp(-(h - tau))
+            vals = kern * quad(lam[i] + tau)
+            exact = pref * np.sum((vals[1:] + vals[:-1]) / 2 * np.diff(tau))
+            np.testing.assert_allclose(approx, exact, rtol=1e-7)
+            assert abs(approx_ref - exact) > 1e-3 * abs(exact)
+
+
+def test_multistep_orders_warm_up_and_lower_order_final():
+    np.testing.assert_array_equal(ei.multistep_orders(6, 3, True), [1, 2, 3, 3, 2, 1])
+    np.testing.assert_array_equal(ei.multistep_orders(6, 3, False), [1, 2, 3, 3, 3, 3])
+    np.testing.assert_array_equal(ei.multistep_orders(12, 3, True), [1, 2] + [3] * 10)
+    np.testing.assert_array_equal(ei.multistep_orders(2, 2, True), [1, 1])
+
+
+# ---- transformations -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["dpm_solver_3s", "dpm_solver_3m"])
+def test_jit_vmap_grad(x64, name):
+    p = VPLinear()
+    sampler = registry.get_sampler(name)
+    traces = []
+
+    def sample(x, ts):
+        traces.append(1)
+        return sampler(smooth_model, p, x, ts, return_trajectory=True)
+
+    f = jax.jit(sample)
+    x = p.prior_sample(jax.random.PRNGKey(0), (8, 2), jnp.float64)
+    ts = schedules.uniform_time(p, 6)
+    out = f(x, ts)
+    f(x, schedules.uniform_log_snr(p, 6))
+    assert len(traces) == 1  # one compilation per number of steps
+    assert out.trajectory.shape == (7, 8, 2)
+    np.testing.assert_array_equal(out.trajectory[0], x)
+    np.testing.assert_array_equal(out.trajectory[-1], out.x)
+
+    vm = jax.vmap(lambda xi: sampler(smooth_model, p, xi, ts).x)(x.reshape(2, 4, 2))
+    np.testing.assert_allclose(vm.reshape(8, 2), out.x, rtol=1e-12, atol=1e-12)
+
+    def loss(x):
+        return jnp.sum(sampler(smooth_model, p, x, ts).x ** 2)
+
+    g = jax.jit(jax.grad(loss))(x)
+    assert bool(jnp.all(jnp.isfinite(g)))
+    v = jax.random.normal(jax.random.PRNGKey(3), x.shape, x.dtype)
+    lossj, eps = jax.jit(loss), 1e-5
+    fd = (lossj(x + eps * v) - lossj(x - eps * v)) / (2 * eps)
+    np.testing.assert_allclose(jnp.sum(g * v), fd, rtol=1e-6)
+
+
+def test_float32_state_stays_float32():
+    p = VPLinear()
+    x = jnp.ones((3, 2), jnp.float32)
+    out = jax.jit(lambda x: dpm_solver(smooth_model, p, x, schedules.uniform_log_snr(p, 4),
+                                       order=3, method="singlestep",
+                                       return_trajectory=True))(x)
+    assert out.x.dtype == jnp.float32 and out.trajectory.dtype == jnp.float32
+    assert bool(jnp.all(jnp.isfinite(out.x)))
+
+
+# ---- options and registry ------------------------------------------------------------------
+
+def test_bad_options_raise():
+    p = VPLinear()
+    x = jnp.ones((2, 2))
+    ts = schedules.uniform_time(p, 4)
+    with pytest.raises(ValueError, match=r"order must be one of \[1, 2, 3\], got order=4"):
+        dpm_solver(smooth_model, p, x, ts, order=4)
+    with pytest.raises(ValueError, match="unknown method 'adaptive'.*valid choices"):
+        dpm_solver(smooth_model, p, x, ts, method="adaptive")
+    with pytest.raises(ValueError, match="r1/r2 only apply to singlestep"):
+        dpm_solver(smooth_model, p, x, ts, order=2, method="multistep", r1=0.5)
+    with pytest.raises(ValueError, match="r2 only applies to order 3"):
+        dpm_solver(smooth_model, p, x, ts, order=2, method="singlestep", r2=0.5)
+    with pytest.raises(ValueError, match="need 0 < r1 < 1"):
+        dpm_solver(smooth_model, p, x, ts, order=3, method="singlestep", r1=0.7, r2=0.6)
+    with pytest.raises(ValueError, match="decrease strictly"):
+        dpm_solver(smooth_model, p, x, jnp.array([0.1, 0.5, 1.0]))
+    with pytest.raises(ValueError, match="unknown prediction kind"):
+        dpm_solver(smooth_model, p, x, ts, prediction="noise")
+
+
+def test_custom_stage_fractions_keep_the_order(x64):
+    """r1 is a free parameter of DPM-Solver-2 (the paper's Theorem 3.2 holds for any
+    r1 in (0, 1)); r1 = 1 / 3 gives a different but still second-order method."""
+    errs, _, _ = convergence("dpm_solver_2s", [8, 16, 32], r1=1.0 / 3.0)
+    assert abs(fit_order([8, 16, 32], errs) - 2.0) < 0.3, errs
+    tab = ei.singlestep_tables(VPLinear(), "eps", jnp.array([0.9, 0.5]), (1.0 / 3.0,))
+    np.testing.assert_allclose(tab.ratio, 1.0 / 3.0, rtol=1e-12)
+
+
+def test_registry():
+    expected = {"dpm_solver_1": (1, 1, "singlestep"), "dpm_solver_2s": (2, 2, "singlestep"),
+                "dpm_solver_3s": (3, 3, "singlestep"), "dpm_solver_2m": (2, 1, "multistep"),
+                "dpm_solver_3m": (3, 1, "multistep")}
+    for name, (order, k, method) in expected.items():
+        info = registry.sampler_info(name)
+        assert info.fn is dpm_solver and not info.stochastic
+        assert info.order == order and info.options == {"order": order, "method": method}
+        assert info.nfe(10) == 10 * k and info.steps_for_nfe(30) == 30 // k

@@ -1,0 +1,384 @@
+"""UniPC: measured convergence orders on the GMM oracle (UniC raises UniP's order by
+one), exact answers for every process and prediction kind, the order conditions of the
+weights, agreement with a step-by-step transcription of the paper's algorithm, exact
+NFE, jit/vmap/grad and option validation."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.experimental import io_callback
+from oracle import fit_order, mixture, reference_endpoint
+
+from diffax import predictions
+from diffax.analytic import GaussianMixture, gaussian_pf_ode_solution
+from diffax.processes import EDM, PROCESSES, VPLinear, broadcast_to_x, get_process
+from diffax.samplers import registry, schedules
+from diffax.samplers.unipc import phi_functions, step_orders, unipc, unipc_coefficients
+
+# Convergence runs on VP-linear between log-SNR -7 and 9: the nearly pure-noise start of
+# [t_min, t_max] only adds pre-asymptotic wiggles.
+LOG_SNR_START, LOG_SNR_END = -7.0, 9.0
+
+
+class CountingExactModel:
+    """Exact GMM predictions, evaluated on the host through ``io_callback`` by one
+    jitted function in EDM coordinates (y = x / alpha at noise level sigma / alpha have
+    the same E[x0|.] and E[eps|.]). Compiling a sampler then does not recompile the
+    mixture, and every model call is counted (XLA never drops or duplicates it)."""
+
+    def __init__(self, gmm: GaussianMixture):
+        edm = EDM(t_min=1e-8, t_max=1e8)
+        self._fn = jax.jit(lambda y, s: (gmm.posterior_mean_x0(y, s, edm),
+                                         gmm.posterior_mean_eps(y, s, edm)))
+        self.calls = 0
+
+    def _host(self, y, s):
+        self.calls += 1
+        x0, eps = self._fn(y, s)
+        return np.asarray(x0), np.asarray(eps)
+
+    def model_fn(self, process, kind="eps"):
+        def model(x, t):
+            a = process.alpha(t)
+            spec = jax.ShapeDtypeStruct(x.shape, x.dtype)
+            x0, eps = io_callback(self._host, (spec, spec), x / broadcast_to_x(a, x),
+                                  process.sigma(t) / a)
+            return predictions.from_x0_eps(kind, x0, eps, x, t, process)
+        return model
+
+
+_CACHE = {}
+
+
+def convergence_problem():
+    """(counting exact model, process, t_start, t_end, x_init, reference endpoint)."""
+    if not _CACHE:
+        gmm = mixture()
+        p = VPLinear()
+        t0, t1 = (float(p.t_from_log_snr(v)) for v in (LOG_SNR_START, LOG_SNR_END))
+        x = p.sigma(t0) * jax.random.normal(jax.random.PRNGKey(0), (64, 2), jnp.float64)
+        _CACHE.update(exact=CountingExactModel(gmm), p=p, t0=t0, t1=t1, x=x,
+                      ref=reference_endpoint(gmm, p, x, t0, t1))
+    c = _CACHE
+    return c["exact"], c["p"], c["t0"], c["t1"], c["x"], c["ref"]
+
+
+def rms(a, b):
+    return float(jnp.sqrt(jnp.mean((a - b) ** 2)))
+
+
+def smooth_model(x, t):
+    """A cheap nonlinear eps-model (fast to compile) for algebra and transform checks."""
+    return 0.3 * x + 0.1 * jnp.sin(x) * t[:, None]
+
+
+# ---- convergence orders ------------------------------------------------------------------
+
+# name: steps N, in the asymptotic range. UniP-p alone has order p, UniPC-p (with UniC)
+# order p + 1. Measured fits here: about 2.1, 2.95, 3.9, 3.9, 3.0 (in the order below).
+CONVERGENCE = {
+    "unipc_bh1_1": [16, 32, 64],
+    "unipc_bh2_2": [24, 48, 96],
+    "unipc_bh2_3": [48, 96, 192],
+    "unipc_bh2_3_noise": [48, 96, 192],
+    "unip_bh2_3": [16, 32, 64],
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONVERGENCE))
+def test_convergence_order_and_nfe(x64, name):
+    ns = CONVERGENCE[name]
+    exact, p, t0, t1, x, ref = convergence_problem()
+    info = registry.sampler_info(name)
+    model = exact.model_fn(p)
+    run = jax.jit(lambda x: [info(model, p, x, schedules.uniform_log_snr(p, n, t0, t1))
+                             for n in ns])
+    exact.calls = 0
+    outs = run(x)
+    jax.block_until_ready(outs)
+    jax.effects_barrier()
+    errs = [rms(o.x, ref) for o in outs]
+    order = fit_order(ns, errs)
+    assert abs(order - info.order) < 0.3, (name, order, errs)
+    # Exact NFE: runtime model calls, the reported nfe and the registry agree (N each:
+    # the corrector reuses the next step's evaluation; the last corrector is skipped).
+    assert [o.nfe for o in outs] == list(ns) == [info.nfe(n) for n in ns]
+    assert exact.calls == sum(ns)
+    assert errs[-1] < {1: 1e-2, 2: 1e-3, 3: 1e-4, 4: 1e-5}[info.order], errs
+
+
+def test_nfe_on_short_grids(x64):
+    """N = 1, 2 steps (fewer than the order) with a third-order method: exactly N model
+    calls each."""
+    exact, p, _, _, x, _ = convergence_problem()
+    model = exact.model_fn(p, "x0")
+    ns = (1, 2)
+    run = jax.jit(lambda x: [unipc(model, p, x, schedules.uniform_time(p, n), prediction="x0",
+                                   order=3) for n in ns])
+    exact.calls = 0
+    outs = run(x[:4])
+    jax.block_until_ready(outs)
+    jax.effects_barrier()
+    assert [o.nfe for o in outs] == list(ns) and exact.calls == sum(ns)
+    assert all(bool(jnp.all(jnp.isfinite(o.x))) for o in outs)
+
+
+# ---- every process and prediction kind, against the closed-form Gaussian PF-ODE -----------
+
+_VARIANTS = ["unipc_bh2_2", "unipc_bh1_3", "unipc_bh2_3_noise", "unipc_bh1_1", "unip_bh2_3",
+             "unipc_bh2_3", "unipc_bh2_2_noise"]
+_CASES = [(p, predictions.KINDS[i % 5], _VARIANTS[i]) for i, p in enumerate(sorted(PROCESSES))]
+# NFE 48 on the whole [t_min, t_max]. Observed max errors (eps model) are at most a third
+# of these bounds: 1e-2 (order 2), 3e-3 (order 3), 6e-4 (order 4), largest for
+# sub-VP and rectified flow; a wrong coefficient or conversion gives O(0.1 - 1).
+_BOUND = {2: 3e-2, 3: 1e-2, 4: 2e-3}
+
+
+@pytest.mark.parametrize("process_name,kind,name", _CASES)
+def test_every_process_and_kind_matches_closed_form(x64, process_name, kind, name):
+    process = get_process(process_name)
+    mean = jnp.array([1.0, -0.5])
+    cov = jnp.array([[0.5, 0.2], [0.2, 0.3]])
+    model = GaussianMixture.gaussian(mean, cov).model_fn(kind, process)
+    info = registry.sampler_info(name)
+    x = process.prior_sample(jax.random.PRNGKey(1), (16, 2), jnp.float64)
+
+    @jax.jit
+    def run(x):
+        out = info(model, process, x, schedules.uniform_log_snr(process, 48), prediction=kind)
+        exact = gaussian_pf_ode_solution(mean, cov, process, x, process.t_max, process.t_min)
+        return out, jnp.max(jnp.abs(out.x - exact))
+
+    out, err = run(x)
+    assert float(err) < _BOUND[info.order], (process_name, kind, name, float(err))
+    assert out.nfe == 48
+
+
+# ---- the weights ---------------------------------------------------------------------------
+
+def test_phi_functions(x64):
+    z = np.array([-30.0, -3.0, -1.0, -0.999, -0.3, -1e-6, 0.0, 1e-9, 0.5, 0.999, 1.0, 2.5])
+    phis = jax.jit(lambda z: jnp.stack(phi_functions(z, 4), -1))
+    got = np.asarray(phis(jnp.asarray(z)))
+    for zi, row in zip(z, got):
+        if abs(zi) < 0.1:  # series
+            ref = [sum(zi**j / math.factorial(j + k) for j in range(12)) for k in (1, 2, 3, 4)]
+        else:  # closed forms phi_k = (e^z - sum_{j<k} z^j / j!) / z^k
+            ref = [(np.expm1(zi) - sum(zi**j / math.factorial(j) for j in range(1, k)))
+                   / zi**k for k in (1, 2, 3, 4)]
+        np.testing.assert_allclose(row, ref, rtol=1e-9 if abs(zi) >= 0.1 else 1e-14)
+    # float32 small steps: the series avoids cancellation
+    small = phis(jnp.asarray([1e-4], jnp.float32))[0]
+    assert small.dtype == jnp.float32
+    np.testing.assert_allclose(small,
+                               [1.00005, 0.50001667, 0.16667083, 0.04166750], rtol=1e-6)
+    np.testing.assert_allclose(jax.jit(jax.grad(lambda z: phi_functions(z, 4)[3]))(0.0),
+                               1 / 120, rtol=1e-12)
+
+
+def test_step_orders_warm_up_and_lower_order_final():
+    np.testing.assert_array_equal(step_orders(6, 3, False), [1, 2, 3, 3, 3, 3])
+    # the reference implementation: min(order, N - i) at step i, for every N
+    np.testing.assert_array_equal(step_orders(6, 3, True), [1, 2, 3, 3, 2, 1])
+    np.testing.assert_array_equal(step_orders(20, 2, True), [1] + [2] * 18 + [1])
+    np.testing.assert_array_equal(step_orders(1, 3, False), [1])
+
+
+def _exact_step(process, ts, i, m, data):
+    """x_{i+1} - A x_i for a model output m(lambda) along the exact solution:
+    data: sigma_{i+1} int e^{lambda} m dlambda; noise: -alpha_{i+1} int e^{-lambda} m."""
+    lam = 0.5 * np.asarray(process.log_snr(ts))
+    u, w = np.polynomial.legendre.leggauss(40)
+    lo, hi = lam[i], lam[i + 1]
+    nodes = 0.5 * (hi - lo) * u + 0.5 * (hi + lo)
+    if data:
+        f = np.exp(nodes) * m(nodes)
+        pref = float(process.sigma(ts[i + 1]))
+    else:
+        f = np.exp(-nodes) * m(nodes)
+        pref = -float(process.alpha(ts[i + 1]))
+    return pref * 0.5 * (hi - lo) * np.sum(w * f)
+
+
+@pytest.mark.parametrize("algorithm_type", ["data_prediction", "noise_prediction"])
+def test_weights_satisfy_the_order_conditions(x64, algorithm_type):
+    """On a non-uniform grid, every solved UniP-p weight set integrates model outputs
+    that are polynomials of degree p - 1 in lambda exactly, and UniC-p of degree p
+    (the order conditions of the paper's Theorem 3.1), in both parameterizations.
+
+    With solved weights B(h) cancels (a = R^{-1} g / B(h), then multiplied by B(h)), so
+    bh1 and bh2 give the same third-order steps; they differ only in the UniP-2
+    predictor and the UniC-1 corrector, whose single weight is fixed to 1/2 (as in the
+    reference implementation; exact only up to O(h))."""
+    p = VPLinear()
+    ts = jnp.array([0.95, 0.8, 0.7, 0.5, 0.42, 0.2, 0.05])
+    lam = 0.5 * np.asarray(p.log_snr(ts))
+    data = algorithm_type == "data_prediction"
+    tables = jax.jit(lambda ts: {v: unipc_coefficients(
+        p, ts, order=3, variant=v, algorithm_type=algorithm_type, lower_order_final=False)
+        for v in ("bh1", "bh2")})(ts)
+    for variant in ("bh1", "bh2"):
+        _, P, C, Ct = (np.asarray(a) for a in tables[variant])
+        for i in range(2, 6):  # third-order steps
+            for deg in range(4):
+                poly = np.polynomial.Polynomial(np.linspace(0.7, -0.4, deg + 1))
+                exact = _exact_step(p, ts, i, poly, data)
+                hist = np.array([poly(lam[i - j]) for j in range(3)])
+                pred = P[i] @ hist
+                corr = C[i] @ hist + Ct[i] * poly(lam[i + 1])
+                if deg <= 2:
+                    np.testing.assert_allclose(pred, exact, rtol=1e-10, atol=1e-13)
+                np.testing.assert_allclose(corr, exact, rtol=1e-10, atol=1e-13)
+    (_, P1, C1, Ct1), (_, P2, C2, Ct2) = ([np.asarray(a) for a in tables[v]]
+                                          for v in ("bh1", "bh2"))
+    np.testing.assert_allclose(P1[2:], P2[2:], rtol=1e-12)  # UniP-3
+    np.testing.assert_allclose(C1[1:], C2[1:], rtol=1e-12)  # UniC-2, UniC-3
+    np.testing.assert_allclose(Ct1[1:], Ct2[1:], rtol=1e-12)
+    assert not np.allclose(C1[0], C2[0]) and not np.allclose(P1[1], P2[1])
+
+
+def _unipc_by_the_paper(model, process, x, ts, order, variant, algorithm_type, corrector,
+                        lower_order_final):
+    """A direct, step-by-step transcription of the paper's Algorithm (multistep UniPC with
+    B(h), as in the reference implementation), in float64 numpy-style Python."""
+    data = algorithm_type == "data_prediction"
+    target = "x0" if data else "eps"
+    ts = np.asarray(ts)
+    lam = 0.5 * np.asarray(process.log_snr(ts))
+    la, ls = np.asarray(process.log_alpha(ts)), np.asarray(process.log_sigma(ts))
+
+    def m_of(x, t):
+        tb = jnp.full((x.shape[0],), t)
+        return predictions.convert(model(x, tb), "eps", target, x, tb, process)
+
+    n = len(ts) - 1
+    ms = [m_of(x, ts[0])]
+    for i in range(n):
+        o = min(order, i + 1, n - i) if lower_order_final else min(order, i + 1)
+        h = lam[i + 1] - lam[i]
+        hh = -h if data else h
+        rks = [(lam[i - k] - lam[i]) / h for k in range(1, o)] + [1.0]
+        d1 = [(ms[-1 - k] - ms[-1]) / rks[k - 1] for k in range(1, o)]
+        phi = [np.expm1(hh) / hh]
+        for k in range(1, o + 1):
+            phi.append((phi[-1] - 1.0 / math.factorial(k)) / hh)
+        bh = hh if variant == "bh1" else np.expm1(hh)
+        b = np.array([math.factorial(m) * phi[m] * hh / bh for m in range(1, o + 1)])
+        R = np.array([[r**m for r in rks] for m in range(o)])
+        if data:
+            x_hat = np.exp(ls[i + 1] - ls[i]) * x - np.exp(la[i + 1]) * np.expm1(hh) * ms[-1]
+            c = np.exp(la[i + 1])
+        else:
+            x_hat = np.exp(la[i + 1] - la[i]) * x - np.exp(ls[i + 1]) * np.expm1(hh) * ms[-1]
+            c = np.exp(ls[i + 1])
+        a_p = [] if o == 1 else [0.5] if o == 2 else np.linalg.solve(R[:-1, :-1], b[:-1])
+        x_pred = x_hat - c * bh * sum((a * d for a, d in zip(a_p, d1)), jnp.zeros_like(x))
+        if i == n - 1:
+            return x_pred
+        m_new = m_of(x_pred, ts[i + 1])
+        if corrector:
+            a_c = [0.5] if o == 1 else np.linalg.solve(R, b)
+            res = sum((a * d for a, d in zip(a_c[:-1], d1)), jnp.zeros_like(x))
+            x = x_hat - c * bh * (res + a_c[-1] * (m_new - ms[-1]))
+        else:
+            x = x_pred
+        ms.append(m_new)
+
+
+@pytest.mark.parametrize("order,variant,algorithm_type,corrector,lower_order_final", [
+    (3, "bh2", "data_prediction", True, True),  # orders 1, 2, 3, 3, 2, 1
+    (3, "bh1", "noise_prediction", True, False),
+    (2, "bh2", "data_prediction", False, False),  # UniP only
+])
+def test_matches_step_by_step_transcription(x64, order, variant, algorithm_type, corrector,
+                                            lower_order_final):
+    p = VPLinear()
+    ts = schedules.quadratic_time(p, 6)
+    x = jnp.array([[0.3, -1.2], [2.0, 0.1], [-0.7, 0.9]])
+    opts = dict(order=order, variant=variant, algorithm_type=algorithm_type,
+                corrector=corrector, lower_order_final=lower_order_final)
+    ref = _unipc_by_the_paper(smooth_model, p, x, ts, **opts)
+    out = jax.jit(lambda x: unipc(smooth_model, p, x, ts, **opts).x)(x)
+    np.testing.assert_allclose(out, ref, rtol=1e-11, atol=1e-12)
+
+
+# ---- transformations -----------------------------------------------------------------------
+
+def test_jit_vmap_grad(x64):
+    p = VPLinear()
+    sampler = registry.get_sampler("unipc_bh2_3")
+    traces = []
+
+    def sample(x, ts):
+        traces.append(1)
+        return sampler(smooth_model, p, x, ts, return_trajectory=True)
+
+    f = jax.jit(sample)
+    x = p.prior_sample(jax.random.PRNGKey(0), (8, 2), jnp.float64)
+    ts = schedules.uniform_time(p, 6)
+    out = f(x, ts)
+    f(x, schedules.uniform_log_snr(p, 6))  # traced timesteps: no retrace
+    assert len(traces) == 1
+    assert out.trajectory.shape == (7, 8, 2) and out.nfe == 6
+    np.testing.assert_array_equal(out.trajectory[0], x)
+    np.testing.assert_array_equal(out.trajectory[-1], out.x)
+
+    vm = jax.jit(jax.vmap(lambda xi: sampler(smooth_model, p, xi, ts).x))(x.reshape(2, 4, 2))
+    np.testing.assert_allclose(vm.reshape(8, 2), out.x, rtol=1e-12, atol=1e-12)
+
+    g = jax.jit(jax.grad(lambda x: jnp.sum(sampler(smooth_model, p, x, ts).x ** 2)))(x)
+    assert bool(jnp.all(jnp.isfinite(g)))
+    v = jax.random.normal(jax.random.PRNGKey(3), x.shape, x.dtype)
+    eps = 1e-5
+    fd = (jnp.sum(f(x + eps * v, ts).x ** 2) - jnp.sum(f(x - eps * v, ts).x ** 2)) / (2 * eps)
+    np.testing.assert_allclose(jnp.sum(g * v), fd, rtol=1e-6)
+    assert len(traces) == 1
+
+
+def test_float32_state_stays_float32():
+    p = VPLinear()
+    x = jnp.ones((3, 2), jnp.float32)
+    out = jax.jit(lambda x: unipc(smooth_model, p, x, schedules.uniform_log_snr(p, 5),
+                                  order=3, return_trajectory=True))(x)
+    assert out.x.dtype == jnp.float32 and out.trajectory.dtype == jnp.float32
+    assert bool(jnp.all(jnp.isfinite(out.x)))
+
+
+# ---- options and registry ------------------------------------------------------------------
+
+def test_bad_options_raise():
+    p = VPLinear()
+    x = jnp.ones((2, 2))
+    ts = schedules.uniform_time(p, 4)
+    with pytest.raises(ValueError, match=r"unknown order 4; valid choices: \[1, 2, 3\]"):
+        unipc(smooth_model, p, x, ts, order=4)
+    with pytest.raises(ValueError, match=r"unknown variant 'bh3'.*\['bh1', 'bh2'\]"):
+        unipc(smooth_model, p, x, ts, variant="bh3")
+    with pytest.raises(ValueError, match="unknown algorithm_type 'x0'.*data_prediction"):
+        unipc(smooth_model, p, x, ts, algorithm_type="x0")
+    with pytest.raises(ValueError, match="corrector must be True or False"):
+        unipc(smooth_model, p, x, ts, corrector="yes")
+    with pytest.raises(ValueError, match="lower_order_final must be True or False"):
+        unipc(smooth_model, p, x, ts, lower_order_final=None)
+    with pytest.raises(ValueError, match="decrease strictly"):
+        unipc(smooth_model, p, x, jnp.array([0.1, 0.5, 1.0]))
+    with pytest.raises(ValueError, match="unknown prediction kind"):
+        unipc(smooth_model, p, x, ts, prediction="noise")
+
+
+def test_registry():
+    for v in ("bh1", "bh2"):
+        for k in (1, 2, 3):
+            info = registry.sampler_info(f"unipc_{v}_{k}")
+            assert info.fn is unipc and not info.stochastic and info.order == k + 1
+            assert info.options == dict(order=k, variant=v, algorithm_type="data_prediction")
+            assert info.nfe(10) == 10 and info.steps_for_nfe(25) == 25
+    for k in (1, 2, 3):
+        assert registry.sampler_info(f"unipc_bh2_{k}_noise").order == k + 1
+        assert registry.sampler_info(f"unipc_bh2_{k}_noise").options["algorithm_type"] \
+            == "noise_prediction"
+        info = registry.sampler_info(f"unip_bh2_{k}")
+        assert info.order == k and info.options["corrector"] is False
