@@ -190,12 +190,12 @@ class DiscreteDDPM(VPProcess):
 
     def log_alpha(self, t: ArrayLike) -> Array:
         ts, la = self._tables()
-        t = jnp.asarray(t)
+        t = jnp.asarray(t, dtype=jnp.result_type(t, float))  # integer t must not truncate the grid
         return _interp_extrapolate(t, ts.astype(t.dtype), la.astype(t.dtype))
 
     def t_from_log_alpha(self, log_alpha: ArrayLike) -> Array:
         ts, la = self._tables()
-        log_alpha = jnp.asarray(log_alpha)
+        log_alpha = jnp.asarray(log_alpha, dtype=jnp.result_type(log_alpha, float))
         # -log_alpha increases with t.
         return _interp_extrapolate(-log_alpha, -la.astype(log_alpha.dtype),
                                    ts.astype(log_alpha.dtype))

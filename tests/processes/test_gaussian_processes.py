@@ -770,3 +770,11 @@ def test_get_process_forwards_kwargs():
     assert isinstance(d, DiscreteDDPM) and d.n_steps == 10 and d.t_min == pytest.approx(0.1)
     assert float(get_process("edm", t_max=10.0).prior_std) == pytest.approx(10.0)
     assert make("rectified_flow").name == "RectifiedFlow"
+
+
+def test_discrete_ddpm_integer_time_is_not_truncated():
+    """Integer t must be promoted to float before interpolating the t-grid."""
+    p = DiscreteDDPM.linear()
+    np.testing.assert_allclose(float(p.alpha(1)), float(p.alpha(1.0)), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(p.alpha(jnp.asarray([0, 1]))),
+                               np.asarray(p.alpha(jnp.asarray([0.0, 1.0]))), rtol=1e-6)
