@@ -178,6 +178,14 @@ class GaussianProcess(struct.PyTreeNode):
         return ll.reshape(ll.shape[0], -1).sum(-1)
 
     # ---- misc ------------------------------------------------------------------
+    def kink_times(self):
+        """Times in (t_min, t_max) where alpha or sigma is not smooth (``None`` if none).
+
+        The PF-ODE velocity is discontinuous there; adaptive solvers must step onto
+        them (see :func:`diffax.samplers.pf_ode_reference`).
+        """
+        return None
+
     def validate_time(self, t: float, name: str = "t") -> None:
         """Raise a ValueError if a Python float ``t`` lies outside [t_min, t_max]."""
         if not (self.t_min <= t <= self.t_max):

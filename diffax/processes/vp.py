@@ -200,6 +200,12 @@ class DiscreteDDPM(VPProcess):
         return _interp_extrapolate(-log_alpha, -la.astype(log_alpha.dtype),
                                    ts.astype(log_alpha.dtype))
 
+    def kink_times(self) -> np.ndarray:
+        """The grid t_n = n / N inside (t_min, t_max): log alpha has kinks there."""
+        n = self.n_steps
+        t = np.arange(1, n + 1) / n
+        return t[(t > self.t_min) & (t < self.t_max)]
+
     def model_step(self, t: ArrayLike) -> Array:
         """Continuous t -> the (fractional, 0-based) step index of a discrete model."""
         return jnp.asarray(t) * self.n_steps - 1.0

@@ -14,6 +14,7 @@ from typing import Any
 
 import diffrax
 import jax
+import jax.numpy as jnp
 from flax import struct
 
 from diffax.processes.base import GaussianProcess
@@ -51,10 +52,16 @@ def pf_ode_reference(model_fn: ModelFn, process: GaussianProcess, x_init: jax.Ar
         raise ValueError(f"unknown reference solver {solver!r}; valid choices: {sorted(SOLVERS)}.")
     v = pf_ode_velocity(model_fn, process, prediction, cond)
     term = diffrax.ODETerm(lambda t, x, args: v(x, t))
+    controller = diffrax.PIDController(rtol=rtol, atol=atol)
+    kinks = process.kink_times()
+    if kinks is not None and len(kinks):
+        # Piecewise-smooth schedules (DiscreteDDPM): the velocity jumps at the knots,
+        # so the solver steps onto each one instead of rejecting steps around it.
+        controller = diffrax.ClipStepSizeController(controller, jump_ts=jnp.asarray(kinks))
     saveat = diffrax.SaveAt(t1=True) if ts_save is None else diffrax.SaveAt(ts=ts_save)
     sol = diffrax.diffeqsolve(
         term, SOLVERS[solver](), t0=t_start, t1=t_end, dt0=None, y0=x_init,
-        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
+        stepsize_controller=controller,
         saveat=saveat, max_steps=max_steps,
     )
     return ReferenceSolution(x=sol.ys[-1], trajectory=None if ts_save is None else sol.ys,
