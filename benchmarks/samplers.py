@@ -24,6 +24,7 @@ arithmetic), isolating the sampler's own cost.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -72,7 +73,17 @@ def mlp_apply(params, x, t):
     return h @ w + b
 
 
-def _time(fn, *args, repeats: int = 5) -> float:
+@contextlib.contextmanager
+def _float32():
+    """Time in float32 (what users run): x64 off inside, restored after."""
+    jax.config.update("jax_enable_x64", False)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", True)
+
+
+def _time(fn, *args, repeats: int = 3) -> float:
     jax.block_until_ready(fn(*args))
     walls = []
     for _ in range(repeats):
@@ -87,7 +98,7 @@ def sampler_names() -> list[str]:
 
 
 def run(out_dir: str, nfes: list[int], dims: list[int], batch: int, timing_batch: int,
-        seed: int, schedule: str) -> list[dict]:
+        seed: int, schedule: str, timing_dims: tuple[int, ...] = (2,)) -> list[dict]:
     os.makedirs(out_dir, exist_ok=True)
     process = DiscreteDDPM.linear(1000, 1e-4, 0.02)
     records = []
@@ -101,11 +112,12 @@ def run(out_dir: str, nfes: list[int], dims: list[int], batch: int, timing_batch
                                                    rtol=1e-10, atol=1e-10).x)(x_T)
         data = gmm.sample(k_data, batch)
 
-        params = mlp_init(k_mlp, dim)
-        mlp = lambda x, t: mlp_apply(params, x, t)  # noqa: E731
-        x_tim = jax.random.normal(k_noise, (timing_batch, dim), jnp.float32)
-        t_tim = jnp.full((timing_batch,), 0.5, jnp.float32)
-        eval_wall = _time(jax.jit(mlp), x_tim, t_tim, repeats=20)
+        with _float32():
+            params = mlp_init(k_mlp, dim)
+            mlp = lambda x, t: mlp_apply(params, x, t)  # noqa: E731
+            x_tim = jax.random.normal(jax.random.PRNGKey(seed), (timing_batch, dim), jnp.float32)
+            t_tim = jnp.full((timing_batch,), 0.5, jnp.float32)
+            eval_wall = _time(jax.jit(mlp), x_tim, t_tim, repeats=20)
         scan_walls: dict[int, float] = {}
 
         for name in sampler_names():
@@ -126,10 +138,16 @@ def run(out_dir: str, nfes: list[int], dims: list[int], batch: int, timing_batch
                     rec["rmse_to_exact"] = (None if info.stochastic else
                                             float(jnp.sqrt(jnp.mean((out.x - exact) ** 2))))
                     rec["sw2_to_data"] = float(sliced_wasserstein(k_sw, out.x, data))
-                    ts32 = ts.astype(jnp.float32)
-                    wall = _time(run_fn, x_tim, ts32, k_run, mlp)
-                    if out.nfe not in scan_walls:
-                        scan_walls[out.nfe] = _time(_bare_scan, mlp, x_tim, ts32, out.nfe)
+                    if dim not in timing_dims:
+                        records.append(rec)
+                        print(_row(rec), flush=True)
+                        continue
+                    with _float32():
+                        ts32 = jnp.asarray(np.asarray(ts), jnp.float32)
+                        key32 = jax.random.PRNGKey(seed + 1)
+                        wall = _time(run_fn, x_tim, ts32, key32, mlp)
+                        if out.nfe not in scan_walls:
+                            scan_walls[out.nfe] = _time(_bare_scan, mlp, x_tim, ts32, out.nfe)
                     scan_wall = scan_walls[out.nfe]
                     rec["wall_s"] = wall
                     rec["overhead_ratio"] = wall / (out.nfe * eval_wall)
@@ -160,6 +178,8 @@ def _row(r: dict) -> str:
     if "error" in r:
         return f"{r['problem']:>8} {r['sampler']:<26} budget steps={r['steps']:<3} ERROR {r['error']}"
     rm = "   -    " if r["rmse_to_exact"] is None else f"{r['rmse_to_exact']:.2e}"
+    if "wall_s" not in r:
+        return f"{r['problem']:>8} {r['sampler']:<26} nfe={r['nfe']:<3} rmse={rm}  sw2={r['sw2_to_data']:.3f}"
     return (f"{r['problem']:>8} {r['sampler']:<26} nfe={r['nfe']:<3} rmse={rm}  "
             f"sw2={r['sw2_to_data']:.3f}  wall={r['wall_s'] * 1e3:7.2f}ms  "
             f"overhead={r['overhead_ratio']:.3f}  scan_ratio={r['scan_ratio']:.3f}")
@@ -195,13 +215,16 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=1024)
     p.add_argument("--timing-batch", type=int, default=4096)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--timing-dims", default="2",
+                   help="problems on which wall time and overhead are measured")
     p.add_argument("--schedule", default="uniform_log_snr",
                    choices=["uniform_log_snr", "uniform_time", "quadratic_time", "karras"])
     p.add_argument("--quick", action="store_true", help="2-D only, NFE 10 (smoke run)")
     a = p.parse_args()
     nfes = [10] if a.quick else [int(v) for v in a.nfes.split(",")]
     dims = [2] if a.quick else [int(v) for v in a.dims.split(",")]
-    run(a.out, nfes, dims, a.batch, a.timing_batch, a.seed, a.schedule)
+    run(a.out, nfes, dims, a.batch, a.timing_batch, a.seed, a.schedule,
+        tuple(int(v) for v in a.timing_dims.split(",")))
     print(f"wrote {a.out}/samplers.json and {a.out}/samplers.png")
 
 

@@ -6,8 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from oracle import fit_order, mixture
-from test_ddim import COV, MEAN, HostModel, gaussian_host, host_mixture, rms, setup, smooth_model
+from oracle import (COV, MEAN, HostModel, fit_order, full_range_problem, gaussian_host,
+                    host_mixture, mixture, rms, smooth_tanh_model)
 
 from diffax import predictions
 from diffax.analytic import gaussian_pf_ode_solution
@@ -23,7 +23,7 @@ def test_orders_gamma_one_and_half(x64):
     """VP-linear, uniform log-SNR, N = 16..128 (the same oracle, x_init and reference as
     test_ddim). gamma = 1 cancels the O(h^2) local errors of the forward and backward
     DDIM steps: second order; gamma = 0.5 leaves (1 - gamma) of them: first order."""
-    host, p, x, ref = setup()
+    host, p, x, ref = full_range_problem()
     model = host(p)
     ns = [16, 32, 64, 128]
     run = jax.jit(lambda x, gamma: [bdia(model, p, x, schedules.uniform_log_snr(p, n),
@@ -57,7 +57,7 @@ def _round_trips(model, p, x_data, z, ts):
 
 @pytest.mark.parametrize("n", [10, 50])
 def test_round_trip_is_exact_float64(x64, n):
-    host, p, z, _ = setup()
+    host, p, z, _ = full_range_problem()
     x_data = host_mixture()[0].sample_marginal(jax.random.PRNGKey(4), 64, p.t_min, p)
     ts = schedules.uniform_log_snr(p, n)
     host.calls = 0
@@ -128,9 +128,9 @@ def test_gamma_zero_is_ddim_and_first_step_is_ddim(x64):
     p = VPLinear()
     x = p.prior_sample(jax.random.PRNGKey(0), (8, 2), jnp.float64)
     ts = schedules.uniform_log_snr(p, 7)
-    b0, b1, dd = jax.jit(lambda x: (bdia(smooth_model, p, x, ts, gamma=0.0).x,
-                                    bdia(smooth_model, p, x, ts, return_trajectory=True),
-                                    ddim(smooth_model, p, x, ts, return_trajectory=True)))(x)
+    b0, b1, dd = jax.jit(lambda x: (bdia(smooth_tanh_model, p, x, ts, gamma=0.0).x,
+                                    bdia(smooth_tanh_model, p, x, ts, return_trajectory=True),
+                                    ddim(smooth_tanh_model, p, x, ts, return_trajectory=True)))(x)
     np.testing.assert_allclose(b0, dd.x, rtol=1e-12)
     np.testing.assert_allclose(b1.trajectory[:2], dd.trajectory[:2], rtol=1e-12)
     assert b1.trajectory.shape == (8, 8, 2)
@@ -139,11 +139,11 @@ def test_gamma_zero_is_ddim_and_first_step_is_ddim(x64):
     # One BDIA step written out (gamma = 0.7): y2 = g (y0 - D(y1 -> t0)) + D(y1 -> t2).
     g = 0.7
     y0, y1 = x, b1.trajectory[1]
-    eps = smooth_model(y1, jnp.full((8,), ts[1]))
+    eps = smooth_tanh_model(y1, jnp.full((8,), ts[1]))
     x0 = (y1 - p.sigma(ts[1]) * eps) / p.alpha(ts[1])
     expect = (g * (y0 - p.alpha(ts[0]) * x0 - p.sigma(ts[0]) * eps)
               + p.alpha(ts[2]) * x0 + p.sigma(ts[2]) * eps)
-    np.testing.assert_allclose(bdia(smooth_model, p, y0, ts[:3], gamma=g, x_second=y1).x,
+    np.testing.assert_allclose(bdia(smooth_tanh_model, p, y0, ts[:3], gamma=g, x_second=y1).x,
                                expect, rtol=1e-12)
 
 
@@ -155,14 +155,14 @@ def test_jit_vmap_grad(x64):
     @jax.jit
     def run(x, ts):
         traces.append(ts.shape[0])
-        return bdia(smooth_model, p, x, ts).x
+        return bdia(smooth_tanh_model, p, x, ts).x
 
     y = run(x, schedules.uniform_log_snr(p, 6))
     run(x, schedules.uniform_time(p, 6))
     run(x, schedules.uniform_time(p, 9))
     assert traces == [7, 10]
     ts = schedules.uniform_log_snr(p, 6)
-    vm = jax.jit(jax.vmap(lambda xi: bdia(smooth_model, p, xi, ts).x))(x.reshape(2, 4, 2))
+    vm = jax.jit(jax.vmap(lambda xi: bdia(smooth_tanh_model, p, xi, ts).x))(x.reshape(2, 4, 2))
     np.testing.assert_allclose(vm.reshape(8, 2), y, rtol=1e-12)
     w = jnp.cos(jnp.arange(16.0)).reshape(8, 2)
     grad = jax.jit(jax.grad(lambda x: jnp.sum(w * run(x, ts))))(x)
@@ -178,14 +178,14 @@ def test_bad_options_raise():
     ts = schedules.uniform_time(p, 4)
     for gamma in (-0.1, 1.5):
         with pytest.raises(ValueError, match="gamma"):
-            bdia(smooth_model, p, x, ts, gamma=gamma)
+            bdia(smooth_tanh_model, p, x, ts, gamma=gamma)
     with pytest.raises(ValueError, match="gamma.*no exact inverse"):
-        bdia_inversion(smooth_model, p, x, ts[::-1], gamma=0.0)
+        bdia_inversion(smooth_tanh_model, p, x, ts[::-1], gamma=0.0)
     with pytest.raises(ValueError, match="x_second"):
-        bdia(smooth_model, p, x, ts, x_second=jnp.zeros((3, 2)))
+        bdia(smooth_tanh_model, p, x, ts, x_second=jnp.zeros((3, 2)))
     with pytest.raises(ValueError, match="decrease"):
-        bdia(smooth_model, p, x, ts[::-1])
+        bdia(smooth_tanh_model, p, x, ts[::-1])
     with pytest.raises(ValueError, match="increase"):
-        bdia_inversion(smooth_model, p, x, ts)
+        bdia_inversion(smooth_tanh_model, p, x, ts)
     with pytest.raises(ValueError, match="prediction kind"):
-        bdia(smooth_model, p, x, ts, prediction="noise")
+        bdia(smooth_tanh_model, p, x, ts, prediction="noise")

@@ -7,96 +7,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.experimental import io_callback
-from oracle import fit_order, mixture, reference_endpoint
+from oracle import (COV, MEAN, fit_order, full_range_problem, gaussian_host, host_mixture, rms,
+                    smooth_tanh_model)
 
 from diffax import predictions
-from diffax.analytic import GaussianMixture, gaussian_pf_ode_solution
+from diffax.analytic import gaussian_pf_ode_solution
 from diffax.metrics import sliced_wasserstein
-from diffax.processes import EDM, PROCESSES, VPLinear, broadcast_to_x, get_process
+from diffax.processes import PROCESSES, VPLinear, get_process
 from diffax.samplers import registry, schedules
 from diffax.samplers.ddim import ddim, ddim_inversion
-
-
-class HostModel:
-    """Exact GMM predictions computed on the host through ``io_callback``.
-
-    One jitted mixture evaluation in EDM coordinates (y = x/alpha at noise level
-    sigma/alpha has the same E[x0|.] and E[eps|.] as x), so a sampler compiles without
-    the mixture inside it, and every model evaluation is counted at runtime.
-    """
-
-    def __init__(self, gmm: GaussianMixture):
-        edm = EDM(t_min=1e-12, t_max=1e12)
-        self._fn = jax.jit(lambda y, s: (gmm.posterior_mean_x0(y, s, edm),
-                                         gmm.posterior_mean_eps(y, s, edm)))
-        self.calls = 0
-
-    def _host(self, y, s):
-        self.calls += 1
-        return tuple(np.asarray(v, dtype=y.dtype) for v in self._fn(y, s))
-
-    def __call__(self, process, kind="eps", scale=1.0):
-        def model(x, t):
-            a = process.alpha(t)
-            spec = jax.ShapeDtypeStruct(x.shape, x.dtype)
-            x0, eps = io_callback(self._host, (spec, spec), x / broadcast_to_x(a, x),
-                                  process.sigma(t) / a)
-            return scale * predictions.from_x0_eps(kind, x0, eps, x, t, process)
-        return model
-
-
-def smooth_model(x, t):
-    """A cheap nonlinear eps-model (fast to compile) for jit/vmap/grad checks."""
-    return 0.4 * jnp.tanh(x) + 0.2 * t[:, None] * x
-
-
-def rms(a, b):
-    return float(jnp.sqrt(jnp.mean((a - b) ** 2)))
-
-
-# Shared by test_sde.py, test_langevin.py and test_bdia.py: one compilation per session.
-_STATE = {}
-MEAN = jnp.array([0.5, -1.0])
-COV = jnp.array([[0.6, 0.2], [0.2, 0.3]])
-
-
-def _need_x64(where):
-    if not jax.config.read("jax_enable_x64"):
-        raise RuntimeError(f"{where} caches float64 oracles: call it from an x64 test.")
-
-
-def host_mixture():
-    """(the oracle mixture, its HostModel), float64, created once."""
-    if "gmm" not in _STATE:
-        _need_x64("host_mixture")
-        _STATE["gmm"] = mixture()
-        _STATE["host"] = HostModel(_STATE["gmm"])
-    return _STATE["gmm"], _STATE["host"]
-
-
-def gaussian_host():
-    """HostModel of the Gaussian N(MEAN, COV) (closed-form PF-ODE and marginals)."""
-    if "gauss" not in _STATE:
-        _need_x64("gaussian_host")
-        _STATE["gauss"] = HostModel(GaussianMixture.gaussian(MEAN, COV))
-    return _STATE["gauss"]
-
-
-def setup():
-    """(host model, VP process, x_init, reference endpoint), computed once."""
-    if "ref" not in _STATE:
-        gmm, host = host_mixture()
-        p = VPLinear()
-        x = p.prior_sample(jax.random.PRNGKey(0), (64, 2), jnp.float64)
-        _STATE.update(p=p, x=x, ref=reference_endpoint(gmm, p, x, p.t_max, p.t_min))
-    return _STATE["host"], _STATE["p"], _STATE["x"], _STATE["ref"]
 
 
 # ---- convergence order, NFE, DPM-Solver-1 ---------------------------------------------------
 
 def test_ddim_is_first_order_with_exact_nfe(x64):
-    host, p, x, ref = setup()
+    host, p, x, ref = full_range_problem()
     model = host(p)
     ns = [8, 16, 32, 64]
     run = jax.jit(lambda x: [ddim(model, p, x, schedules.uniform_log_snr(p, n)) for n in ns])
@@ -121,13 +46,13 @@ def test_deterministic_ddim_equals_dpm_solver_1(x64):
     x = p.prior_sample(jax.random.PRNGKey(2), (8, 2), jnp.float64)
     ts = schedules.uniform_log_snr(p, 12)
     dpm1 = registry.get_sampler("dpm_solver_1")
-    ours, theirs, one = jax.jit(lambda x: (ddim(smooth_model, p, x, ts).x,
-                                           dpm1(smooth_model, p, x, ts).x,
-                                           ddim(smooth_model, p, x, ts[:2]).x))(x)
+    ours, theirs, one = jax.jit(lambda x: (ddim(smooth_tanh_model, p, x, ts).x,
+                                           dpm1(smooth_tanh_model, p, x, ts).x,
+                                           ddim(smooth_tanh_model, p, x, ts[:2]).x))(x)
     np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
     # One step written out: x_s = alpha_s x0 + sigma_s eps (DDIM eq. 12, eta = 0).
     t, s = ts[0], ts[1]
-    eps = smooth_model(x, jnp.full((8,), t))
+    eps = smooth_tanh_model(x, jnp.full((8,), t))
     x0 = (x - p.sigma(t) * eps) / p.alpha(t)
     np.testing.assert_allclose(one, p.alpha(s) * x0 + p.sigma(s) * eps, rtol=1e-13)
 
@@ -227,9 +152,9 @@ def test_inversion_step_formula(x64):
     p = VPLinear()
     x = jnp.array([[0.3, -1.2], [2.0, 0.1]])
     ts = jnp.array([0.2, 0.5])
-    eps = smooth_model(x, jnp.full((2,), 0.2))
+    eps = smooth_tanh_model(x, jnp.full((2,), 0.2))
     x0 = (x - p.sigma(0.2) * eps) / p.alpha(0.2)
-    out = ddim_inversion(smooth_model, p, x, ts)
+    out = ddim_inversion(smooth_tanh_model, p, x, ts)
     assert out.nfe == 1
     np.testing.assert_allclose(out.x,
                                p.alpha(0.5) * x0 + p.sigma(0.5) * eps, rtol=1e-13)
@@ -245,7 +170,7 @@ def test_jit_compiles_once_per_nfe(x64):
     @jax.jit
     def run(x, ts):
         traces.append(ts.shape[0])
-        return ddim(smooth_model, p, x, ts).x
+        return ddim(smooth_tanh_model, p, x, ts).x
 
     run(x, schedules.uniform_time(p, 8))
     run(x, schedules.uniform_log_snr(p, 8))
@@ -262,7 +187,7 @@ def test_vmap_grad_trajectory(x64, eta):
     w = jnp.cos(jnp.arange(16.0)).reshape(8, 2)
 
     def f(x, key):
-        return ddim(smooth_model, p, x, ts, eta=eta, key=key, return_trajectory=True)
+        return ddim(smooth_tanh_model, p, x, ts, eta=eta, key=key, return_trajectory=True)
 
     def loss(x, key):
         return jnp.sum(w * f(x, key).x)
@@ -288,9 +213,10 @@ def test_float32_state_stays_float32():
     p = VPLinear()
     x = p.prior_sample(jax.random.PRNGKey(0), (4, 2))
     ts = schedules.uniform_log_snr(p, 5)
-    outs = jax.jit(lambda x: (ddim(smooth_model, p, x, ts).x,
-                              ddim(smooth_model, p, x, ts, eta=1.0, key=jax.random.PRNGKey(0)).x,
-                              ddim_inversion(smooth_model, p, x, ts[::-1]).x))(x)
+    outs = jax.jit(lambda x: (ddim(smooth_tanh_model, p, x, ts).x,
+                              ddim(smooth_tanh_model, p, x, ts, eta=1.0,
+                                   key=jax.random.PRNGKey(0)).x,
+                              ddim_inversion(smooth_tanh_model, p, x, ts[::-1]).x))(x)
     for y in outs:
         assert y.dtype == jnp.float32 and np.all(np.isfinite(y))
 
@@ -302,22 +228,22 @@ def test_bad_options_raise():
     x = jnp.zeros((2, 2))
     ts = schedules.uniform_time(p, 4)
     with pytest.raises(ValueError, match="key"):
-        ddim(smooth_model, p, x, ts, eta=1.0)
+        ddim(smooth_tanh_model, p, x, ts, eta=1.0)
     with pytest.raises(ValueError, match="key"):
-        registry.get_sampler("ddim_eta1")(smooth_model, p, x, ts)
+        registry.get_sampler("ddim_eta1")(smooth_tanh_model, p, x, ts)
     for eta in (-0.1, 1.5):
         with pytest.raises(ValueError, match="eta"):
-            ddim(smooth_model, p, x, ts, eta=eta, key=jax.random.PRNGKey(0))
+            ddim(smooth_tanh_model, p, x, ts, eta=eta, key=jax.random.PRNGKey(0))
     with pytest.raises(ValueError, match="denoise"):
-        ddim(smooth_model, p, x, ts, eta=1.0, key=jax.random.PRNGKey(0), denoise="yes")
+        ddim(smooth_tanh_model, p, x, ts, eta=1.0, key=jax.random.PRNGKey(0), denoise="yes")
     with pytest.raises(ValueError, match="prediction kind"):
-        ddim(smooth_model, p, x, ts, prediction="noise")
+        ddim(smooth_tanh_model, p, x, ts, prediction="noise")
     with pytest.raises(ValueError, match="decrease"):
-        ddim(smooth_model, p, x, ts[::-1])
+        ddim(smooth_tanh_model, p, x, ts[::-1])
     with pytest.raises(ValueError, match="increase"):
-        ddim_inversion(smooth_model, p, x, ts)
+        ddim_inversion(smooth_tanh_model, p, x, ts)
     with pytest.raises(TypeError):
-        ddim(smooth_model, p, x, ts, order=2)
+        ddim(smooth_tanh_model, p, x, ts, order=2)
 
 
 def test_registry():

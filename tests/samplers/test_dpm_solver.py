@@ -1,10 +1,6 @@
 """DPM-Solver (noise prediction): measured convergence orders on the GMM oracle, exact
 answers for every process and prediction kind, the exponential-integrator algebra,
-exact NFE, jit/vmap/grad and option validation.
-
-The helpers at the top (exact GMM model through ``io_callback``, shared reference) are
-also used by test_dpm_solver_pp.py and test_dpm_solver_adaptive.py.
-"""
+exact NFE, jit/vmap/grad and option validation."""
 
 import math
 
@@ -12,91 +8,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.experimental import io_callback
-from oracle import fit_order, mixture, reference_endpoint
+from oracle import convergence, fit_order, smooth_sin_model
 
 from diffax import predictions
 from diffax.analytic import GaussianMixture, gaussian_pf_ode_solution
-from diffax.processes import EDM, PROCESSES, VPLinear, broadcast_to_x, get_process
+from diffax.processes import PROCESSES, VPLinear, get_process
 from diffax.samplers import exponential_integrators as ei
 from diffax.samplers import registry, schedules
 from diffax.samplers.dpm_solver import dpm_solver
-
-# Convergence runs on VP-linear between log-SNR -7 and 9 (t from 0.77 to ~t_min): the
-# first part of [t_min, t_max], nearly pure noise, only adds pre-asymptotic wiggles.
-LOG_SNR_START, LOG_SNR_END = -7.0, 9.0
-
-
-class ExactModel:
-    """The exact GMM posterior means for any process and prediction kind.
-
-    The mixture is evaluated through ``io_callback`` by one jitted function in EDM
-    coordinates (y = x/alpha at noise level sigma/alpha, where E[x0|x] and E[eps|x]
-    coincide with those of x), so compiling a sampler does not recompile the mixture
-    (compile time dominates these tests), and every model evaluation is counted
-    (io_callback is never duplicated or removed by XLA).
-    """
-
-    def __init__(self, gmm: GaussianMixture):
-        edm = EDM(t_min=1e-8, t_max=1e8)
-        self._fn = jax.jit(lambda y, s: (gmm.posterior_mean_x0(y, s, edm),
-                                         gmm.posterior_mean_eps(y, s, edm)))
-        self.calls = 0
-
-    def _host(self, y, s):
-        self.calls += 1
-        x0, eps = self._fn(y, s)
-        return np.asarray(x0), np.asarray(eps)
-
-    def __call__(self, process, kind="eps", scale=1.0):
-        def model(x, t):
-            a = process.alpha(t)
-            spec = jax.ShapeDtypeStruct(x.shape, x.dtype)
-            x0, eps = io_callback(self._host, (spec, spec), x / broadcast_to_x(a, x),
-                                  process.sigma(t) / a)
-            return scale * predictions.from_x0_eps(kind, x0, eps, x, t, process)
-        return model
-
-
-_STATE = {}
-
-
-def setup():
-    """(exact model, VP process, t_start, t_end, x_init, reference endpoint), cached."""
-    if "ref" not in _STATE:
-        gmm = mixture()
-        p = VPLinear()
-        t0, t1 = (float(p.t_from_log_snr(v)) for v in (LOG_SNR_START, LOG_SNR_END))
-        x = p.sigma(t0) * jax.random.normal(jax.random.PRNGKey(0), (64, 2), jnp.float64)
-        _STATE.update(gmm=gmm, exact=ExactModel(gmm), process=p, t0=t0, t1=t1, x=x,
-                      ref=reference_endpoint(gmm, p, x, t0, t1))
-    s = _STATE
-    return s["exact"], s["process"], s["t0"], s["t1"], s["x"], s["ref"]
-
-
-def rms(a, b):
-    return float(jnp.sqrt(jnp.mean((a - b) ** 2)))
-
-
-def convergence(name, ns, **options):
-    """RMS endpoint errors of registered sampler ``name`` for each N in ``ns`` (one
-    compilation for all), the outputs, and the number of model calls counted."""
-    exact, p, t0, t1, x, ref = setup()
-    sampler = registry.get_sampler(name, **options)
-    model = exact(p)
-    run = jax.jit(lambda x: [sampler(model, p, x, schedules.uniform_log_snr(p, n, t0, t1))
-                             for n in ns])
-    exact.calls = 0
-    outs = run(x)
-    jax.block_until_ready(outs)
-    jax.effects_barrier()
-    return [rms(o.x, ref) for o in outs], outs, exact.calls
-
-
-def smooth_model(x, t):
-    """A cheap nonlinear eps-model (fast to compile) for jit/vmap/grad checks."""
-    return 0.3 * x + 0.1 * jnp.sin(x) * t[:, None]
-
 
 # ---- convergence orders ------------------------------------------------------------------
 
@@ -188,10 +107,10 @@ def test_first_order_step_is_ddim(x64):
     ts = jnp.array([0.7, 0.4])
     # The multistep methods start with the same step.
     out, out2, out3 = jax.jit(lambda x: [
-        dpm_solver(smooth_model, p, x, ts, order=1, method="singlestep").x,
-        dpm_solver(smooth_model, p, x, ts, order=2).x,
-        dpm_solver(smooth_model, p, x, ts, order=3).x])(x)
-    eps = smooth_model(x, jnp.full((2,), 0.7))
+        dpm_solver(smooth_sin_model, p, x, ts, order=1, method="singlestep").x,
+        dpm_solver(smooth_sin_model, p, x, ts, order=2).x,
+        dpm_solver(smooth_sin_model, p, x, ts, order=3).x])(x)
+    eps = smooth_sin_model(x, jnp.full((2,), 0.7))
     a_s, s_s, a_t, s_t = p.alpha(0.7), p.sigma(0.7), p.alpha(0.4), p.sigma(0.4)
     np.testing.assert_allclose(out, a_t * (x - s_s * eps) / a_s + s_t * eps, rtol=1e-13)
     np.testing.assert_allclose(out2, out, rtol=1e-13)
@@ -248,7 +167,7 @@ def test_jit_vmap_grad(x64, name):
 
     def sample(x, ts):
         traces.append(1)
-        return sampler(smooth_model, p, x, ts, return_trajectory=True)
+        return sampler(smooth_sin_model, p, x, ts, return_trajectory=True)
 
     f = jax.jit(sample)
     x = p.prior_sample(jax.random.PRNGKey(0), (8, 2), jnp.float64)
@@ -260,11 +179,11 @@ def test_jit_vmap_grad(x64, name):
     np.testing.assert_array_equal(out.trajectory[0], x)
     np.testing.assert_array_equal(out.trajectory[-1], out.x)
 
-    vm = jax.vmap(lambda xi: sampler(smooth_model, p, xi, ts).x)(x.reshape(2, 4, 2))
+    vm = jax.vmap(lambda xi: sampler(smooth_sin_model, p, xi, ts).x)(x.reshape(2, 4, 2))
     np.testing.assert_allclose(vm.reshape(8, 2), out.x, rtol=1e-12, atol=1e-12)
 
     def loss(x):
-        return jnp.sum(sampler(smooth_model, p, x, ts).x ** 2)
+        return jnp.sum(sampler(smooth_sin_model, p, x, ts).x ** 2)
 
     g = jax.jit(jax.grad(loss))(x)
     assert bool(jnp.all(jnp.isfinite(g)))
@@ -277,7 +196,7 @@ def test_jit_vmap_grad(x64, name):
 def test_float32_state_stays_float32():
     p = VPLinear()
     x = jnp.ones((3, 2), jnp.float32)
-    out = jax.jit(lambda x: dpm_solver(smooth_model, p, x, schedules.uniform_log_snr(p, 4),
+    out = jax.jit(lambda x: dpm_solver(smooth_sin_model, p, x, schedules.uniform_log_snr(p, 4),
                                        order=3, method="singlestep",
                                        return_trajectory=True))(x)
     assert out.x.dtype == jnp.float32 and out.trajectory.dtype == jnp.float32
@@ -291,19 +210,19 @@ def test_bad_options_raise():
     x = jnp.ones((2, 2))
     ts = schedules.uniform_time(p, 4)
     with pytest.raises(ValueError, match=r"order must be one of \[1, 2, 3\], got order=4"):
-        dpm_solver(smooth_model, p, x, ts, order=4)
+        dpm_solver(smooth_sin_model, p, x, ts, order=4)
     with pytest.raises(ValueError, match="unknown method 'adaptive'.*valid choices"):
-        dpm_solver(smooth_model, p, x, ts, method="adaptive")
+        dpm_solver(smooth_sin_model, p, x, ts, method="adaptive")
     with pytest.raises(ValueError, match="r1/r2 only apply to singlestep"):
-        dpm_solver(smooth_model, p, x, ts, order=2, method="multistep", r1=0.5)
+        dpm_solver(smooth_sin_model, p, x, ts, order=2, method="multistep", r1=0.5)
     with pytest.raises(ValueError, match="r2 only applies to order 3"):
-        dpm_solver(smooth_model, p, x, ts, order=2, method="singlestep", r2=0.5)
+        dpm_solver(smooth_sin_model, p, x, ts, order=2, method="singlestep", r2=0.5)
     with pytest.raises(ValueError, match="need 0 < r1 < 1"):
-        dpm_solver(smooth_model, p, x, ts, order=3, method="singlestep", r1=0.7, r2=0.6)
+        dpm_solver(smooth_sin_model, p, x, ts, order=3, method="singlestep", r1=0.7, r2=0.6)
     with pytest.raises(ValueError, match="decrease strictly"):
-        dpm_solver(smooth_model, p, x, jnp.array([0.1, 0.5, 1.0]))
+        dpm_solver(smooth_sin_model, p, x, jnp.array([0.1, 0.5, 1.0]))
     with pytest.raises(ValueError, match="unknown prediction kind"):
-        dpm_solver(smooth_model, p, x, ts, prediction="noise")
+        dpm_solver(smooth_sin_model, p, x, ts, prediction="noise")
 
 
 def test_custom_stage_fractions_keep_the_order(x64):

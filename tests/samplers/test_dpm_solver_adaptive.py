@@ -8,8 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from oracle import mixture, reference_endpoint
-from test_dpm_solver import rms, setup, smooth_model
+from oracle import convergence_problem, mixture, reference_endpoint, rms, smooth_sin_model
 
 from diffax.processes import VPLinear
 from diffax.samplers import registry
@@ -19,7 +18,7 @@ from diffax.samplers.dpm_solver_adaptive import VARIANTS, dpm_solver_adaptive
 @pytest.mark.parametrize("order,algorithm", [(2, "dpm_solver"), (3, "dpm_solver++"),
                                              (3, "dpm_solver")])
 def test_error_follows_tolerance_and_nfe_is_exact(x64, order, algorithm):
-    exact, p, t0, t1, x, ref = setup()
+    exact, p, t0, t1, x, ref = convergence_problem()
     model = exact(p)
     tols = (1e-3, 1e-4)
     ts = jnp.array([t0, t1])
@@ -43,7 +42,7 @@ def test_error_follows_tolerance_and_nfe_is_exact(x64, order, algorithm):
 def test_trajectory_at_requested_times(x64):
     """With three timesteps the solver lands exactly on the middle one (clipping the
     step) and reports the state there; both states match the exact PF-ODE."""
-    exact, p, t0, t1, x, ref = setup()
+    exact, p, t0, t1, x, ref = convergence_problem()
     gmm = mixture()
     tm = float(p.t_from_log_snr(1.0))
     ref_mid = reference_endpoint(gmm, p, x, t0, tm)
@@ -60,7 +59,7 @@ def test_trajectory_at_requested_times(x64):
 
 
 def test_max_steps_guard(x64):
-    exact, p, t0, t1, x, ref = setup()
+    exact, p, t0, t1, x, ref = convergence_problem()
     exact.calls = 0
     out = jax.jit(lambda x: dpm_solver_adaptive(exact(p), p, x, jnp.array([t0, t1]),
                                                 order=3, max_steps=4))(x)
@@ -77,7 +76,7 @@ def test_jit_vmap_forward_mode(x64):
 
     def sample(x, ts):
         traces.append(1)
-        return dpm_solver_adaptive(smooth_model, p, x, ts, order=3, rtol=1e-3, atol=1e-3)
+        return dpm_solver_adaptive(smooth_sin_model, p, x, ts, order=3, rtol=1e-3, atol=1e-3)
 
     f = jax.jit(sample)
     x = p.prior_sample(jax.random.PRNGKey(0), (3, 2), jnp.float64)
@@ -107,7 +106,7 @@ def test_bad_options_raise():
     p = VPLinear()
     x = jnp.ones((2, 2))
     ts = jnp.array([1.0, 0.01])
-    fn = functools.partial(dpm_solver_adaptive, smooth_model, p, x, ts)
+    fn = functools.partial(dpm_solver_adaptive, smooth_sin_model, p, x, ts)
     with pytest.raises(ValueError, match=r"order must be 2 \(DPM-Solver-12\) or 3"):
         fn(order=1)
     with pytest.raises(ValueError, match="unknown algorithm 'dpmsolver'.*valid choices"):
@@ -123,7 +122,7 @@ def test_bad_options_raise():
     with pytest.raises(ValueError, match="max_steps must be a positive int"):
         fn(max_steps=0)
     with pytest.raises(ValueError, match="decrease strictly"):
-        dpm_solver_adaptive(smooth_model, p, x, jnp.array([0.01, 1.0]))
+        dpm_solver_adaptive(smooth_sin_model, p, x, jnp.array([0.01, 1.0]))
 
 
 def test_variants_are_documented_not_registered():

@@ -7,8 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from oracle import fit_order, mixture
-from test_dpm_solver import ExactModel, convergence, setup, smooth_model
+from oracle import HostModel, convergence, convergence_problem, fit_order, mixture, smooth_sin_model
 
 from diffax import predictions
 from diffax.analytic import GaussianMixture, gaussian_pf_ode_solution
@@ -44,7 +43,7 @@ def test_first_order_is_ddim_and_equals_dpm_solver_1(x64):
     p = VPLinear()
     x = p.prior_sample(jax.random.PRNGKey(0), (8, 2), jnp.float64)
     ts = schedules.uniform_log_snr(p, 7)
-    a, b = jax.jit(lambda x: [registry.get_sampler(n)(smooth_model, p, x, ts).x
+    a, b = jax.jit(lambda x: [registry.get_sampler(n)(smooth_sin_model, p, x, ts).x
                               for n in ("dpm_solver++_1", "dpm_solver_1")])(x)
     np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
@@ -100,7 +99,7 @@ def test_thresholding_in_the_sampler(x64):
     """Thresholding acts on every data prediction: with a bound far above the data it
     changes nothing; with max_val = 1 the samples of the 3-mode GMM (spread over
     [-2, 2]) land in [-1, 1] up to the extrapolation of the last multistep step."""
-    exact, p, t0, t1, x, ref = setup()
+    exact, p, t0, t1, x, ref = convergence_problem()
     model = exact(p)
     ts = schedules.uniform_log_snr(p, 12, t0, t1)
     plain, wide, tight = jax.jit(lambda x: [
@@ -125,10 +124,10 @@ def test_lower_order_final_ends_with_a_ddim_step(x64):
 
     @jax.jit
     def run(x):
-        lof = dpm_solver_pp(smooth_model, p, x, ts6, order=3, return_trajectory=True)
-        no = dpm_solver_pp(smooth_model, p, x, ts6, order=3, lower_order_final=False)
-        ddim = dpm_solver_pp(smooth_model, p, lof.trajectory[-2], ts6[-2:], order=1)
-        big = [dpm_solver_pp(smooth_model, p, x, ts12, order=3, lower_order_final=f).x
+        lof = dpm_solver_pp(smooth_sin_model, p, x, ts6, order=3, return_trajectory=True)
+        no = dpm_solver_pp(smooth_sin_model, p, x, ts6, order=3, lower_order_final=False)
+        ddim = dpm_solver_pp(smooth_sin_model, p, lof.trajectory[-2], ts6[-2:], order=1)
+        big = [dpm_solver_pp(smooth_sin_model, p, x, ts12, order=3, lower_order_final=f).x
                for f in (True, False)]
         return lof, no.x, ddim.x, big
 
@@ -145,7 +144,7 @@ def test_sde_samples_match_the_data_distribution_and_negative_control_fails(x64)
     the exact marginal at t_min (sliced W2 against exact samples, n = 1000; the value
     for two independent exact sets is ~0.05). A model off by a factor 1.3 must fail."""
     gmm = mixture()
-    exact = ExactModel(gmm)
+    exact = HostModel(gmm)
     p = VPLinear()
     n_samples, n = 1000, 100
     kx, kd, ks, kw = jax.random.split(jax.random.PRNGKey(0), 4)
@@ -175,10 +174,10 @@ def test_sde_eta_zero_is_dpm_solver_pp_2m_and_noise_depends_on_key(x64):
     @jax.jit
     def run(x):
         k1, k2 = jax.random.PRNGKey(1), jax.random.PRNGKey(2)
-        return (sde_dpm_solver_pp(smooth_model, p, x, ts, key=k1, eta=0.0).x,
-                dpm_solver_pp(smooth_model, p, x, ts, order=2).x,
-                sde_dpm_solver_pp(smooth_model, p, x, ts, key=k1).x,
-                sde_dpm_solver_pp(smooth_model, p, x, ts, key=k2).x)
+        return (sde_dpm_solver_pp(smooth_sin_model, p, x, ts, key=k1, eta=0.0).x,
+                dpm_solver_pp(smooth_sin_model, p, x, ts, order=2).x,
+                sde_dpm_solver_pp(smooth_sin_model, p, x, ts, key=k1).x,
+                sde_dpm_solver_pp(smooth_sin_model, p, x, ts, key=k2).x)
 
     ode, pp2m, s1, s2 = run(x)
     np.testing.assert_allclose(ode, pp2m, rtol=1e-12, atol=1e-12)
@@ -192,7 +191,7 @@ def test_sde_grad_wrt_x_init_with_fixed_key(x64):
     key = jax.random.PRNGKey(7)
 
     def loss(x):
-        return jnp.sum(sde_dpm_solver_pp(smooth_model, p, x, ts, key=key).x ** 2)
+        return jnp.sum(sde_dpm_solver_pp(smooth_sin_model, p, x, ts, key=key).x ** 2)
 
     g = jax.jit(jax.grad(loss))(x)
     v = jax.random.normal(jax.random.PRNGKey(3), x.shape, x.dtype)
@@ -210,7 +209,7 @@ def test_jit_vmap_grad(x64):
 
     def sample(x, ts):
         traces.append(1)
-        return sampler(smooth_model, p, x, ts, return_trajectory=True)
+        return sampler(smooth_sin_model, p, x, ts, return_trajectory=True)
 
     f = jax.jit(sample)
     x = 3.0 * p.prior_sample(jax.random.PRNGKey(0), (8, 2), jnp.float64)
@@ -223,11 +222,11 @@ def test_jit_vmap_grad(x64):
     np.testing.assert_array_equal(out.trajectory[-1], out.x)
 
     # Thresholding is per example, so vmapping over the batch changes nothing.
-    vm = jax.vmap(lambda xi: sampler(smooth_model, p, xi, ts).x)(x.reshape(2, 4, 2))
+    vm = jax.vmap(lambda xi: sampler(smooth_sin_model, p, xi, ts).x)(x.reshape(2, 4, 2))
     np.testing.assert_allclose(vm.reshape(8, 2), out.x, rtol=1e-12, atol=1e-12)
 
     def loss(x):
-        return jnp.sum(sampler(smooth_model, p, x, ts).x ** 2)
+        return jnp.sum(sampler(smooth_sin_model, p, x, ts).x ** 2)
 
     g = jax.jit(jax.grad(loss))(x)
     assert bool(jnp.all(jnp.isfinite(g)))
@@ -245,21 +244,21 @@ def test_bad_options_raise():
     ts = schedules.uniform_time(p, 4)
     key = jax.random.PRNGKey(0)
     with pytest.raises(ValueError, match=r"order must be one of \[1, 2, 3\], got order=0"):
-        dpm_solver_pp(smooth_model, p, x, ts, order=0)
+        dpm_solver_pp(smooth_sin_model, p, x, ts, order=0)
     with pytest.raises(ValueError, match="unknown method 'single'.*valid choices"):
-        dpm_solver_pp(smooth_model, p, x, ts, method="single")
+        dpm_solver_pp(smooth_sin_model, p, x, ts, method="single")
     with pytest.raises(ValueError, match="threshold_ratio must be in"):
-        dpm_solver_pp(smooth_model, p, x, ts, thresholding=True, threshold_ratio=1.5)
+        dpm_solver_pp(smooth_sin_model, p, x, ts, thresholding=True, threshold_ratio=1.5)
     with pytest.raises(ValueError, match="threshold_max must be > 0"):
-        dpm_solver_pp(smooth_model, p, x, ts, thresholding=True, threshold_max=0.0)
+        dpm_solver_pp(smooth_sin_model, p, x, ts, thresholding=True, threshold_max=0.0)
     with pytest.raises(ValueError, match="is stochastic: pass key"):
-        sde_dpm_solver_pp(smooth_model, p, x, ts)
+        sde_dpm_solver_pp(smooth_sin_model, p, x, ts)
     with pytest.raises(ValueError, match=r"order must be one of \[1, 2\], got order=3"):
-        sde_dpm_solver_pp(smooth_model, p, x, ts, key=key, order=3)
+        sde_dpm_solver_pp(smooth_sin_model, p, x, ts, key=key, order=3)
     with pytest.raises(ValueError, match="eta must be >= 0"):
-        sde_dpm_solver_pp(smooth_model, p, x, ts, key=key, eta=-1.0)
+        sde_dpm_solver_pp(smooth_sin_model, p, x, ts, key=key, eta=-1.0)
     with pytest.raises(ValueError, match="decrease strictly"):
-        sde_dpm_solver_pp(smooth_model, p, x, jnp.array([0.1, 0.5, 1.0]), key=key)
+        sde_dpm_solver_pp(smooth_sin_model, p, x, jnp.array([0.1, 0.5, 1.0]), key=key)
 
 
 def test_registry():

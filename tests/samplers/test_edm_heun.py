@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from oracle import fit_order, mixture, prior_samples, reference_endpoint
+from oracle import fit_order, mixture, prior_samples, reference_endpoint, smooth_sin_model
 
 from diffax.analytic import GaussianMixture, gaussian_pf_ode_solution
 from diffax.metrics import sliced_wasserstein
@@ -191,10 +191,6 @@ def test_every_process_and_kind_matches_closed_form(x64, process_name, kind, fin
     assert out.nfe == heun_nfe(64, final_euler)
 
 
-def _smooth_model(x, t):
-    return 0.3 * x + 0.1 * jnp.sin(x) * t[:, None]
-
-
 @pytest.mark.parametrize("stochastic", [False, True])
 def test_jit_vmap_grad_nfe(x64, stochastic):
     p = VPLinear()
@@ -203,7 +199,7 @@ def test_jit_vmap_grad_nfe(x64, stochastic):
 
     def model(x, t):
         jax.debug.callback(lambda: calls.append(1))
-        return _smooth_model(x, t)
+        return smooth_sin_model(x, t)
 
     def sample(x, ts, model=model, final_euler=False):
         traces.append(1)
@@ -233,14 +229,14 @@ def test_jit_vmap_grad_nfe(x64, stochastic):
     np.testing.assert_array_equal(out_e.trajectory[-1], out_e.x)
 
     ts = schedules.uniform_time(p, 5)
-    vm = jax.jit(jax.vmap(lambda xi: sample(xi, ts, model=_smooth_model).x))(x.reshape(2, 4, 2))
+    vm = jax.jit(jax.vmap(lambda xi: sample(xi, ts, model=smooth_sin_model).x))(x.reshape(2, 4, 2))
     if not stochastic:  # (the stochastic sampler draws noise of the batch's shape)
         np.testing.assert_allclose(vm.reshape(8, 2), out.x, rtol=1e-12, atol=1e-12)
     else:
         assert vm.shape == (2, 4, 2) and bool(jnp.all(jnp.isfinite(vm)))
 
     def loss(x):
-        return jnp.sum(sample(x, ts, model=_smooth_model).x ** 2)
+        return jnp.sum(sample(x, ts, model=smooth_sin_model).x ** 2)
 
     g = jax.jit(jax.grad(loss))(x)
     assert bool(jnp.all(jnp.isfinite(g)))

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_ddim import COV, MEAN, gaussian_host, host_mixture, smooth_model
+from oracle import COV, MEAN, gaussian_host, host_mixture, smooth_tanh_model
 
 from diffax import predictions
 from diffax.metrics import sliced_wasserstein
@@ -129,12 +129,12 @@ def test_langevin_step_sizes(x64):
     xb = jnp.repeat(jnp.array([[0.3, -1.2], [2.0, 0.1]]), n // 2, axis=0)
     key = jax.random.PRNGKey(0)
     pc, ald1, ald2 = jax.jit(lambda x: (
-        pc_sampler(smooth_model, p, x, ts, key=key, predictor="none", snr=0.2).x,
-        annealed_langevin(smooth_model, p, x, ts, key=key, step_size=0.01,
+        pc_sampler(smooth_tanh_model, p, x, ts, key=key, predictor="none", snr=0.2).x,
+        annealed_langevin(smooth_tanh_model, p, x, ts, key=key, step_size=0.01,
                           steps_per_level=1).x,
-        annealed_langevin(smooth_model, p, x, jnp.array([0.6, 0.5, 0.4]), key=key,
+        annealed_langevin(smooth_tanh_model, p, x, jnp.array([0.6, 0.5, 0.4]), key=key,
                           step_size=0.01, steps_per_level=1, return_trajectory=True)))(xb)
-    score = -smooth_model(xb, jnp.full((n,), 0.5)) / p.sigma(0.5)
+    score = -smooth_tanh_model(xb, jnp.full((n,), 0.5)) / p.sigma(0.5)
     r = (p.alpha(0.6) / p.alpha(0.5)) ** 2
     eps = 2 * r * (0.2 * np.sqrt(np.pi / 2) / jnp.mean(jnp.linalg.norm(score, axis=1))) ** 2
     d = pc - xb
@@ -162,9 +162,9 @@ def test_jit_vmap_grad_trajectory(x64, name):
     def f(x, ts, key):
         traces.append(ts.shape[0])
         if name == "pc":
-            return pc_sampler(smooth_model, p, x, ts, key=key, predictor="euler_maruyama",
+            return pc_sampler(smooth_tanh_model, p, x, ts, key=key, predictor="euler_maruyama",
                               n_corrector_steps=2, return_trajectory=True)
-        return annealed_langevin(smooth_model, p, x, ts, key=key, step_size=1e-3,
+        return annealed_langevin(smooth_tanh_model, p, x, ts, key=key, step_size=1e-3,
                                  steps_per_level=3, return_trajectory=True)
 
     jf = jax.jit(f)
@@ -196,8 +196,8 @@ def test_float32_state_stays_float32():
     x = p.prior_sample(jax.random.PRNGKey(0), (4, 2))
     ts = schedules.uniform_log_snr(p, 4)
     key = jax.random.PRNGKey(0)
-    outs = jax.jit(lambda x: (pc_sampler(smooth_model, p, x, ts, key=key).x,
-                              annealed_langevin(smooth_model, p, x, ts, key=key,
+    outs = jax.jit(lambda x: (pc_sampler(smooth_tanh_model, p, x, ts, key=key).x,
+                              annealed_langevin(smooth_tanh_model, p, x, ts, key=key,
                                                 steps_per_level=2).x))(x)
     for y in outs:
         assert y.dtype == jnp.float32 and np.all(np.isfinite(y))
@@ -211,29 +211,29 @@ def test_bad_options_raise():
     ts = schedules.uniform_time(p, 4)
     key = jax.random.PRNGKey(0)
     with pytest.raises(ValueError, match="stochastic: pass key"):
-        pc_sampler(smooth_model, p, x, ts)
+        pc_sampler(smooth_tanh_model, p, x, ts)
     with pytest.raises(ValueError, match="stochastic: pass key"):
-        annealed_langevin(smooth_model, p, x, ts)
+        annealed_langevin(smooth_tanh_model, p, x, ts)
     with pytest.raises(ValueError, match="predictor 'heun'.*'none'"):
-        pc_sampler(smooth_model, p, x, ts, key=key, predictor="heun")
+        pc_sampler(smooth_tanh_model, p, x, ts, key=key, predictor="heun")
     for bad in (-1, 1.5, True):
         with pytest.raises(ValueError, match="n_corrector_steps"):
-            pc_sampler(smooth_model, p, x, ts, key=key, n_corrector_steps=bad)
+            pc_sampler(smooth_tanh_model, p, x, ts, key=key, n_corrector_steps=bad)
     with pytest.raises(ValueError, match="none.*n_corrector_steps"):
-        pc_sampler(smooth_model, p, x, ts, key=key, predictor="none", n_corrector_steps=0)
+        pc_sampler(smooth_tanh_model, p, x, ts, key=key, predictor="none", n_corrector_steps=0)
     for bad in (0.0, -0.1):
         with pytest.raises(ValueError, match="snr"):
-            pc_sampler(smooth_model, p, x, ts, key=key, snr=bad)
+            pc_sampler(smooth_tanh_model, p, x, ts, key=key, snr=bad)
         with pytest.raises(ValueError, match="step_size"):
-            annealed_langevin(smooth_model, p, x, ts, key=key, step_size=bad)
+            annealed_langevin(smooth_tanh_model, p, x, ts, key=key, step_size=bad)
     with pytest.raises(ValueError, match="variance"):
-        pc_sampler(smooth_model, p, x, ts, key=key, predictor="ancestral", variance="big")
+        pc_sampler(smooth_tanh_model, p, x, ts, key=key, predictor="ancestral", variance="big")
     with pytest.raises(ValueError, match="denoise"):
-        pc_sampler(smooth_model, p, x, ts, key=key, denoise=None)
+        pc_sampler(smooth_tanh_model, p, x, ts, key=key, denoise=None)
     with pytest.raises(ValueError, match="steps_per_level"):
-        annealed_langevin(smooth_model, p, x, ts, key=key, steps_per_level=0)
+        annealed_langevin(smooth_tanh_model, p, x, ts, key=key, steps_per_level=0)
     with pytest.raises(ValueError, match="decrease"):
-        annealed_langevin(smooth_model, p, x, ts[::-1], key=key)
+        annealed_langevin(smooth_tanh_model, p, x, ts[::-1], key=key)
 
 
 def test_registry():

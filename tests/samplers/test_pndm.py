@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from oracle import fit_order, mixture, prior_samples, reference_endpoint
+from oracle import fit_order, mixture, prior_samples, reference_endpoint, smooth_sin_model
 
 import diffax.samplers.pndm as pndm_mod
 from diffax.analytic import GaussianMixture, gaussian_pf_ode_solution
@@ -97,18 +97,13 @@ def test_every_process_and_kind_matches_closed_form(x64, process_name, kind, var
     assert out.nfe == pndm_nfe(variant, 40)
 
 
-def _smooth_model(x, t):
-    """A cheap nonlinear eps-model (compiles fast) for the jit/vmap/grad/NFE checks."""
-    return 0.3 * x + 0.1 * jnp.sin(x) * t[:, None]
-
-
 def _counting_model():
     """A cheap eps-model whose runtime calls are counted with jax.debug.callback."""
     calls = []
 
     def model(x, t):
         jax.debug.callback(lambda: calls.append(1))
-        return _smooth_model(x, t)
+        return smooth_sin_model(x, t)
 
     return model, calls
 
@@ -129,7 +124,7 @@ def test_nfe_is_exact(x64, variant, n):
 @pytest.mark.parametrize("variant", ["f_pndm", "plms"])
 def test_jit_vmap_grad(x64, variant):
     p = VPLinear()
-    model = _smooth_model
+    model = smooth_sin_model
     traces = []
 
     def sample(x, ts):

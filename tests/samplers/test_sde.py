@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_ddim import COV, MEAN, gaussian_host, host_mixture, smooth_model
+from oracle import COV, MEAN, gaussian_host, host_mixture, smooth_tanh_model
 
 from diffax import predictions
 from diffax.metrics import sliced_wasserstein
@@ -86,9 +86,9 @@ def test_ancestral_is_ddim_eta1(x64):
 
     @jax.jit
     def run(x):
-        return [(ancestral(smooth_model, p, p.prior_std * x, schedules.uniform_log_snr(p, 5),
+        return [(ancestral(smooth_tanh_model, p, p.prior_std * x, schedules.uniform_log_snr(p, 5),
                            key=key).x,
-                 ddim(smooth_model, p, p.prior_std * x, schedules.uniform_log_snr(p, 5),
+                 ddim(smooth_tanh_model, p, p.prior_std * x, schedules.uniform_log_snr(p, 5),
                       eta=1.0, key=key).x) for p in procs]
 
     for p, (anc, dd) in zip(procs, run(x)):
@@ -108,7 +108,7 @@ def test_one_step_matches_ddpm_and_score_sde_formulas(x64):
     t, s = 0.6, 0.55
     ts = jnp.array([t, s])
     xb = jnp.array([[0.3, -1.2], [2.0, 0.1]])
-    eps = smooth_model(xb, jnp.full((2,), t))
+    eps = smooth_tanh_model(xb, jnp.full((2,), t))
     score = -eps / p.sigma(t)
     x0 = (xb - p.sigma(t) * eps) / p.alpha(t)
     abar_t, abar_s = p.alpha(t) ** 2, p.alpha(s) ** 2
@@ -128,10 +128,10 @@ def test_one_step_matches_ddpm_and_score_sde_formulas(x64):
     def run(xb, big):
         out = {}
         for name, fn in SAMPLERS.items():
-            out[name] = (fn(smooth_model, p, xb, ts, key=key).x,
-                         fn(smooth_model, p, big, ts, key=key, denoise=False).x)
-        out["large"] = (ancestral(smooth_model, p, xb, ts, key=key, variance="large").x,
-                        ancestral(smooth_model, p, big, ts, key=key, denoise=False,
+            out[name] = (fn(smooth_tanh_model, p, xb, ts, key=key).x,
+                         fn(smooth_tanh_model, p, big, ts, key=key, denoise=False).x)
+        out["large"] = (ancestral(smooth_tanh_model, p, xb, ts, key=key, variance="large").x,
+                        ancestral(smooth_tanh_model, p, big, ts, key=key, denoise=False,
                                   variance="large").x)
         return out
 
@@ -154,7 +154,7 @@ def test_jit_compiles_once_per_nfe_and_keeps_float32():
     @jax.jit
     def run(x, ts, key):
         traces.append(ts.shape[0])
-        return euler_maruyama(smooth_model, p, x, ts, key=key).x
+        return euler_maruyama(smooth_tanh_model, p, x, ts, key=key).x
 
     outs = [run(x, schedules.uniform_time(p, 8), jax.random.PRNGKey(0)),
             run(x, schedules.uniform_log_snr(p, 8), jax.random.PRNGKey(1)),
@@ -175,7 +175,7 @@ def test_vmap_grad_trajectory(x64):
     w = jnp.cos(jnp.arange(16.0)).reshape(8, 2)
 
     def f(x, key):
-        return fn(smooth_model, p, x, ts, key=key, return_trajectory=True)
+        return fn(smooth_tanh_model, p, x, ts, key=key, return_trajectory=True)
 
     def loss(x, key):
         return jnp.sum(w * f(x, key).x)
@@ -207,17 +207,17 @@ def test_bad_options_raise():
     key = jax.random.PRNGKey(0)
     for name, fn in SAMPLERS.items():
         with pytest.raises(ValueError, match="stochastic: pass key"):
-            fn(smooth_model, p, x, ts)
+            fn(smooth_tanh_model, p, x, ts)
         with pytest.raises(ValueError, match="stochastic: pass key"):
-            registry.get_sampler(name)(smooth_model, p, x, ts)
+            registry.get_sampler(name)(smooth_tanh_model, p, x, ts)
         with pytest.raises(ValueError, match="denoise"):
-            fn(smooth_model, p, x, ts, key=key, denoise=1)
+            fn(smooth_tanh_model, p, x, ts, key=key, denoise=1)
         with pytest.raises(ValueError, match="decrease"):
-            fn(smooth_model, p, x, ts[::-1], key=key)
+            fn(smooth_tanh_model, p, x, ts[::-1], key=key)
         with pytest.raises(ValueError, match="prediction kind"):
-            fn(smooth_model, p, x, ts, key=key, prediction="noise")
+            fn(smooth_tanh_model, p, x, ts, key=key, prediction="noise")
     with pytest.raises(ValueError, match="variance.*'small', 'large'"):
-        ancestral(smooth_model, p, x, ts, key=key, variance="medium")
+        ancestral(smooth_tanh_model, p, x, ts, key=key, variance="medium")
 
 
 def test_registry():

@@ -9,71 +9,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.experimental import io_callback
-from oracle import fit_order, mixture, reference_endpoint
+from oracle import convergence, convergence_problem, fit_order, smooth_sin_model
 
 from diffax import predictions
 from diffax.analytic import GaussianMixture, gaussian_pf_ode_solution
-from diffax.processes import EDM, PROCESSES, VPLinear, broadcast_to_x, get_process
+from diffax.processes import PROCESSES, VPLinear, get_process
 from diffax.samplers import registry, schedules
 from diffax.samplers.unipc import phi_functions, step_orders, unipc, unipc_coefficients
-
-# Convergence runs on VP-linear between log-SNR -7 and 9: the nearly pure-noise start of
-# [t_min, t_max] only adds pre-asymptotic wiggles.
-LOG_SNR_START, LOG_SNR_END = -7.0, 9.0
-
-
-class CountingExactModel:
-    """Exact GMM predictions, evaluated on the host through ``io_callback`` by one
-    jitted function in EDM coordinates (y = x / alpha at noise level sigma / alpha have
-    the same E[x0|.] and E[eps|.]). Compiling a sampler then does not recompile the
-    mixture, and every model call is counted (XLA never drops or duplicates it)."""
-
-    def __init__(self, gmm: GaussianMixture):
-        edm = EDM(t_min=1e-8, t_max=1e8)
-        self._fn = jax.jit(lambda y, s: (gmm.posterior_mean_x0(y, s, edm),
-                                         gmm.posterior_mean_eps(y, s, edm)))
-        self.calls = 0
-
-    def _host(self, y, s):
-        self.calls += 1
-        x0, eps = self._fn(y, s)
-        return np.asarray(x0), np.asarray(eps)
-
-    def model_fn(self, process, kind="eps"):
-        def model(x, t):
-            a = process.alpha(t)
-            spec = jax.ShapeDtypeStruct(x.shape, x.dtype)
-            x0, eps = io_callback(self._host, (spec, spec), x / broadcast_to_x(a, x),
-                                  process.sigma(t) / a)
-            return predictions.from_x0_eps(kind, x0, eps, x, t, process)
-        return model
-
-
-_CACHE = {}
-
-
-def convergence_problem():
-    """(counting exact model, process, t_start, t_end, x_init, reference endpoint)."""
-    if not _CACHE:
-        gmm = mixture()
-        p = VPLinear()
-        t0, t1 = (float(p.t_from_log_snr(v)) for v in (LOG_SNR_START, LOG_SNR_END))
-        x = p.sigma(t0) * jax.random.normal(jax.random.PRNGKey(0), (64, 2), jnp.float64)
-        _CACHE.update(exact=CountingExactModel(gmm), p=p, t0=t0, t1=t1, x=x,
-                      ref=reference_endpoint(gmm, p, x, t0, t1))
-    c = _CACHE
-    return c["exact"], c["p"], c["t0"], c["t1"], c["x"], c["ref"]
-
-
-def rms(a, b):
-    return float(jnp.sqrt(jnp.mean((a - b) ** 2)))
-
-
-def smooth_model(x, t):
-    """A cheap nonlinear eps-model (fast to compile) for algebra and transform checks."""
-    return 0.3 * x + 0.1 * jnp.sin(x) * t[:, None]
-
 
 # ---- convergence orders ------------------------------------------------------------------
 
@@ -91,22 +33,14 @@ CONVERGENCE = {
 @pytest.mark.parametrize("name", sorted(CONVERGENCE))
 def test_convergence_order_and_nfe(x64, name):
     ns = CONVERGENCE[name]
-    exact, p, t0, t1, x, ref = convergence_problem()
     info = registry.sampler_info(name)
-    model = exact.model_fn(p)
-    run = jax.jit(lambda x: [info(model, p, x, schedules.uniform_log_snr(p, n, t0, t1))
-                             for n in ns])
-    exact.calls = 0
-    outs = run(x)
-    jax.block_until_ready(outs)
-    jax.effects_barrier()
-    errs = [rms(o.x, ref) for o in outs]
+    errs, outs, calls = convergence(name, ns)
     order = fit_order(ns, errs)
     assert abs(order - info.order) < 0.3, (name, order, errs)
     # Exact NFE: runtime model calls, the reported nfe and the registry agree (N each:
     # the corrector reuses the next step's evaluation; the last corrector is skipped).
     assert [o.nfe for o in outs] == list(ns) == [info.nfe(n) for n in ns]
-    assert exact.calls == sum(ns)
+    assert calls == sum(ns)
     assert errs[-1] < {1: 1e-2, 2: 1e-3, 3: 1e-4, 4: 1e-5}[info.order], errs
 
 
@@ -114,7 +48,7 @@ def test_nfe_on_short_grids(x64):
     """N = 1, 2 steps (fewer than the order) with a third-order method: exactly N model
     calls each."""
     exact, p, _, _, x, _ = convergence_problem()
-    model = exact.model_fn(p, "x0")
+    model = exact(p, "x0")
     ns = (1, 2)
     run = jax.jit(lambda x: [unipc(model, p, x, schedules.uniform_time(p, n), prediction="x0",
                                    order=3) for n in ns])
@@ -300,8 +234,8 @@ def test_matches_step_by_step_transcription(x64, order, variant, algorithm_type,
     x = jnp.array([[0.3, -1.2], [2.0, 0.1], [-0.7, 0.9]])
     opts = dict(order=order, variant=variant, algorithm_type=algorithm_type,
                 corrector=corrector, lower_order_final=lower_order_final)
-    ref = _unipc_by_the_paper(smooth_model, p, x, ts, **opts)
-    out = jax.jit(lambda x: unipc(smooth_model, p, x, ts, **opts).x)(x)
+    ref = _unipc_by_the_paper(smooth_sin_model, p, x, ts, **opts)
+    out = jax.jit(lambda x: unipc(smooth_sin_model, p, x, ts, **opts).x)(x)
     np.testing.assert_allclose(out, ref, rtol=1e-11, atol=1e-12)
 
 
@@ -314,7 +248,7 @@ def test_jit_vmap_grad(x64):
 
     def sample(x, ts):
         traces.append(1)
-        return sampler(smooth_model, p, x, ts, return_trajectory=True)
+        return sampler(smooth_sin_model, p, x, ts, return_trajectory=True)
 
     f = jax.jit(sample)
     x = p.prior_sample(jax.random.PRNGKey(0), (8, 2), jnp.float64)
@@ -326,10 +260,10 @@ def test_jit_vmap_grad(x64):
     np.testing.assert_array_equal(out.trajectory[0], x)
     np.testing.assert_array_equal(out.trajectory[-1], out.x)
 
-    vm = jax.jit(jax.vmap(lambda xi: sampler(smooth_model, p, xi, ts).x))(x.reshape(2, 4, 2))
+    vm = jax.jit(jax.vmap(lambda xi: sampler(smooth_sin_model, p, xi, ts).x))(x.reshape(2, 4, 2))
     np.testing.assert_allclose(vm.reshape(8, 2), out.x, rtol=1e-12, atol=1e-12)
 
-    g = jax.jit(jax.grad(lambda x: jnp.sum(sampler(smooth_model, p, x, ts).x ** 2)))(x)
+    g = jax.jit(jax.grad(lambda x: jnp.sum(sampler(smooth_sin_model, p, x, ts).x ** 2)))(x)
     assert bool(jnp.all(jnp.isfinite(g)))
     v = jax.random.normal(jax.random.PRNGKey(3), x.shape, x.dtype)
     eps = 1e-5
@@ -341,7 +275,7 @@ def test_jit_vmap_grad(x64):
 def test_float32_state_stays_float32():
     p = VPLinear()
     x = jnp.ones((3, 2), jnp.float32)
-    out = jax.jit(lambda x: unipc(smooth_model, p, x, schedules.uniform_log_snr(p, 5),
+    out = jax.jit(lambda x: unipc(smooth_sin_model, p, x, schedules.uniform_log_snr(p, 5),
                                   order=3, return_trajectory=True))(x)
     assert out.x.dtype == jnp.float32 and out.trajectory.dtype == jnp.float32
     assert bool(jnp.all(jnp.isfinite(out.x)))
@@ -354,19 +288,19 @@ def test_bad_options_raise():
     x = jnp.ones((2, 2))
     ts = schedules.uniform_time(p, 4)
     with pytest.raises(ValueError, match=r"unknown order 4; valid choices: \[1, 2, 3\]"):
-        unipc(smooth_model, p, x, ts, order=4)
+        unipc(smooth_sin_model, p, x, ts, order=4)
     with pytest.raises(ValueError, match=r"unknown variant 'bh3'.*\['bh1', 'bh2'\]"):
-        unipc(smooth_model, p, x, ts, variant="bh3")
+        unipc(smooth_sin_model, p, x, ts, variant="bh3")
     with pytest.raises(ValueError, match="unknown algorithm_type 'x0'.*data_prediction"):
-        unipc(smooth_model, p, x, ts, algorithm_type="x0")
+        unipc(smooth_sin_model, p, x, ts, algorithm_type="x0")
     with pytest.raises(ValueError, match="corrector must be True or False"):
-        unipc(smooth_model, p, x, ts, corrector="yes")
+        unipc(smooth_sin_model, p, x, ts, corrector="yes")
     with pytest.raises(ValueError, match="lower_order_final must be True or False"):
-        unipc(smooth_model, p, x, ts, lower_order_final=None)
+        unipc(smooth_sin_model, p, x, ts, lower_order_final=None)
     with pytest.raises(ValueError, match="decrease strictly"):
-        unipc(smooth_model, p, x, jnp.array([0.1, 0.5, 1.0]))
+        unipc(smooth_sin_model, p, x, jnp.array([0.1, 0.5, 1.0]))
     with pytest.raises(ValueError, match="unknown prediction kind"):
-        unipc(smooth_model, p, x, ts, prediction="noise")
+        unipc(smooth_sin_model, p, x, ts, prediction="noise")
 
 
 def test_registry():
