@@ -18,7 +18,9 @@ Overhead (float32). ``overhead_ratio = wall(sampler) / (NFE * wall(one jitted
 evaluation of a small MLP denoiser))`` on a batch of 4096; 1.0 is the physical limit
 of a sampler that does nothing but call the network. ``scan_ratio`` divides instead by
 the wall time of a bare ``lax.scan`` of NFE network calls (same dispatch, no sampler
-arithmetic), isolating the sampler's own cost.
+arithmetic), isolating the sampler's own cost. Timing runs on the problems named by
+``--timing-dims`` (default the 2-D one: the MLP, not the data, sets the cost), with the
+median of 3 runs after a warm-up call.
 """
 
 from __future__ import annotations
