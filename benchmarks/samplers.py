@@ -103,7 +103,11 @@ def run(out_dir: str, nfes: list[int], dims: list[int], batch: int, timing_batch
         seed: int, schedule: str, timing_dims: tuple[int, ...] = (2,)) -> list[dict]:
     os.makedirs(out_dir, exist_ok=True)
     process = DiscreteDDPM.linear(1000, 1e-4, 0.02)
-    records = []
+    records: list[dict] = []
+    meta = {"device": jax.devices()[0].device_kind, "platform": jax.devices()[0].platform,
+            "jax": jax.__version__, "process": "DiscreteDDPM.linear(1000, 1e-4, 0.02)",
+            "batch_accuracy": batch, "batch_timing": timing_batch, "seed": seed,
+            "schedule": schedule, "timing_dims": list(timing_dims)}
     for dim in dims:
         gmm = make_problem(dim, seed)
         model = gmm.model_fn("eps", process)
@@ -119,8 +123,7 @@ def run(out_dir: str, nfes: list[int], dims: list[int], batch: int, timing_batch
             mlp = lambda x, t: mlp_apply(params, x, t)  # noqa: E731
             x_tim = jax.random.normal(jax.random.PRNGKey(seed), (timing_batch, dim), jnp.float32)
             t_tim = jnp.full((timing_batch,), 0.5, jnp.float32)
-            eval_wall = _time(jax.jit(mlp), x_tim, t_tim, repeats=20)
-        scan_walls: dict[int, float] = {}
+            mlp_jit = jax.jit(mlp)
 
         for name in sampler_names():
             info = sampler_info(name)
@@ -147,10 +150,11 @@ def run(out_dir: str, nfes: list[int], dims: list[int], batch: int, timing_batch
                     with _float32():
                         ts32 = jnp.asarray(np.asarray(ts), jnp.float32)
                         key32 = jax.random.PRNGKey(seed + 1)
+                        # Baselines are re-measured next to every sampler so that a change
+                        # in machine load cannot skew the ratios.
+                        eval_wall = _time(mlp_jit, x_tim, t_tim, repeats=10)
+                        scan_wall = _time(_bare_scan, mlp, x_tim, ts32, out.nfe)
                         wall = _time(run_fn, x_tim, ts32, key32, mlp)
-                        if out.nfe not in scan_walls:
-                            scan_walls[out.nfe] = _time(_bare_scan, mlp, x_tim, ts32, out.nfe)
-                    scan_wall = scan_walls[out.nfe]
                     rec["wall_s"] = wall
                     rec["overhead_ratio"] = wall / (out.nfe * eval_wall)
                     rec["scan_ratio"] = wall / scan_wall
@@ -158,14 +162,15 @@ def run(out_dir: str, nfes: list[int], dims: list[int], batch: int, timing_batch
                     rec["error"] = f"{type(e).__name__}: {e}"[:300]
                 records.append(rec)
                 print(_row(rec), flush=True)
-    meta = {"device": jax.devices()[0].device_kind, "platform": jax.devices()[0].platform,
-            "jax": jax.__version__, "process": "DiscreteDDPM.linear(1000, 1e-4, 0.02)",
-            "batch_accuracy": batch, "batch_timing": timing_batch, "seed": seed,
-            "schedule": schedule}
-    with open(os.path.join(out_dir, "samplers.json"), "w") as f:
-        json.dump({"meta": meta, "records": records}, f, indent=1)
+                _write(out_dir, meta, records)  # incremental: a killed run keeps its rows
+    _write(out_dir, meta, records)
     _plot(os.path.join(out_dir, "samplers.png"), records, dims)
     return records
+
+
+def _write(out_dir: str, meta: dict, records: list[dict]) -> None:
+    with open(os.path.join(out_dir, "samplers.json"), "w") as f:
+        json.dump({"meta": meta, "records": records}, f, indent=1)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))

@@ -14,7 +14,7 @@ def sampler_table(path: str) -> str:
         blob = json.load(f)
     meta, records = blob["meta"], blob["records"]
     nfes = sorted({r["nfe"] for r in records if r.get("nfe")})
-    problems = sorted({r["problem"] for r in records}, key=lambda p: int(p[3:-2]))
+    problems = sorted({r["problem"] for r in records}, key=lambda p: int(p[3:-1]))
     lines = [f"Device: {meta['device']} ({meta['platform']}), jax {meta['jax']}, "
              f"process {meta['process']}, schedule {meta['schedule']}, "
              f"accuracy batch {meta['batch_accuracy']}, timing batch {meta['batch_timing']}.", ""]
