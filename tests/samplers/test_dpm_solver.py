@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from oracle import convergence, fit_order, smooth_sin_model
+from oracle import check_jit_vmap_grad, convergence, fit_order, smooth_sin_model
 
 from diffax import predictions
 from diffax.analytic import GaussianMixture, gaussian_pf_ode_solution
@@ -161,36 +161,7 @@ def test_multistep_orders_warm_up_and_lower_order_final():
 
 @pytest.mark.parametrize("name", ["dpm_solver_3s", "dpm_solver_3m"])
 def test_jit_vmap_grad(x64, name):
-    p = VPLinear()
-    sampler = registry.get_sampler(name)
-    traces = []
-
-    def sample(x, ts):
-        traces.append(1)
-        return sampler(smooth_sin_model, p, x, ts, return_trajectory=True)
-
-    f = jax.jit(sample)
-    x = p.prior_sample(jax.random.PRNGKey(0), (8, 2), jnp.float64)
-    ts = schedules.uniform_time(p, 6)
-    out = f(x, ts)
-    f(x, schedules.uniform_log_snr(p, 6))
-    assert len(traces) == 1  # one compilation per number of steps
-    assert out.trajectory.shape == (7, 8, 2)
-    np.testing.assert_array_equal(out.trajectory[0], x)
-    np.testing.assert_array_equal(out.trajectory[-1], out.x)
-
-    vm = jax.vmap(lambda xi: sampler(smooth_sin_model, p, xi, ts).x)(x.reshape(2, 4, 2))
-    np.testing.assert_allclose(vm.reshape(8, 2), out.x, rtol=1e-12, atol=1e-12)
-
-    def loss(x):
-        return jnp.sum(sampler(smooth_sin_model, p, x, ts).x ** 2)
-
-    g = jax.jit(jax.grad(loss))(x)
-    assert bool(jnp.all(jnp.isfinite(g)))
-    v = jax.random.normal(jax.random.PRNGKey(3), x.shape, x.dtype)
-    lossj, eps = jax.jit(loss), 1e-5
-    fd = (lossj(x + eps * v) - lossj(x - eps * v)) / (2 * eps)
-    np.testing.assert_allclose(jnp.sum(g * v), fd, rtol=1e-6)
+    check_jit_vmap_grad(name)
 
 
 def test_float32_state_stays_float32():

@@ -9,7 +9,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from oracle import convergence, convergence_problem, fit_order, smooth_sin_model
+from oracle import (
+    check_jit_vmap_grad,
+    convergence,
+    convergence_problem,
+    fit_order,
+    smooth_sin_model,
+)
 
 from diffax import predictions
 from diffax.analytic import GaussianMixture, gaussian_pf_ode_solution
@@ -242,34 +248,7 @@ def test_matches_step_by_step_transcription(x64, order, variant, algorithm_type,
 # ---- transformations -----------------------------------------------------------------------
 
 def test_jit_vmap_grad(x64):
-    p = VPLinear()
-    sampler = registry.get_sampler("unipc_bh2_3")
-    traces = []
-
-    def sample(x, ts):
-        traces.append(1)
-        return sampler(smooth_sin_model, p, x, ts, return_trajectory=True)
-
-    f = jax.jit(sample)
-    x = p.prior_sample(jax.random.PRNGKey(0), (8, 2), jnp.float64)
-    ts = schedules.uniform_time(p, 6)
-    out = f(x, ts)
-    f(x, schedules.uniform_log_snr(p, 6))  # traced timesteps: no retrace
-    assert len(traces) == 1
-    assert out.trajectory.shape == (7, 8, 2) and out.nfe == 6
-    np.testing.assert_array_equal(out.trajectory[0], x)
-    np.testing.assert_array_equal(out.trajectory[-1], out.x)
-
-    vm = jax.jit(jax.vmap(lambda xi: sampler(smooth_sin_model, p, xi, ts).x))(x.reshape(2, 4, 2))
-    np.testing.assert_allclose(vm.reshape(8, 2), out.x, rtol=1e-12, atol=1e-12)
-
-    g = jax.jit(jax.grad(lambda x: jnp.sum(sampler(smooth_sin_model, p, x, ts).x ** 2)))(x)
-    assert bool(jnp.all(jnp.isfinite(g)))
-    v = jax.random.normal(jax.random.PRNGKey(3), x.shape, x.dtype)
-    eps = 1e-5
-    fd = (jnp.sum(f(x + eps * v, ts).x ** 2) - jnp.sum(f(x - eps * v, ts).x ** 2)) / (2 * eps)
-    np.testing.assert_allclose(jnp.sum(g * v), fd, rtol=1e-6)
-    assert len(traces) == 1
+    check_jit_vmap_grad("unipc_bh2_3")
 
 
 def test_float32_state_stays_float32():
