@@ -1,0 +1,25 @@
+"""Task-agnostic training: state, optimizer, EMA, sharded step, checkpoints, loop, logging.
+
+A task supplies data (``batch_fn(step)``), a network (flax.nnx) and a loss from
+``diffax.losses``; everything here is independent of what the data are (vectors, images,
+sequences, point clouds).
+"""
+
+from diffax.training.checkpointing import Checkpointer, abstract_like
+from diffax.training.ema import ema_key, init_ema, update_ema
+from diffax.training.loop import Hook, NonFiniteLossError, fit
+from diffax.training.metric_logging import MetricLogger, read_metrics
+from diffax.training.optim import make_lr_schedule, make_optimizer
+from diffax.training.parameterization import PARAMETERIZATIONS, TIME_INPUTS, make_model_fn
+from diffax.training.sharding import make_mesh, replicate, shard_batch
+from diffax.training.state import TrainState, create_train_state, eval_params
+from diffax.training.step import (NONFINITE_POLICIES, drop_labels, jit_train_step,
+                                  make_train_step, network_apply)
+
+__all__ = [
+    "Checkpointer", "abstract_like", "ema_key", "init_ema", "update_ema", "Hook",
+    "NonFiniteLossError", "fit", "MetricLogger", "read_metrics", "make_lr_schedule",
+    "make_optimizer", "PARAMETERIZATIONS", "TIME_INPUTS", "make_model_fn", "make_mesh",
+    "replicate", "shard_batch", "TrainState", "create_train_state", "eval_params",
+    "NONFINITE_POLICIES", "drop_labels", "jit_train_step", "make_train_step", "network_apply",
+]
