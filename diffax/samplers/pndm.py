@@ -146,6 +146,12 @@ def pndm(model_fn: ModelFn, process: GaussianProcess, x_init: Array, timesteps: 
     if jnp.issubdtype(x_init.dtype, jnp.floating):
         ts = ts.astype(x_init.dtype)
     n = ts.shape[0] - 1
+    if variant == "f_pndm" and n < 4:
+        raise ValueError(
+            f"pndm[f_pndm] needs at least 4 steps (3 pseudo Runge-Kutta warm-up steps and "
+            f"one linear multistep), got {n} steps (NFE {pndm_nfe(variant, n)}). With fewer "
+            f"steps the Runge-Kutta stages evaluate the model near t_min far from the data "
+            f"and the result diverges; use s_pndm, plms or ipndm for NFE < 13.")
     w = min(n_warm, n)
     eps_fn = predictor(model_fn, prediction, process, "eps", cond)
 

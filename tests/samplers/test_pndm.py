@@ -108,7 +108,7 @@ def _counting_model():
     return model, calls
 
 
-@pytest.mark.parametrize("variant,n", [(v, 6) for v in VARIANTS] + [("f_pndm", 2)])
+@pytest.mark.parametrize("variant,n", [(v, 6) for v in VARIANTS] + [("f_pndm", 4)])
 def test_nfe_is_exact(x64, variant, n):
     model, calls = _counting_model()
     p = VPLinear()
@@ -119,6 +119,14 @@ def test_nfe_is_exact(x64, variant, n):
     expected = {"s_pndm": n + 1, "plms": n + 1, "ipndm": n,
                 "f_pndm": 4 * min(n, 3) + max(n - 3, 0)}[variant]
     assert len(calls) == out.nfe == expected == registry.sampler_info(variant).nfe(n)
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_f_pndm_rejects_fewer_than_four_steps(n):
+    p = VPLinear()
+    with pytest.raises(ValueError, match="at least 4 steps"):
+        pndm(smooth_sin_model, p, jnp.ones((3, 2)), schedules.uniform_time(p, n),
+             variant="f_pndm")
 
 
 @pytest.mark.parametrize("variant", ["f_pndm", "plms"])
