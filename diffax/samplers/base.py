@@ -125,10 +125,13 @@ def run_scan(step: Callable, carry: Any, xs: Any, x_of: Callable[[Any], Array],
     """``lax.scan`` a step ``(carry, xs_i) -> carry``; optionally stack ``x_of(carry)``.
 
     Returns ``(final_carry, trajectory or None)``; the trajectory starts with x_init.
+    Each new carry is cast back to the dtypes of ``carry``, so float32 states stay
+    float32 when the time grid or coefficient tables are float64 (x64 enabled).
     """
+    dtypes = jax.tree.map(lambda a: jnp.asarray(a).dtype, carry)
 
     def body(c, inp):
-        c = step(c, inp)
+        c = jax.tree.map(lambda a, d: a.astype(d), step(c, inp), dtypes)
         return c, (x_of(c) if return_trajectory else None)
 
     carry, traj = jax.lax.scan(body, carry, xs)

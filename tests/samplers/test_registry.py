@@ -1,5 +1,6 @@
 """The sampler registry: names, metadata, NFE accounting, errors."""
 
+import jax
 import jax.numpy as jnp
 import pytest
 
@@ -69,3 +70,17 @@ def test_gradient_wrt_model_parameters_matches_finite_difference(x64, name):
     fd = jnp.array([(loss(w + eps * e) - loss(w - eps * e)) / (2 * eps) for e in jnp.eye(2)])
     assert jnp.all(jnp.isfinite(g))
     assert jnp.allclose(g, fd, rtol=1e-5, atol=1e-7), (g, fd)
+
+
+def test_every_sampler_keeps_float32_state_with_float64_grid(x64):
+    """x64 enabled, float32 x, float64 time grid: no promotion, no scan dtype error."""
+    p = VPLinear()
+    x = jnp.ones((2, 2), jnp.float32)
+    model = lambda x, t, **c: jnp.tanh(x)  # noqa: E731
+    for name in sorted(SAMPLERS):
+        info = sampler_info(name)
+        ts = schedules.uniform_time(p, max(info.steps_for_nfe(4), 4))
+        assert ts.dtype == jnp.float64
+        kw = {"key": jax.random.PRNGKey(0)} if info.stochastic else {}
+        out = get_sampler(name)(model, p, x, ts, **kw)
+        assert out.x.dtype == jnp.float32, name
