@@ -1,0 +1,159 @@
+"""The loss interface shared by every training objective, and its small helpers.
+
+A loss is a pure function
+
+    loss_fn(model_fn, batch, key) -> (loss, aux)
+
+* ``model_fn(x_t, t, **cond)`` returns a prediction of the same shape as ``x_t``;
+  ``t`` has shape ``(B,)``.
+* ``batch`` is a dict with ``"x"`` of shape ``(B, ...)`` (float data in model space)
+  and optional conditioning entries (e.g. ``"label"`` of shape ``(B,)``); every key
+  but ``"x"`` is passed to ``model_fn`` as a keyword argument.
+* ``key`` is a PRNG key; the loss draws its own noise levels and noise from it.
+* ``loss`` is a scalar; ``aux`` is a dict of scalars and per-example arrays (at least
+  ``"loss"`` and ``"t"``).
+
+The training layer binds parameters, e.g.
+``lambda params, batch, key: loss_fn(lambda x, t, **c: apply(params, x, t, **c), batch, key)``.
+Losses contain no Python control flow on traced values, so they jit, vmap and grad.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+from diffax.processes.base import GaussianProcess
+
+Array = jax.Array
+ModelFn = Callable[..., Array]
+LossFn = Callable[[ModelFn, dict, Array], tuple[Array, dict]]
+# sample_t(key, batch_size, dtype) -> t of shape (batch_size,)
+TimeSampler = Callable[[Array, int, Any], Array]
+# weight_fn(t) -> per-example loss weight of shape t.shape
+WeightFn = Callable[[Array], Array]
+
+
+def check_process(process: Any, where: str) -> GaussianProcess:
+    """Raise a ValueError unless ``process`` is a diffax ``GaussianProcess``."""
+    if not isinstance(process, GaussianProcess):
+        raise ValueError(
+            f"{where}: process must be a diffax GaussianProcess (VPLinear, VPCosine, "
+            f"DiscreteDDPM, SubVP, VE, EDM, RectifiedFlow, ...), got "
+            f"{type(process).__name__}."
+        )
+    return process
+
+
+def check_choice(where: str, what: str, value: Any, choices) -> str:
+    """Raise a ValueError naming ``value`` and the valid ``choices`` if it is not one."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{where}: unknown {what} {value!r}; valid choices: {sorted(choices)}.")
+    return value
+
+
+def positive_float(where: str, name: str, value: Any) -> float:
+    """``float(value)``, or a ValueError unless it is a finite number > 0."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: {name} must be a number > 0, got {name}={value!r}.") from None
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(f"{where}: {name} must be finite and > 0, got {name}={value!r}.")
+    return v
+
+
+def finite_float(where: str, name: str, value: Any) -> float:
+    """``float(value)``, or a ValueError unless it is a finite number."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: {name} must be a finite number, got {name}={value!r}.") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{where}: {name} must be finite, got {name}={value!r}.")
+    return v
+
+
+def split_options(where: str, options: Mapping[str, Any],
+                  groups: Mapping[str, Mapping[str, Any]]) -> list[dict]:
+    """Distribute keyword ``options`` over named groups of ``{option: default}``.
+
+    Returns one dict per group (defaults filled in, in the order of ``groups``); an
+    option that no group accepts raises a ValueError listing the valid ones.
+    """
+    valid = sorted({name for defaults in groups.values() for name in defaults})
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        owners = ", ".join(groups)
+        raise ValueError(
+            f"{where}: unknown option(s) {unknown} for {owners}; valid options: {valid}."
+        )
+    return [{name: options.get(name, default) for name, default in defaults.items()}
+            for defaults in groups.values()]
+
+
+def split_batch(batch: Any, where: str) -> tuple[Array, dict]:
+    """``(x0, cond)`` from a batch dict: ``x0 = batch["x"]``, ``cond`` = every other entry.
+
+    Checks run on static information only (keys, shapes, dtypes), so they work under jit.
+    """
+    if not isinstance(batch, Mapping):
+        raise ValueError(f"{where}: batch must be a dict with an 'x' entry, got "
+                         f"{type(batch).__name__}.")
+    if "x" not in batch:
+        raise ValueError(f"{where}: batch has no 'x' entry (data of shape (B, ...)); got "
+                         f"keys {sorted(batch)}.")
+    x0 = jnp.asarray(batch["x"])
+    if x0.ndim < 1 or x0.shape[0] < 1:
+        raise ValueError(f"{where}: batch['x'] must have shape (B, ...) with B >= 1, got "
+                         f"shape {x0.shape}.")
+    if not jnp.issubdtype(x0.dtype, jnp.floating):
+        raise ValueError(f"{where}: batch['x'] must be floating point, got dtype {x0.dtype}.")
+    cond = {k: v for k, v in batch.items() if k != "x"}
+    return x0, cond
+
+
+def compute_dtype(x: Array):
+    """The dtype the loss is computed in: that of ``x``, at least float32."""
+    return jnp.promote_types(x.dtype, jnp.float32)
+
+
+def per_example_mse(pred: Array, target: Array) -> Array:
+    """Mean over all but the leading axis of ``(pred - target)^2``; shape ``(B,)``."""
+    sq = (pred - target) ** 2
+    return jnp.mean(sq, axis=tuple(range(1, sq.ndim)))
+
+
+def check_prediction(pred: Any, x_t: Array, where: str) -> Array:
+    """The model output as an array; a ValueError if its shape differs from ``x_t``'s."""
+    pred = jnp.asarray(pred)
+    if pred.shape != x_t.shape:
+        raise ValueError(
+            f"{where}: model_fn(x_t, t, **cond) returned shape {pred.shape}, expected the "
+            f"shape of x_t {x_t.shape}."
+        )
+    return pred
+
+
+def weighted_regression(model_fn: ModelFn, x_t: Array, t: Array, cond: dict,
+                        target: Array, weight: Array, where: str,
+                        extra_aux: Mapping[str, Array] | None = None) -> tuple[Array, dict]:
+    """``mean_b w_b mean_dims (model_fn(x_t, t)_b - target_b)^2`` and its aux dict.
+
+    aux: ``loss`` (scalar), ``t``, ``weight``, ``mse`` (unweighted) and
+    ``loss_per_example`` (all shape ``(B,)``), plus ``extra_aux``.
+    """
+    dtype = x_t.dtype
+    pred = check_prediction(model_fn(x_t, t, **cond), x_t, where)
+    mse = per_example_mse(pred.astype(dtype), target.astype(dtype))
+    per_example = weight.astype(dtype) * mse
+    loss = jnp.mean(per_example)
+    aux = {"loss": loss, "t": t, "weight": weight.astype(dtype), "mse": mse,
+           "loss_per_example": per_example}
+    if extra_aux:
+        aux.update(extra_aux)
+    return loss, aux
