@@ -1,0 +1,67 @@
+"""Validation of experiment configs: every mistake is reported with the field's dotted
+name, the bad value and what is allowed, before any data is loaded or compiled.
+
+Names (process, dataset, network, loss, sampler, schedule) are checked against the
+library registries, which raise with the list of valid choices."""
+
+from __future__ import annotations
+
+import ml_collections
+
+from diffax import training
+from diffax.samplers import SAMPLERS, schedules
+
+COMPUTE_DTYPES = ("float32", "bfloat16")
+REQUIRED = ("seed", "data", "process", "model", "loss", "optim", "training", "sampling", "eval")
+
+
+def _fail(field: str, value, allowed: str) -> None:
+    raise ValueError(f"config.{field}={value!r} is invalid: {allowed}.")
+
+
+def _positive_int(config, field: str) -> None:
+    value = config
+    for part in field.split("."):
+        value = value[part]
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        _fail(field, value, "expected a positive integer")
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+    """Raise ValueError naming the first invalid field."""
+    missing = [k for k in REQUIRED if k not in config]
+    if missing:
+        raise ValueError(f"config is missing sections {missing}; start from a defaults file "
+                         f"in configs/ (e.g. configs/image/defaults.py).")
+    for field in ("data.batch_size", "training.n_steps", "training.log_every",
+                  "training.ckpt_every", "training.keep_checkpoints", "sampling.nfe",
+                  "sampling.num_samples", "sampling.grid_size", "eval.num_samples",
+                  "eval.num_batches"):
+        _positive_int(config, field)
+    t = config.training
+    if t.compute_dtype not in COMPUTE_DTYPES:
+        _fail("training.compute_dtype", t.compute_dtype, f"choose one of {list(COMPUTE_DTYPES)}")
+    if t.nonfinite not in training.NONFINITE_POLICIES:
+        _fail("training.nonfinite", t.nonfinite,
+              f"choose one of {list(training.NONFINITE_POLICIES)}")
+    if not 0.0 <= t.label_dropout < 1.0:
+        _fail("training.label_dropout", t.label_dropout, "expected a probability in [0, 1)")
+    if t.sample_every < 0:
+        _fail("training.sample_every", t.sample_every, "expected >= 0 (0 disables grids)")
+    m = config.model
+    if m.parameterization not in training.PARAMETERIZATIONS:
+        _fail("model.parameterization", m.parameterization,
+              f"choose one of {list(training.PARAMETERIZATIONS)}")
+    if m.time_input not in training.TIME_INPUTS:
+        _fail("model.time_input", m.time_input, f"choose one of {list(training.TIME_INPUTS)}")
+    s = config.sampling
+    for field, name in [("sampling.sampler", s.sampler)] + [
+            (f"eval.samplers[{i}]", n) for i, n in enumerate(config.eval.samplers)]:
+        if name not in SAMPLERS:
+            _fail(field, name, f"choose one of {sorted(SAMPLERS)}")
+    if s.schedule not in schedules.SCHEDULES:
+        _fail("sampling.schedule", s.schedule, f"choose one of {sorted(schedules.SCHEDULES)}")
+    if s.params not in ("ema", "params") and not str(s.params).startswith("ema_"):
+        _fail("sampling.params", s.params, "use 'ema', 'params' or 'ema_<decay>'")
+    if any(n <= 0 for n in config.eval.nfes):
+        _fail("eval.nfes", tuple(config.eval.nfes), "expected positive integers")

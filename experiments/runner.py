@@ -1,0 +1,345 @@
+"""Train, sample and evaluate a diffusion model from an ml_collections config.
+
+The same three entry points serve the command line (``experiments/main.py``) and
+notebooks::
+
+    from configs.toy import gmm2d
+    from experiments import runner
+    config = gmm2d.get_config()
+    config.training.n_steps = 500
+    state = runner.train(config, "runs/gmm")
+    samples = runner.sample(config, "runs/gmm")
+
+``build`` wires the library together: a process (``diffax.processes``), a dataset
+pipeline (``diffax.data``), a flax.nnx network (``diffax.nn``), its parameterization as a
+``model_fn`` (``diffax.training.parameterization``), a loss (``diffax.losses``) and a
+sampler (``diffax.samplers``). Nothing here knows solver or loss internals.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from flax import nnx
+
+from diffax import data as ddata
+from diffax import losses, nn, training
+from diffax.guidance import classifier_free_guidance
+from diffax.processes import GaussianProcess, get_process
+from diffax.samplers import get_sampler, sampler_info, schedules
+from experiments import plots
+from experiments.config_checks import validate_config
+
+COMPUTE_DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}
+
+
+def load_config(path: str) -> ml_collections.ConfigDict:
+    """``get_config()`` of a config file, e.g. ``load_config("configs/toy/gmm2d.py")``
+    (paths relative to the repository root, or a module name ``configs.toy.gmm2d``)."""
+    import importlib
+    module = path[:-3].replace(os.sep, ".") if path.endswith(".py") else path
+    try:
+        return importlib.import_module(module).get_config()
+    except ModuleNotFoundError as e:
+        raise ValueError(f"cannot load config {path!r} ({e}); pass a file under configs/, "
+                         f"e.g. configs/image/fashion_mnist_edm.py.") from e
+
+
+@dataclasses.dataclass
+class Experiment:
+    """Everything ``build`` derives from a config."""
+
+    config: ml_collections.ConfigDict
+    process: GaussianProcess
+    dataset: Any
+    pipeline: Any
+    network: nnx.Module
+    loss_fn: Callable
+    kind: str
+    data_shape: tuple[int, ...]
+    num_classes: int | None
+
+    def batch(self, step: int) -> dict:
+        """This host's rows at ``step``; labels only for class-conditional models (every
+        other key of a batch is passed to the network as conditioning)."""
+        b = self.pipeline.batch(step)
+        return {"x": b["x"], **({"label": b["label"]} if self.num_classes else {})}
+
+    def model_fn(self, net: Callable) -> Callable:
+        """The diffusion model (prediction ``self.kind``) of a network ``net(x, c, **cond)``."""
+        m = self.config.model
+        return training.make_model_fn(net, self.process, m.parameterization,
+                                      time_input=m.time_input, sigma_data=m.sigma_data)[0]
+
+
+def _network_kwargs(config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
+                    num_classes: int | None) -> dict:
+    kwargs = dict(config.model.kwargs)
+    if config.model.name == "mlp":
+        kwargs["data_dim"] = data_shape[-1]
+    else:
+        kwargs["in_channels"] = data_shape[-1]
+        kwargs["image_size"] = tuple(data_shape[:2])
+    kwargs["num_classes"] = num_classes if config.model.class_conditional else None
+    return kwargs
+
+
+def build(config: ml_collections.ConfigDict, *, split: str = "train") -> Experiment:
+    """Construct the process, data, network and loss of ``config`` (validated first)."""
+    validate_config(config)
+    process = get_process(config.process.name, **dict(config.process.kwargs))
+    dataset = ddata.get_dataset(config.data.name, split=split, **dict(config.data.kwargs))
+    pipeline = ddata.make_pipeline(
+        dataset, config.data.batch_size, config.seed, process_index=jax.process_index(),
+        process_count=jax.process_count(), flip=config.data.flip,
+        dequantize=config.data.dequantize)
+    data_shape = tuple(pipeline.batch(0)["x"].shape[1:])
+    num_classes = dataset.num_classes if config.model.class_conditional else None
+    if config.model.class_conditional and not num_classes:
+        raise ValueError(f"model.class_conditional=True but dataset {config.data.name!r} has "
+                         f"no labels; set model.class_conditional=False.")
+    network = nn.get_network(config.model.name, **_network_kwargs(config, data_shape, num_classes),
+                             rngs=nnx.Rngs(config.seed))
+    loss_fn = losses.get_loss(config.loss.name, process, **dict(config.loss.kwargs))
+    kind = training.make_model_fn(lambda x, c: x, process, config.model.parameterization,
+                                  time_input=config.model.time_input)[1]
+    return Experiment(config, process, dataset, pipeline, network, loss_fn, kind, data_shape,
+                      num_classes)
+
+
+# ---- training ---------------------------------------------------------------------------
+
+def _optimizer(config: ml_collections.ConfigDict):
+    o = config.optim
+    return training.make_optimizer(
+        o.learning_rate, num_steps=config.training.n_steps, optimizer=o.optimizer,
+        warmup_steps=o.warmup_steps, schedule=o.schedule, final_lr_fraction=o.final_lr_fraction,
+        grad_clip=o.grad_clip, weight_decay=o.weight_decay)
+
+
+def _initial_state(exp: Experiment, tx):
+    return training.create_train_state(exp.network, tx, seed=exp.config.seed,
+                                       ema_decays=tuple(exp.config.training.ema_decays))
+
+
+def _checkpointer(config, workdir: str) -> training.Checkpointer:
+    t = config.training
+    return training.Checkpointer(os.path.join(workdir, "checkpoints"), save_every=t.ckpt_every,
+                                 max_to_keep=t.keep_checkpoints)
+
+
+def _write_json(path: str, payload: dict) -> None:
+    if jax.process_index() != 0:
+        return
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(payload, f, indent=2, sort_keys=True)
+
+
+def train(config: ml_collections.ConfigDict, workdir: str) -> training.TrainState:
+    """Train (resuming from ``workdir/checkpoints`` when a checkpoint exists); writes
+    checkpoints, ``metrics.jsonl``, TensorBoard scalars, sample grids under
+    ``workdir/samples/`` and a final ``workdir/train_summary.json``."""
+    os.makedirs(workdir, exist_ok=True)
+    exp = build(config)
+    _write_json(os.path.join(workdir, "config.json"), json.loads(config.to_json_best_effort()))
+    print(f"[diffax] {config.model.name}: {nn.param_summary(exp.network)}", flush=True)
+    print(f"[diffax] data {config.data.name}: {exp.dataset.num_examples} examples of shape "
+          f"{exp.data_shape}, global batch {config.data.batch_size}, "
+          f"{jax.device_count()} device(s) on {jax.process_count()} host(s)", flush=True)
+
+    mesh = training.make_mesh()
+    training.sharding.check_batch_size(config.data.batch_size, mesh)
+    tx, lr_schedule = _optimizer(config)
+    graphdef, state = _initial_state(exp, tx)
+    state = training.replicate(state, mesh)
+    ckpt = _checkpointer(config, workdir)
+    if ckpt.latest_step() is not None:
+        state = ckpt.restore(state)
+        print(f"[diffax] resumed from step {int(state.step)} in {ckpt.directory}", flush=True)
+    t = config.training
+    step_fn = training.make_train_step(
+        graphdef, exp.loss_fn, tx, exp.model_fn, ema_decays=tuple(t.ema_decays),
+        nonfinite=t.nonfinite, compute_dtype=COMPUTE_DTYPES[t.compute_dtype],
+        label_dropout=t.label_dropout if exp.num_classes else 0.0,
+        null_label=exp.num_classes, lr_schedule=lr_schedule)
+    train_step = training.jit_train_step(step_fn, mesh)
+
+    logger = training.MetricLogger(workdir, enabled=jax.process_index() == 0)
+    hooks = []
+    if t.sample_every > 0:
+        sample_fn = make_sample_fn(exp, graphdef, num_samples=config.sampling.grid_size)
+
+        def write_grid(step: int, st: training.TrainState) -> None:
+            x = np.asarray(jax.device_get(sample_fn(st.buffers, training.eval_params(st),
+                                                    jax.random.PRNGKey(config.seed))))
+            path = os.path.join(workdir, "samples", f"step_{step:07d}.png")
+            image = plots.save_samples(x, path, reference=data_reference(exp, len(x)))
+            if image is not None:
+                logger.write_image(step, "samples", image)
+
+        hooks.append(training.Hook(t.sample_every, write_grid))
+    start = int(jax.device_get(state.step))
+    t0 = time.perf_counter()
+    state = training.fit(state, train_step, exp.batch, mesh=mesh, num_steps=t.n_steps,
+                         checkpointer=ckpt, logger=logger, log_every=t.log_every,
+                         hooks=tuple(hooks), progress=t.progress)
+    elapsed = time.perf_counter() - t0
+    ckpt.close()
+    logger.close()
+    records = training.read_metrics(workdir)
+    _write_json(os.path.join(workdir, "train_summary.json"), {
+        "steps": int(state.step), "resumed_from": start, "wall_s": elapsed,
+        "steps_per_sec_incl_compile": (int(state.step) - start) / max(elapsed, 1e-9),
+        "final_loss": records[-1]["loss"] if records else None,
+        "num_params": nn.count_params(exp.network), "devices": jax.device_count(),
+        "platform": jax.devices()[0].platform})
+    return state
+
+
+# ---- sampling ---------------------------------------------------------------------------
+
+def data_reference(exp: Experiment, n: int) -> np.ndarray:
+    """``n`` examples of the experiment's split (for plots next to samples)."""
+    batches, rows, i = [], 0, 0
+    while rows < n:
+        batches.append(exp.pipeline.batch(i)["x"])
+        rows += len(batches[-1])
+        i += 1
+    return np.concatenate(batches)[:n]
+
+
+def make_sample_fn(exp: Experiment, graphdef: nnx.GraphDef, *, num_samples: int,
+                   sampler: str | None = None, nfe: int | None = None,
+                   schedule: str | None = None, guidance_scale: float | None = None,
+                   labels: np.ndarray | None = None) -> Callable:
+    """A jitted ``fn(buffers, params, key) -> samples`` using the config's sampler
+    (overridable). Class-conditional models sample labels 0, 1, ..., cycling (or
+    ``labels``), with classifier-free guidance when ``guidance_scale != 1``."""
+    s = exp.config.sampling
+    sampler = sampler or s.sampler
+    nfe = nfe or s.nfe
+    schedule = schedule or s.schedule
+    scale = s.guidance_scale if guidance_scale is None else guidance_scale
+    info = sampler_info(sampler)
+    steps = info.steps_for_nfe(nfe)
+    timesteps = schedules.get_schedule(schedule, exp.process, steps)
+    solve = get_sampler(sampler, **dict(s.sampler_kwargs))
+    apply = training.network_apply(graphdef)
+    cond = {}
+    if exp.num_classes:
+        labels = np.arange(num_samples) % exp.num_classes if labels is None else labels
+        cond = {"label": jnp.asarray(labels, jnp.int32)}
+
+    @jax.jit
+    def sample_fn(buffers, params, key):
+        model_fn = exp.model_fn(lambda x, c, **kw: apply(params, buffers, x, c, **kw))
+        if exp.num_classes and scale != 1.0:
+            model_fn = classifier_free_guidance(model_fn, scale, {"label": exp.num_classes})
+        k_init, k_solve = jax.random.split(key)
+        x_init = exp.process.prior_sample(k_init, (num_samples, *exp.data_shape))
+        kwargs = {"key": k_solve} if info.stochastic else {}
+        return solve(model_fn, exp.process, x_init, timesteps, prediction=exp.kind,
+                     cond=cond, **kwargs).x
+
+    return sample_fn
+
+
+def restore(config: ml_collections.ConfigDict, workdir: str, step: int | None = None):
+    """(experiment, graphdef, state) restored from ``workdir/checkpoints``."""
+    exp = build(config)
+    tx, _ = _optimizer(config)
+    graphdef, state = _initial_state(exp, tx)
+    ckpt = _checkpointer(config, workdir)
+    if ckpt.latest_step() is None:
+        raise FileNotFoundError(f"no checkpoint under {ckpt.directory}; train first "
+                                f"(--mode=train --workdir={workdir}).")
+    state = ckpt.restore(training.replicate(state, training.make_mesh()), step)
+    ckpt.close()
+    return exp, graphdef, state
+
+
+def sample(config: ml_collections.ConfigDict, workdir: str, *, num_samples: int | None = None,
+           sampler: str | None = None, nfe: int | None = None, step: int | None = None,
+           params: str | None = None) -> np.ndarray:
+    """Sample from the latest (or ``step``) checkpoint; writes a PNG and an .npz of the
+    samples into ``workdir/samples`` and returns them."""
+    s = config.sampling
+    exp, graphdef, state = restore(config, workdir, step)
+    n = num_samples or s.num_samples
+    fn = make_sample_fn(exp, graphdef, num_samples=n, sampler=sampler, nfe=nfe)
+    t0 = time.perf_counter()
+    x = np.asarray(jax.device_get(fn(state.buffers, training.eval_params(state, params or s.params),
+                                     jax.random.PRNGKey(s.seed))))
+    wall = time.perf_counter() - t0
+    name = f"{sampler or s.sampler}_nfe{nfe or s.nfe}_step{int(state.step)}"
+    out_dir = os.path.join(workdir, "samples")
+    os.makedirs(out_dir, exist_ok=True)
+    np.savez_compressed(os.path.join(out_dir, name + ".npz"), x=x)
+    plots.save_samples(x[: s.grid_size], os.path.join(out_dir, name + ".png"),
+                       reference=data_reference(exp, min(n, s.grid_size)))
+    print(f"[diffax] {n} samples with {name} in {wall:.1f} s (incl. compile) -> {out_dir}",
+          flush=True)
+    return x
+
+
+# ---- evaluation -------------------------------------------------------------------------
+
+def evaluate(config: ml_collections.ConfigDict, workdir: str, *, step: int | None = None) -> dict:
+    """Held-out loss and sample metrics; writes ``workdir/metrics.json``.
+
+    * ``test_loss``: the training loss on ``config.eval.num_batches`` batches of the
+      evaluation split (fixed keys, EMA parameters, no dropout);
+    * per (sampler, NFE) in ``config.eval.samplers`` x ``config.eval.nfes``: sliced
+      Wasserstein-2 between samples and as many held-out examples (flattened), and the
+      wall time of the jitted sampling call.
+    """
+    from diffax.metrics import sliced_wasserstein
+
+    e = config.eval
+    exp, graphdef, state = restore(config, workdir, step)
+    params = training.eval_params(state, config.sampling.params)
+    apply = training.network_apply(graphdef)
+    test = build(config, split=e.split)
+
+    @jax.jit
+    def loss_at(batch, key):
+        model_fn = exp.model_fn(lambda x, c, **kw: apply(params, state.buffers, x, c, **kw))
+        return exp.loss_fn(model_fn, batch, key)[0]
+
+    loss_values = [float(loss_at(jax.tree.map(jnp.asarray, test.batch(i)),
+                                 jax.random.PRNGKey(10_000 + i))) for i in range(e.num_batches)]
+    n = e.num_samples
+    reference = data_reference(test, n)
+    results = {"step": int(state.step), "test_loss": float(np.mean(loss_values)),
+               "test_loss_sem": float(np.std(loss_values) / np.sqrt(len(loss_values))),
+               "split": e.split, "samples": []}
+    for name in e.samplers:
+        for nfe in e.nfes:
+            fn = make_sample_fn(exp, graphdef, num_samples=n, sampler=name, nfe=nfe)
+            x = fn(state.buffers, params, jax.random.PRNGKey(config.sampling.seed))
+            jax.block_until_ready(x)
+            t0 = time.perf_counter()
+            x = np.asarray(jax.device_get(fn(state.buffers, params,
+                                             jax.random.PRNGKey(config.sampling.seed))))
+            wall = time.perf_counter() - t0
+            sw = sliced_wasserstein(jax.random.PRNGKey(0), jnp.asarray(x.reshape(n, -1)),
+                                    jnp.asarray(reference.reshape(n, -1)))
+            entry = {"sampler": name, "nfe": int(nfe), "wall_s": wall,
+                     "sliced_w2_to_test": float(sw), "mean": float(x.mean()),
+                     "std": float(x.std())}
+            if exp.dataset.is_image:
+                entry["features"] = "pixels (flattened)"
+                entry["fraction_outside_pixel_range"] = float(np.mean(np.abs(x) > 1.05))
+            results["samples"].append(entry)
+    _write_json(os.path.join(workdir, "metrics.json"), results)
+    print(f"[diffax] eval: {json.dumps(results)}", flush=True)
+    return results
