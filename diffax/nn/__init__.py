@@ -1,0 +1,44 @@
+"""flax.nnx networks for diffusion and flow models.
+
+Every network is called as ``net(x, t, label=None, *, dropout_key=None)``:
+
+* ``x``: (B, ...) data; ``t``: (B,) (or scalar) noise-conditioning input, already mapped by
+  the caller (e.g. EDM ``c_noise``, or t in [0, 1]); the network embeds ``time_scale * t``.
+* ``label``: optional (B,) int class ids in [0, num_classes]; ``num_classes`` is the null
+  label (classifier-free guidance) and ``label=None`` means all-null.
+* ``dropout_key``: None (deterministic) or a PRNG key; dropout is a pure function of it, so
+  ``nnx.split`` -> ``jax.jit`` -> ``nnx.merge`` is pure.
+
+Returns an array of x's shape (``out_channels`` channels when given).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flax import nnx
+
+from diffax.nn.dit import DiT, patchify, sincos_2d, unpatchify
+from diffax.nn.embeddings import (EMBEDDINGS, Buffer, FourierFeatures, LabelEmbedding,
+                                  TimeEmbedding, sinusoidal_embedding)
+from diffax.nn import init
+from diffax.nn.functional import dropout
+from diffax.nn.mlp import MLP
+from diffax.nn.params import count_params, param_summary
+from diffax.nn.unet import UNet
+
+NETWORKS = {"mlp": MLP, "unet": UNet, "dit": DiT}
+
+
+def get_network(name: str, **kwargs: Any) -> nnx.Module:
+    """Build a network by name (for configs); kwargs (including ``rngs``) go to its constructor."""
+    if name not in NETWORKS:
+        raise ValueError(f"unknown network {name!r}; valid choices: {sorted(NETWORKS)}.")
+    return NETWORKS[name](**kwargs)
+
+
+__all__ = [
+    "MLP", "UNet", "DiT", "NETWORKS", "get_network", "count_params", "param_summary",
+    "TimeEmbedding", "LabelEmbedding", "FourierFeatures", "Buffer", "EMBEDDINGS",
+    "sinusoidal_embedding", "sincos_2d", "patchify", "unpatchify", "dropout", "init",
+]

@@ -1,0 +1,23 @@
+"""get_network registry and parameter summaries."""
+
+import pytest
+from flax import nnx
+
+from diffax.nn import DiT, MLP, NETWORKS, UNet, count_params, get_network, param_summary
+
+
+def test_registry_names():
+    assert NETWORKS == {"mlp": MLP, "unet": UNet, "dit": DiT}
+    with pytest.raises(ValueError, match=r"'resnet'.*\['dit', 'mlp', 'unet'\]"):
+        get_network("resnet", rngs=nnx.Rngs(0))
+
+
+def test_param_summary_parts_add_up():
+    net = get_network("unet", in_channels=1, channels=8, channel_mult=(1, 2), rngs=nnx.Rngs(0))
+    summary = param_summary(net)
+    head, parts = summary.split(": ", 1)
+    assert head == f"{count_params(net):,} params ({count_params(net) / 1e6:.2f}M)"
+    sizes = {name: int(n.replace(",", "")) for name, n in (p.rsplit(" ", 1) for p in parts.split(", "))}
+    assert {"time_embed", "conv_in", "down", "mid1", "mid2", "up", "norm_out", "conv_out"} == set(sizes)
+    assert sum(sizes.values()) == count_params(net)
+    assert sizes["conv_in"] == 3 * 3 * 1 * 8 + 8
