@@ -37,12 +37,12 @@ def parse_modes(text: str) -> list[str]:
 def main(argv) -> None:
     del argv
     modes = parse_modes(FLAGS.mode)
-    if not FLAGS.is_parsed() or FLAGS["verbosity"].using_default_value:
-        logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
     import jax
     if FLAGS.distributed:
         jax.distributed.initialize()
     from experiments import runner
+    if FLAGS["verbosity"].using_default_value:
+        logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
     config = FLAGS.config
     for mode in modes:
         if mode == "train":

@@ -39,8 +39,12 @@ def save_samples(samples: np.ndarray, path: str, reference: np.ndarray | None = 
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     samples = np.asarray(samples)
     if samples.ndim == 4:
-        save_image_grid(samples, path, nrow=int(np.ceil(np.sqrt(len(samples)))))
         from PIL import Image
+        grid = save_image_grid(samples, path, nrow=int(np.ceil(np.sqrt(len(samples)))))
+        scale = max(1, int(np.ceil(512 / max(grid.shape[:2]))))
+        if scale > 1:  # small images (28x28): enlarge with nearest neighbour to inspect
+            image = Image.open(path)
+            image.resize((image.width * scale, image.height * scale), Image.NEAREST).save(path)
         return np.asarray(Image.open(path).convert("RGB"))
     if samples.ndim == 2 and samples.shape[1] == 2:
         return scatter_2d(samples, path, reference)
