@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Create a TPU VM pod slice (spot capacity by default: preemptible, runs resume).
+#   TPU_NAME=my-tpu ACCELERATOR_TYPE=v4-32 ZONE=us-central2-b tpu_scripts/create.sh
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+gcloud compute tpus tpu-vm create "$TPU_NAME" --zone="$ZONE" \
+  --accelerator-type="$ACCELERATOR_TYPE" --version="$RUNTIME_VERSION" ${SPOT:---spot}
