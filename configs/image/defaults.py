@@ -2,7 +2,9 @@
 
 Per-experiment files import ``get_config`` from here and override a few fields; any field
 can also be overridden on the command line, e.g. ``--config.training.n_steps=2000``.
-The defaults are the CPU-sized Fashion-MNIST EDM run that ``make run`` trains.
+The defaults are the CPU-sized Fashion-MNIST EDM run that ``make run`` trains: a
+0.28M-parameter U-Net (channels 16) for 1200 steps at batch 64, about 10 minutes on two
+CPU cores, whose samples are recognisable garments (shirts, trousers, shoes, bags).
 """
 
 import ml_collections
@@ -26,7 +28,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.model = m = ml_collections.ConfigDict()
     m.name = "unet"                   # diffax.nn.get_network name
     m.kwargs = ml_collections.ConfigDict(dict(
-        channels=32, channel_mult=(1, 2, 2), num_res_blocks=1, attn_resolutions=(7,),
+        channels=16, channel_mult=(1, 2, 2), num_res_blocks=1, attn_resolutions=(7,),
         dropout=0.0, embedding="sinusoidal", time_scale=250.0))
     m.parameterization = "edm"        # "edm" preconditioning or a prediction kind
     m.time_input = "c_noise"          # network time input for kind parameterizations
@@ -47,12 +49,12 @@ def get_config() -> ml_collections.ConfigDict:
     o.weight_decay = 0.0
 
     c.training = t = ml_collections.ConfigDict()
-    t.n_steps = 1500
+    t.n_steps = 1200                  # ~10 min on 2 CPU cores (0.5 s/step)
     t.log_every = 50
     t.ckpt_every = 500
     t.keep_checkpoints = 3
-    t.sample_every = 500              # PNG grid every N steps (0: never)
-    t.ema_decays = (0.999,)
+    t.sample_every = 400              # PNG grid every N steps (0: never)
+    t.ema_decays = (0.995,)           # short CPU run; use 0.999+ for long runs
     t.nonfinite = "stop"              # "stop" (raise) or "skip" the step
     t.compute_dtype = "float32"       # or "bfloat16" (float32 params and optimizer state)
     t.label_dropout = 0.1             # for class-conditional models (CFG)
