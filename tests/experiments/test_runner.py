@@ -19,8 +19,8 @@ def small_config(n_steps=600):
     c = gmm2d.get_config()
     c.training.n_steps = n_steps
     c.training.log_every = 100
-    c.training.ckpt_every = 300
-    c.training.sample_every = 300
+    c.training.ckpt_every = 200
+    c.training.sample_every = 200
     c.training.progress = False
     c.sampling.num_samples = 1024
     c.sampling.grid_size = 1024
@@ -34,24 +34,24 @@ def small_config(n_steps=600):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("gmm"))
-    config = small_config(300)
+    config = small_config(200)
     runner.train(config, workdir)
-    config.training.n_steps = 600  # a second call resumes from step 300
+    config.training.n_steps = 400  # a second call resumes from step 200
     state = runner.train(config, workdir)
     return config, workdir, state
 
 
 def test_train_resumes_and_writes_outputs(trained):
     config, workdir, state = trained
-    assert int(state.step) == 600
+    assert int(state.step) == 400
     summary = json.load(open(os.path.join(workdir, "train_summary.json")))
-    assert summary["resumed_from"] == 300 and summary["steps"] == 600
+    assert summary["resumed_from"] == 200 and summary["steps"] == 400
     records = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
-    assert [r["step"] for r in records] == [100, 200, 300, 400, 500, 600]
+    assert [r["step"] for r in records] == [100, 200, 300, 400]
     assert records[-1]["loss"] < 0.7 * records[0]["loss"]
-    assert os.path.exists(os.path.join(workdir, "samples", "step_0000600.png"))
+    assert os.path.exists(os.path.join(workdir, "samples", "step_0000400.png"))
     assert any(f.startswith("events") for f in os.listdir(os.path.join(workdir, "tensorboard")))
-    assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["300", "600"]
+    assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["200", "400"]
 
 
 def test_samples_match_the_data_distribution(trained):
@@ -64,14 +64,14 @@ def test_samples_match_the_data_distribution(trained):
     noise = np.random.default_rng(0).normal(size=x.shape) * ref.std(0) + ref.mean(0)
     sw_gaussian = float(sliced_wasserstein(key, jnp.asarray(noise), jnp.asarray(ref)))
     # the trained model is far closer to the data than a moment-matched Gaussian
-    assert sw < 0.35 * sw_gaussian, (sw, sw_gaussian)
+    assert sw < 0.45 * sw_gaussian, (sw, sw_gaussian)
 
 
 def test_evaluate_writes_metrics(trained):
     config, workdir, _ = trained
     results = runner.evaluate(config, workdir)
     on_disk = json.load(open(os.path.join(workdir, "metrics.json")))
-    assert on_disk["step"] == 600 and on_disk["test_loss"] == pytest.approx(results["test_loss"])
+    assert on_disk["step"] == 400 and on_disk["test_loss"] == pytest.approx(results["test_loss"])
     (entry,) = on_disk["samples"]
     assert entry["sampler"] == "dpm_solver++_2m" and entry["nfe"] == 20
     assert 0 < entry["sliced_w2_to_test"] < 0.5
