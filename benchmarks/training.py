@@ -5,7 +5,7 @@
 
 Builds the experiment exactly as ``experiments.main`` does (same network, loss,
 sharded jitted step), times the first call (compile + one step) and then ``--steps``
-steady-state steps on real batches, and writes DIR/training.json with one record per
+steady-state steps on real batches after 10 untimed warm-up steps, and writes DIR/training.json with one record per
 compute dtype: {"config", "device", "platform", "devices", "batch", "num_params",
 "compile_s", "steps_per_sec", "examples_per_sec", "compute_dtype"} plus DIR/training.png.
 """
@@ -20,7 +20,7 @@ import time
 import jax
 import numpy as np
 
-def measure(config, steps: int) -> dict:
+def measure(config, steps: int, warmup: int = 10) -> dict:
     from diffax import nn, training
     from experiments import runner
 
@@ -33,13 +33,16 @@ def measure(config, steps: int) -> dict:
         graphdef, exp.loss_fn, tx, exp.model_fn, ema_decays=tuple(config.training.ema_decays),
         compute_dtype=runner.COMPUTE_DTYPES[config.training.compute_dtype], lr_schedule=lr)
     train_step = training.jit_train_step(step_fn, mesh)
-    batches = [training.shard_batch(exp.batch(i), mesh) for i in range(steps + 1)]
+    batches = [training.shard_batch(exp.batch(i), mesh) for i in range(warmup + steps + 1)]
     t0 = time.perf_counter()
     state, metrics = train_step(state, batches[0])
     jax.block_until_ready(metrics["loss"])
     compile_s = time.perf_counter() - t0
+    for i in range(1, warmup + 1):  # untimed: the first steps after a compile run slower
+        state, metrics = train_step(state, batches[i])
+    jax.block_until_ready(metrics["loss"])
     t0 = time.perf_counter()
-    for i in range(1, steps + 1):
+    for i in range(warmup + 1, warmup + steps + 1):
         state, metrics = train_step(state, batches[i])
         if i % 8 == 0:
             jax.block_until_ready(metrics["loss"])
@@ -51,6 +54,7 @@ def measure(config, steps: int) -> dict:
             "compile_s": compile_s, "steps_per_sec": steps / wall,
             "examples_per_sec": steps * config.data.batch_size / wall,
             "compute_dtype": config.training.compute_dtype, "steps_timed": steps,
+            "warmup_steps": warmup,
             "final_loss": float(metrics["loss"])}
 
 
