@@ -29,10 +29,7 @@ def measure(config, steps: int, warmup: int = 10) -> dict:
     tx, lr = runner._optimizer(config)
     graphdef, state = runner._initial_state(exp, tx)
     state = training.replicate(state, mesh)
-    step_fn = training.make_train_step(
-        graphdef, exp.loss_fn, tx, exp.model_fn, ema_decays=tuple(config.training.ema_decays),
-        compute_dtype=runner.COMPUTE_DTYPES[config.training.compute_dtype], lr_schedule=lr)
-    train_step = training.jit_train_step(step_fn, mesh)
+    train_step = runner.jitted_train_step(exp, graphdef, tx, lr, mesh)
     batches = [training.shard_batch(exp.batch(i), mesh) for i in range(warmup + steps + 1)]
     t0 = time.perf_counter()
     state, metrics = train_step(state, batches[0])

@@ -6,12 +6,13 @@ library registries, which raise with the list of valid choices."""
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import ml_collections
 
 from diffax import training
 from diffax.samplers import SAMPLERS, schedules
 
-COMPUTE_DTYPES = ("float32", "bfloat16")
+COMPUTE_DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}  # config name -> compute dtype
 REQUIRED = ("seed", "data", "process", "model", "loss", "optim", "training", "sampling", "eval")
 
 

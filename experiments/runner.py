@@ -36,9 +36,8 @@ from diffax.guidance import classifier_free_guidance
 from diffax.processes import GaussianProcess, get_process
 from diffax.samplers import get_sampler, sampler_info, schedules
 from experiments import plots
-from experiments.config_checks import validate_config
+from experiments.config_checks import COMPUTE_DTYPES, validate_config
 
-COMPUTE_DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}
 
 
 def load_config(path: str) -> ml_collections.ConfigDict:
@@ -130,6 +129,18 @@ def _initial_state(exp: Experiment, tx):
                                        ema_decays=tuple(exp.config.training.ema_decays))
 
 
+def jitted_train_step(exp: Experiment, graphdef: nnx.GraphDef, tx, lr_schedule,
+                      mesh: jax.sharding.Mesh) -> Callable:
+    """The sharded, jitted train step of ``exp`` as its config defines it."""
+    t = exp.config.training
+    step_fn = training.make_train_step(
+        graphdef, exp.loss_fn, tx, exp.model_fn, ema_decays=tuple(t.ema_decays),
+        nonfinite=t.nonfinite, compute_dtype=COMPUTE_DTYPES[t.compute_dtype],
+        label_dropout=t.label_dropout if exp.num_classes else 0.0,
+        null_label=exp.num_classes, lr_schedule=lr_schedule)
+    return training.jit_train_step(step_fn, mesh)
+
+
 def _checkpointer(config, workdir: str) -> training.Checkpointer:
     t = config.training
     return training.Checkpointer(os.path.join(workdir, "checkpoints"), save_every=t.ckpt_every,
@@ -166,12 +177,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> training.TrainStat
         state = ckpt.restore(state)
         print(f"[diffax] resumed from step {int(state.step)} in {ckpt.directory}", flush=True)
     t = config.training
-    step_fn = training.make_train_step(
-        graphdef, exp.loss_fn, tx, exp.model_fn, ema_decays=tuple(t.ema_decays),
-        nonfinite=t.nonfinite, compute_dtype=COMPUTE_DTYPES[t.compute_dtype],
-        label_dropout=t.label_dropout if exp.num_classes else 0.0,
-        null_label=exp.num_classes, lr_schedule=lr_schedule)
-    train_step = training.jit_train_step(step_fn, mesh)
+    train_step = jitted_train_step(exp, graphdef, tx, lr_schedule, mesh)
 
     logger = training.MetricLogger(workdir, enabled=jax.process_index() == 0)
     hooks = []

@@ -99,8 +99,6 @@ def fit(state: TrainState, train_step: Callable, batch_fn: Callable[[int], dict]
                     bar.set_postfix(loss=f"{scalars['loss']:.4f}",
                                     it_s=f"{scalars['steps_per_sec']:.2f}")
                 history = []
-            elif len(history) > 4 * log_every:
-                history = history[-log_every:]
             if bar is not None:
                 bar.n = done
                 bar.refresh()
