@@ -63,8 +63,24 @@ class GaussianProcess(struct.PyTreeNode):
     """Base class of Gaussian forward processes ``x_t = alpha(t) x0 + sigma(t) eps``.
 
     Subclasses must implement :meth:`log_alpha`, :meth:`log_sigma` and
-    :meth:`t_from_log_snr`, and declare ``t_min``/``t_max`` fields.
+    :meth:`t_from_log_snr`, and declare ``t_min``/``t_max`` fields. Argument checks go
+    in ``_validate`` (called by ``__post_init__``), not in ``__post_init__`` itself.
     """
+
+    # jax 0.10's dataclass pytree nodes compare equal across classes whose field names
+    # and static values coincide (SubVP and VPLinear have the same fields), so a jit
+    # cache could run the executable compiled for one class on the other (an
+    # intermittent wrong sigma). The class name as a static field keeps every process's
+    # treedef distinct.
+    process_class: str | None = struct.field(pytree_node=False, default=None,
+                                             kw_only=True, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "process_class", type(self).__qualname__)
+        self._validate()
+
+    def _validate(self) -> None:
+        """Check constructor arguments (subclasses)."""
 
     # ---- primitives (subclasses) -------------------------------------------------
     def log_alpha(self, t: ArrayLike) -> Array:

@@ -41,7 +41,7 @@ class EDM(GaussianProcess):
     t_min: float = struct.field(pytree_node=False, default=0.002)
     t_max: float = struct.field(pytree_node=False, default=80.0)
 
-    def __post_init__(self):
+    def _validate(self) -> None:
         check_interval("EDM", self.t_min, self.t_max, 1e-30, float("inf"))
 
     def log_alpha(self, t: ArrayLike) -> Array:

@@ -27,7 +27,7 @@ class RectifiedFlow(GaussianProcess):
     t_min: float = struct.field(pytree_node=False, default=1e-3)
     t_max: float = struct.field(pytree_node=False, default=1.0 - 1e-3)
 
-    def __post_init__(self):
+    def _validate(self) -> None:
         check_interval("RectifiedFlow", self.t_min, self.t_max, 0.0, 1.0)
 
     def log_alpha(self, t: ArrayLike) -> Array:

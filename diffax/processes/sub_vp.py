@@ -26,7 +26,7 @@ class SubVP(GaussianProcess):
     t_min: float = struct.field(pytree_node=False, default=1e-3)
     t_max: float = struct.field(pytree_node=False, default=1.0)
 
-    def __post_init__(self):
+    def _validate(self) -> None:
         # Same argument rules as the VP SDE it shares its mean with.
         self._vp()
         check_interval("SubVP", self.t_min, self.t_max, 0.0, 1.0)

@@ -30,7 +30,7 @@ class VE(GaussianProcess):
     t_min: float = struct.field(pytree_node=False, default=1e-5)
     t_max: float = struct.field(pytree_node=False, default=1.0)
 
-    def __post_init__(self):
+    def _validate(self) -> None:
         check_positive("sigma_min", self.sigma_min, "VE")
         lo, hi = concrete_float(self.sigma_min), concrete_float(self.sigma_max)
         if lo is not None and hi is not None and not hi > lo:

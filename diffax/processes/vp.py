@@ -63,7 +63,7 @@ class VPLinear(VPProcess):
     t_min: float = struct.field(pytree_node=False, default=1e-3)
     t_max: float = struct.field(pytree_node=False, default=1.0)
 
-    def __post_init__(self):
+    def _validate(self) -> None:
         check_positive("beta_min", self.beta_min, "VPLinear")
         lo, hi = concrete_float(self.beta_min), concrete_float(self.beta_max)
         if lo is not None and hi is not None and hi < lo:
@@ -100,7 +100,7 @@ class VPCosine(VPProcess):
     t_min: float = struct.field(pytree_node=False, default=1e-3)
     t_max: float = struct.field(pytree_node=False, default=0.9946)
 
-    def __post_init__(self):
+    def _validate(self) -> None:
         check_positive("s", self.s, "VPCosine")
         check_interval("VPCosine", self.t_min, self.t_max, 0.0, 1.0 - 1e-12)
 
@@ -119,10 +119,14 @@ class VPCosine(VPProcess):
 def _interp_extrapolate(x: Array, xp: Array, fp: Array) -> Array:
     """Piecewise-linear interpolation with linear extrapolation beyond the ends.
 
-    ``xp`` must be increasing. Differentiable in ``x`` (slope of the segment).
+    ``xp`` must be increasing. Differentiable in ``x`` (slope of the segment). The
+    binary search is unrolled (``scan_unrolled``): inside a sampler's ``lax.scan`` a
+    rolled search is a nested while loop, and on GPU every iteration of one costs a
+    device-to-host sync (about 0.4 ms per step for DDPM's 1000 knots on an H100).
     """
     x = jnp.asarray(x)
-    idx = jnp.clip(jnp.searchsorted(xp, x, side="right") - 1, 0, xp.shape[0] - 2)
+    pos = jnp.searchsorted(xp, x, side="right", method="scan_unrolled")
+    idx = jnp.clip(pos - 1, 0, xp.shape[0] - 2)
     x0, x1 = xp[idx], xp[idx + 1]
     y0, y1 = fp[idx], fp[idx + 1]
     return y0 + (x - x0) * (y1 - y0) / (x1 - x0)
@@ -154,7 +158,7 @@ class DiscreteDDPM(VPProcess):
         """Latent-diffusion schedule, betas = linspace(sqrt(b0), sqrt(b1), N)^2."""
         return cls(betas=np.linspace(beta_start**0.5, beta_end**0.5, n_steps) ** 2, **kw)
 
-    def __post_init__(self):
+    def _validate(self) -> None:
         if self.betas is None:
             raise ValueError("DiscreteDDPM: pass betas (1-D, values in (0, 1)), "
                              "or use DiscreteDDPM.linear().")

@@ -5,6 +5,7 @@ prior and kernel densities, EDM helpers.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import jax
@@ -360,3 +361,26 @@ def test_discrete_ddpm_integer_time_is_not_truncated():
     np.testing.assert_allclose(float(p.alpha(1)), float(p.alpha(1.0)), rtol=1e-6)
     np.testing.assert_allclose(np.asarray(p.alpha(jnp.asarray([0, 1]))),
                                np.asarray(p.alpha(jnp.asarray([0.0, 1.0]))), rtol=1e-6)
+
+
+# ---- treedefs stay distinct (jax 0.10 dataclass-node equality ignores the class) -------
+
+def test_process_treedefs_are_pairwise_distinct():
+    """SubVP and VPLinear have the same fields; jax 0.10 treats dataclass treedefs with
+    equal field names and static values as equal whatever their class, so a jit cache
+    hit could run one's executable for the other. The static ``process_class`` field
+    keeps them apart."""
+    from process_cases import ALL
+
+    procs = {name: make(name) for name in ALL}
+    assert jax.tree.structure(SubVP()) != jax.tree.structure(VPLinear())
+    for a in ALL:
+        for b in ALL:
+            if type(procs[a]) is not type(procs[b]):
+                assert jax.tree.structure(procs[a]) != jax.tree.structure(procs[b]), (a, b)
+    # the field survives flatten/unflatten and replace, and is not positional
+    p = VPLinear(0.2, 10.0)
+    assert p.process_class == "VPLinear" and p.beta_max == 10.0
+    q = jax.tree.unflatten(jax.tree.structure(p), jax.tree.leaves(p))
+    assert q.process_class == "VPLinear" and q == p
+    assert dataclasses.replace(p, beta_min=0.3).process_class == "VPLinear"
