@@ -85,7 +85,7 @@ def _bdia_chain(model_fn, process, x_init, ts, prediction, cond, weight, x_secon
     nfe = n
     if x_second is None:
         x0, eps = f(x_init, ts[0])
-        x_second = alpha[1] * x0 + sigma[1] * eps
+        x_second = (alpha[1] * x0 + sigma[1] * eps).astype(dtype)
     else:
         x_second = jnp.asarray(x_second, dtype)
         if x_second.shape != x_init.shape:
@@ -99,6 +99,7 @@ def _bdia_chain(model_fn, process, x_init, ts, prediction, cond, weight, x_secon
         t, a_prev, s_prev, a_next, s_next = inp
         x0, eps = f(y, t)
         y_new = weight * (y_prev - (a_prev * x0 + s_prev * eps)) + (a_next * x0 + s_next * eps)
+        y_new = y_new.astype(dtype)  # float64 tables must not promote a float32 state
         return (y, y_new), (y_new if return_trajectory else None)
 
     xs = (ts[1:-1], alpha[:-2], sigma[:-2], alpha[2:], sigma[2:])

@@ -126,7 +126,7 @@ def pc_sampler(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
         z = jax.random.normal(k, x.shape, x.dtype)
         ratio = snr * _mean_norm(z) / _mean_norm(g)
         eps = 2.0 * r_i * ratio**2
-        return x + eps * g + jnp.sqrt(2.0 * eps) * z, None
+        return (x + eps * g + jnp.sqrt(2.0 * eps) * z).astype(x.dtype), None
 
     def step(x, inp):
         t_i, t_next, a_i, b_i, c_i, r_i, k = inp
@@ -171,7 +171,8 @@ def annealed_langevin(model_fn: ModelFn, process: GaussianProcess, x_init: Array
 
         def langevin(xc, kj):
             z = jax.random.normal(kj, xc.shape, xc.dtype)
-            return xc + 0.5 * a_i * score(xc, t_i) + jnp.sqrt(a_i) * z, None
+            xn = xc + 0.5 * a_i * score(xc, t_i) + jnp.sqrt(a_i) * z
+            return xn.astype(xc.dtype), None  # float64 tables must not promote x
 
         x, _ = jax.lax.scan(langevin, x, jax.random.split(k, m))
         return x

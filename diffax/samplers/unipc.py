@@ -247,7 +247,7 @@ def unipc(model_fn: ModelFn, process: GaussianProcess, x_init: Array, timesteps:
     dt = x_init.dtype
     A, P, C, Ct = (a.astype(dt) for a in (A, P, C, Ct))
 
-    m0 = model(x_init, ts[0])
+    m0 = model(x_init, ts[0]).astype(dt)
     hist0 = jnp.broadcast_to(m0, (order,) + m0.shape)  # hist[j] = m_{i-j}
 
     def combine(w, hist):
@@ -265,7 +265,7 @@ def unipc(model_fn: ModelFn, process: GaussianProcess, x_init: Array, timesteps:
     xs = (A[:-1], P[:-1], C[:-1], Ct[:-1], ts[1:-1])
     (x, hist), traj = run_scan(step, (x_init, hist0), xs, lambda c: c[0], x_init,
                                return_trajectory)
-    x = A[-1] * x + combine(P[-1], hist)  # last step: predictor only, no evaluation
+    x = (A[-1] * x + combine(P[-1], hist)).astype(dt)  # last step: predictor only
     if return_trajectory:
         traj = jnp.concatenate([traj, x[None]], axis=0)
     return SampleOutput(x=x, trajectory=traj, nfe=n)

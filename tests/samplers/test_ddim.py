@@ -40,7 +40,6 @@ def test_ddim_is_first_order_with_exact_nfe(x64):
 
 
 def test_deterministic_ddim_equals_dpm_solver_1(x64):
-    import diffax.samplers.dpm_solver  # noqa: F401  (registers dpm_solver_1)
 
     p = VPLinear()
     x = p.prior_sample(jax.random.PRNGKey(2), (8, 2), jnp.float64)

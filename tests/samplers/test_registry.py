@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from diffax.processes import VPLinear
+from diffax.processes import DiscreteDDPM, VPLinear
 from diffax.samplers import SAMPLERS, get_sampler, register, sampler_info, schedules
 
 
@@ -26,7 +26,6 @@ def test_registry_nfe_matches_reported_nfe():
     for name in ["euler", "dpm_solver_2s", "edm_heun", "f_pndm", "unipc_bh2_3", "pc_langevin"]:
         info = sampler_info(name)
         ts = schedules.uniform_time(p, 7)
-        import jax
         out = info(model, p, x, ts, key=jax.random.PRNGKey(0))
         assert out.nfe == info.nfe(7), name
 
@@ -73,14 +72,18 @@ def test_gradient_wrt_model_parameters_matches_finite_difference(x64, name):
 
 
 def test_every_sampler_keeps_float32_state_with_float64_grid(x64):
-    """x64 enabled, float32 x, float64 time grid: no promotion, no scan dtype error."""
-    p = VPLinear()
+    """x64 enabled, float32 x, float64 schedule tables (DiscreteDDPM's betas are a strong
+    float64 array), a float64 or float32 time grid and a network that returns float64: the
+    state stays float32 and no (inner) scan fails on a carry dtype change."""
+    p = DiscreteDDPM.linear(100, 1e-3, 0.1)
     x = jnp.ones((2, 2), jnp.float32)
-    model = lambda x, t, **c: jnp.tanh(x)  # noqa: E731
-    for name in sorted(SAMPLERS):
+    model = lambda x, t, **c: jnp.tanh(x.astype(jnp.float64))  # noqa: E731  (a float64 network)
+    for i, name in enumerate(sorted(SAMPLERS)):
         info = sampler_info(name)
         ts = schedules.uniform_time(p, max(info.steps_for_nfe(4), 4))
         assert ts.dtype == jnp.float64
+        if i % 2:  # a float32 grid: only the process's own tables are float64
+            ts = ts.astype(jnp.float32)
         kw = {"key": jax.random.PRNGKey(0)} if info.stochastic else {}
         out = get_sampler(name)(model, p, x, ts, **kw)
         assert out.x.dtype == jnp.float32, name

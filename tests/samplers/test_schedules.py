@@ -1,6 +1,5 @@
 """Time-step schedules: endpoints, monotonicity, the defining formula of each."""
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
