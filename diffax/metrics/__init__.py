@@ -1,5 +1,50 @@
-"""Sample-quality metrics in pure JAX (more in the metrics issue)."""
+"""Sample-quality metrics in pure JAX.
 
+Images / features: Fréchet distance (with streaming statistics), KID, improved
+precision and recall. Distributions: sliced Wasserstein, kernel MMD, energy
+distance. Time series: CRPS from samples or quantiles. Point clouds: Chamfer, exact
+and Sinkhorn EMD, and the set-level COV / MMD / 1-NNA. See docs/metrics.md.
+"""
+
+from diffax.metrics.assignment import linear_sum_assignment
+from diffax.metrics.crps import crps_quantiles, crps_samples, weighted_quantile_loss
+from diffax.metrics.frechet import (FeatureStatistics, feature_statistics,
+                                    feature_statistics_from_batches,
+                                    finalize_feature_statistics, frechet_distance,
+                                    frechet_distance_from_features, init_feature_statistics,
+                                    merge_feature_statistics, update_feature_statistics)
+from diffax.metrics.kid import kernel_inception_distance
+from diffax.metrics.point_cloud import chamfer_distance, earth_movers_distance, sinkhorn_emd
+from diffax.metrics.point_cloud_generation import (coverage, minimum_matching_distance,
+                                                   one_nn_accuracy, set_distance_matrix)
+from diffax.metrics.precision_recall import precision_recall
 from diffax.metrics.sliced_wasserstein import sliced_wasserstein
+from diffax.metrics.two_sample import energy_distance, mmd
 
-__all__ = ["sliced_wasserstein"]
+__all__ = [
+    "FeatureStatistics",
+    "chamfer_distance",
+    "coverage",
+    "crps_quantiles",
+    "crps_samples",
+    "earth_movers_distance",
+    "energy_distance",
+    "feature_statistics",
+    "feature_statistics_from_batches",
+    "finalize_feature_statistics",
+    "frechet_distance",
+    "frechet_distance_from_features",
+    "init_feature_statistics",
+    "kernel_inception_distance",
+    "linear_sum_assignment",
+    "merge_feature_statistics",
+    "minimum_matching_distance",
+    "mmd",
+    "one_nn_accuracy",
+    "precision_recall",
+    "set_distance_matrix",
+    "sinkhorn_emd",
+    "sliced_wasserstein",
+    "update_feature_statistics",
+    "weighted_quantile_loss",
+]
