@@ -384,3 +384,17 @@ def test_process_treedefs_are_pairwise_distinct():
     q = jax.tree.unflatten(jax.tree.structure(p), jax.tree.leaves(p))
     assert q.process_class == "VPLinear" and q == p
     assert dataclasses.replace(p, beta_min=0.3).process_class == "VPLinear"
+
+
+@pytest.mark.parametrize("n", [10, 1000])
+def test_ddpm_uniform_segment_index_equals_search(n, x64):
+    """DiscreteDDPM finds its segment in O(1) from floor(N t); at and next to every knot
+    (where rounding could misplace it) it must agree with a binary search."""
+    from diffax.processes.vp import _segment_index_uniform
+
+    for dtype in (jnp.float32, jnp.float64):
+        xp = jnp.arange(1, n + 1, dtype=dtype) / n
+        x = jnp.concatenate([xp, jnp.nextafter(xp, 2.0), jnp.nextafter(xp, -2.0),
+                             jnp.linspace(-0.3, 1.3, 4001, dtype=dtype)])
+        want = jnp.clip(jnp.searchsorted(xp, x, side="right") - 1, 0, n - 2)
+        np.testing.assert_array_equal(_segment_index_uniform(x, xp), want)
