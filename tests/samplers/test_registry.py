@@ -84,9 +84,10 @@ def _one_per_code_path() -> list[str]:
 
 
 def test_samplers_keep_float32_state_with_float64_tables(x64):
-    """One sampler per code path (`_one_per_code_path`); x64 enabled, float32 x, float64 schedule tables (DiscreteDDPM's betas are a strong
-    float64 array), a float64 or float32 time grid and a network that returns float64: the
-    state stays float32 and no (inner) scan fails on a carry dtype change."""
+    """One sampler per code path; x64 enabled, float32 x, float64 schedule tables
+    (DiscreteDDPM's betas are a strong float64 array), a float64 or float32 time grid and a
+    network that returns float64: the state stays float32 and no (inner) scan fails on a
+    carry dtype change."""
     p = DiscreteDDPM.linear(100, 1e-3, 0.1)
     x = jnp.ones((2, 2), jnp.float32)
     model = lambda x, t, **c: jnp.tanh(x.astype(jnp.float64))  # noqa: E731  (a float64 network)
