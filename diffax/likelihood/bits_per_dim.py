@@ -31,9 +31,11 @@ from diffax.samplers.base import ModelFn
 Array = jax.Array
 
 
-def dequantize(key: Array, images: Array, num_levels: int = 256, dtype=jnp.float32) -> Array:
-    """Integer images in {0, ..., num_levels - 1} -> x = 2 (u + U) / num_levels - 1."""
+def dequantize(key: Array, images: Array, num_levels: int = 256, dtype=None) -> Array:
+    """Integer images in {0, ..., num_levels - 1} -> x = 2 (u + U) / num_levels - 1, in
+    ``dtype`` (default: the default float type, float64 when x64 is enabled)."""
     images = jnp.asarray(images)
+    dtype = jnp.result_type(float) if dtype is None else dtype
     if not jnp.issubdtype(images.dtype, jnp.integer):
         raise ValueError(f"dequantize: images must be integers in [0, {num_levels - 1}] "
                          f"(e.g. uint8), got dtype {images.dtype}; dequantize before any "
