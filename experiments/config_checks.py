@@ -66,3 +66,22 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         _fail("sampling.params", s.params, "use 'ema', 'params' or 'ema_<decay>'")
     if any(n <= 0 for n in config.eval.nfes):
         _fail("eval.nfes", tuple(config.eval.nfes), "expected positive integers")
+    from experiments.evaluation import FEATURES, METRICS
+
+    e = config.eval
+    bad = [m for m in e.metrics if m not in METRICS]
+    if bad:
+        _fail("eval.metrics", tuple(e.metrics), f"unknown {bad}; choose from {list(METRICS)}")
+    if e.features not in FEATURES:
+        _fail("eval.features", e.features, f"choose one of {list(FEATURES)}")
+    if e.features == "inception_v3" and not e.inception_weights:
+        _fail("eval.inception_weights", e.inception_weights,
+              "features='inception_v3' needs a local .npz of converted weights "
+              "(docs/features.md)")
+    if e.likelihood_divergence not in ("auto", "exact", "hutchinson"):
+        _fail("eval.likelihood_divergence", e.likelihood_divergence,
+              "choose one of ['auto', 'exact', 'hutchinson']")
+    if e.likelihood_num_examples < 0:
+        _fail("eval.likelihood_num_examples", e.likelihood_num_examples, "expected >= 0")
+    if not e.likelihood_rtol > 0:
+        _fail("eval.likelihood_rtol", e.likelihood_rtol, "expected > 0")

@@ -77,4 +77,10 @@ def get_config() -> ml_collections.ConfigDict:
     e.num_samples = 512
     e.samplers = ("dpm_solver++_2m",)
     e.nfes = (10, 20)
+    e.metrics = ("sliced_w2", "fd", "kid", "precision_recall")
+    e.features = "auto"               # Fashion-MNIST: classifier features (FD-FMNIST)
+    e.inception_weights = ""          # .npz for features="inception_v3" (docs/features.md)
+    e.likelihood_num_examples = 16    # PF-ODE bits/dim of test images (0: skip)
+    e.likelihood_divergence = "auto"  # exact trace for d <= 16, else Hutchinson
+    e.likelihood_rtol = 1e-4
     return c

@@ -28,4 +28,10 @@ def get_config():
     c.eval.num_samples = 2048
     c.eval.samplers = ("dpm_solver++_2m", "euler")
     c.eval.nfes = (10, 50)
+    c.eval.metrics = ("sliced_w2", "fd", "kid", "precision_recall")
+    c.eval.features = "pixels"
+    c.eval.inception_weights = ""
+    c.eval.likelihood_num_examples = 512  # PF-ODE NLL with the exact trace
+    c.eval.likelihood_divergence = "auto"
+    c.eval.likelihood_rtol = 1e-5
     return c

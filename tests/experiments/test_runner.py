@@ -28,6 +28,7 @@ def small_config(n_steps=600):
     c.eval.num_batches = 2
     c.eval.samplers = ("dpm_solver++_2m",)
     c.eval.nfes = (20,)
+    c.eval.likelihood_num_examples = 256
     return c
 
 
@@ -74,7 +75,14 @@ def test_evaluate_writes_metrics(trained):
     assert on_disk["step"] == 400 and on_disk["test_loss"] == pytest.approx(results["test_loss"])
     (entry,) = on_disk["samples"]
     assert entry["sampler"] == "dpm_solver++_2m" and entry["nfe"] == 20
-    assert 0 < entry["sliced_w2_to_test"] < 0.5
+    assert entry["features"] == "pixels"
+    assert 0 < entry["sliced_w2"] < 0.5 and 0 < entry["fd"] < 0.1 and abs(entry["kid"]) < 0.5
+    assert entry["precision"] > 0.6 and entry["recall"] > 0.6
+    # PF-ODE NLL of held-out data (exact trace) against the data's exact NLL: the model's
+    # cross-entropy is the entropy plus a KL >= 0, and the model is a decent fit
+    ll = on_disk["likelihood"]
+    assert ll["divergence"] == "exact" and ll["num_examples"] == 256
+    assert ll["exact_data_nll_nats"] - 0.05 < ll["nll_nats"] < ll["exact_data_nll_nats"] + 0.5
 
 
 @pytest.mark.parametrize("field, value, match", [
