@@ -1,5 +1,7 @@
-"""Guidance: classifier-free guidance (more in later issues)."""
+"""Guidance: classifier-free guidance, and the superposition of models (SuperDiff OR /
+AND)."""
 
 from diffax.guidance.classifier_free import classifier_free_guidance
+from diffax.guidance.superposition import SuperpositionOutput, superposition
 
-__all__ = ["classifier_free_guidance"]
+__all__ = ["SuperpositionOutput", "classifier_free_guidance", "superposition"]
