@@ -42,6 +42,8 @@ test: $(STAMP) data
 
 benchmarks: $(STAMP)
 	$(PY) -m benchmarks.samplers --out runs/benchmarks
+	$(PY) -m benchmarks.likelihood --out runs/benchmarks/likelihood
+	$(PY) -m benchmarks.inverse --out runs/benchmarks/inverse
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
