@@ -5,7 +5,9 @@
 
 Modes (comma-separated, run in order): ``train`` (resumes from the latest checkpoint in
 --workdir), ``sample`` (latest checkpoint -> PNG grid + .npz), ``eval`` (held-out loss and
-sample metrics -> workdir/metrics.json). On a multi-host pod pass --distributed so that
+sample metrics -> workdir/metrics.json), ``inverse`` (the config's ``inverse`` section:
+inpainting / super-resolution of test images with a diffax.inverse solver ->
+workdir/inverse/). On a multi-host pod pass --distributed so that
 ``jax.distributed.initialize()`` runs first (TPU pods need no further arguments).
 """
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-MODES = ("train", "sample", "eval")
+MODES = ("train", "sample", "eval", "inverse")
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Path to a config file in configs/.",
@@ -49,8 +51,11 @@ def main(argv) -> None:
             runner.train(config, FLAGS.workdir)
         elif mode == "sample":
             runner.sample(config, FLAGS.workdir)
-        else:
+        elif mode == "eval":
             runner.evaluate(config, FLAGS.workdir)
+        else:
+            from experiments import inverse_problems
+            inverse_problems.solve(config, FLAGS.workdir)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,18 @@ XLA_FLAGS must be set before jax is imported (STACK.md).
 """
 
 import os
+import tempfile
 
 flags = os.environ.get("XLA_FLAGS", "")
 if "xla_force_host_platform_device_count" not in flags:
     os.environ["XLA_FLAGS"] = (flags + " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# One persistent compilation cache for the test run, shared by both xdist workers and
+# inherited by every subprocess and notebook kernel the tests start (they recompile the
+# same toy programs); keyed by jax version, HLO and compile options, so it is safe to keep.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                      os.path.join(tempfile.gettempdir(), "diffax-test-jax-cache"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
