@@ -6,6 +6,8 @@ library registries, which raise with the list of valid choices."""
 
 from __future__ import annotations
 
+import os
+
 import jax.numpy as jnp
 import ml_collections
 
@@ -78,6 +80,10 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         _fail("eval.inception_weights", e.inception_weights,
               "features='inception_v3' needs a local .npz of converted weights "
               "(docs/features.md)")
+    if e.features == "inception_v3" and not os.path.isfile(e.inception_weights):
+        _fail("eval.inception_weights", e.inception_weights,
+              "no such file; convert pytorch-fid's weights with `python -m "
+              "experiments.convert_inception_weights --src FILE.pth --out FILE.npz`")
     if e.likelihood_divergence not in ("auto", "exact", "hutchinson"):
         _fail("eval.likelihood_divergence", e.likelihood_divergence,
               "choose one of ['auto', 'exact', 'hutchinson']")

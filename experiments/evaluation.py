@@ -24,25 +24,20 @@ def feature_function(name: str, dataset_name: str, weights_path: str = ""
                      ) -> tuple[str, Callable[[np.ndarray], np.ndarray]]:
     """``(features_name, fn)``: fn maps samples (N, ...) in [-1, 1] to (N, k) features.
 
-    ``auto`` picks the Fashion-MNIST classifier features for Fashion-MNIST when
-    :mod:`diffax.features` is available, else flattened pixels.
+    ``auto`` picks the Fashion-MNIST classifier features for Fashion-MNIST and
+    flattened pixels otherwise.
     """
     if name not in FEATURES:
         raise ValueError(f"eval.features: unknown {name!r}; valid choices: {list(FEATURES)}.")
     if name == "auto":
-        name = "pixels"
-        if dataset_name == "fashion_mnist":
-            import importlib.util
-
-            if importlib.util.find_spec("diffax.features") is not None:
-                name = "fmnist_cnn"
+        name = "fmnist_cnn" if dataset_name == "fashion_mnist" else "pixels"
     if name == "pixels":
         return "pixels", lambda x: np.asarray(x).reshape(len(x), -1)
-    from diffax.features import FEATURE_NAMES, get_feature_fn
+    from diffax.features import feature_name, get_feature_fn
 
     kw = {"weights_path": weights_path} if name == "inception_v3" else {}
     fn = get_feature_fn(name, **kw)
-    return FEATURE_NAMES.get(name, name), lambda x: np.asarray(fn(jnp.asarray(x)))
+    return feature_name(name, **kw), lambda x: np.asarray(fn(jnp.asarray(x)))
 
 
 def sample_metrics(names, samples: np.ndarray, reference: np.ndarray,

@@ -1,30 +1,55 @@
 """Feature extractors for sample-quality metrics (FD, KID, precision/recall).
 
 * ``fmnist_cnn``: FD-FMNIST features from diffax's own Fashion-MNIST classifier
-  (weights shipped with the package).
+  (weights ship with the package).
+* ``inception_v3``: FID's Inception-v3 pool3 features (flax; the FID graph's pooling
+  quirks), with user-supplied weights converted by ``experiments.convert_inception_weights``.
 
 ``get_feature_fn(name, **kw)`` returns a function mapping images (N, H, W, C) in [-1, 1]
-to (N, k) features; ``FEATURE_NAMES`` gives the name every metric report carries.
-See docs/features.md.
+to (N, k) features; ``feature_name(name, **kw)`` gives the name every metric report
+carries (for Inception it includes the weights' SHA-256 prefix). See docs/features.md.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from diffax.features import fmnist_cnn
+from diffax.features import fmnist_cnn, inception_v3
 
 FEATURE_NAMES = {
     "fmnist_cnn": "FD-FMNIST (fmnist_cnn_v1, 128-d penultimate)",
+    "inception_v3": "FID (Inception-v3 pool3, 2048-d, pytorch-fid resize)",
 }
 
 
 def get_feature_fn(name: str, **kwargs: Any) -> Callable:
-    """The feature function ``images -> (N, k)`` called ``name``."""
+    """The feature function ``images -> (N, k)`` called ``name``.
+
+    ``inception_v3`` needs ``weights_path`` (a converted npz) and accepts ``resize``
+    and ``batch_size``; ``fmnist_cnn`` accepts ``path`` (default: the packaged weights).
+    """
     if name == "fmnist_cnn":
         return fmnist_cnn.feature_fn(**kwargs)
+    if name == "inception_v3":
+        if not kwargs.get("weights_path"):
+            raise ValueError(
+                "get_feature_fn('inception_v3') needs weights_path=<converted .npz>; diffax "
+                "does not ship or download Inception weights. Convert pytorch-fid's with "
+                "`python -m experiments.convert_inception_weights` (docs/features.md).")
+        return inception_v3.feature_fn(**kwargs)
     raise ValueError(f"get_feature_fn: unknown features {name!r}; valid choices: "
                      f"{sorted(FEATURE_NAMES)}.")
 
 
-__all__ = ["FEATURE_NAMES", "fmnist_cnn", "get_feature_fn"]
+def feature_name(name: str, **kwargs: Any) -> str:
+    """The name a metric report carries for these features (and weights)."""
+    if name not in FEATURE_NAMES:
+        raise ValueError(f"feature_name: unknown features {name!r}; valid choices: "
+                         f"{sorted(FEATURE_NAMES)}.")
+    if name == "inception_v3" and kwargs.get("weights_path"):
+        digest = inception_v3.sha256(kwargs["weights_path"])[:12]
+        return FEATURE_NAMES[name][:-1] + f", weights sha256 {digest})"
+    return FEATURE_NAMES[name]
+
+
+__all__ = ["FEATURE_NAMES", "feature_name", "fmnist_cnn", "get_feature_fn", "inception_v3"]

@@ -1,7 +1,7 @@
 """Sample-quality metrics in pure JAX.
 
 Images / features: Fréchet distance (with streaming statistics), KID, improved
-precision and recall. Distributions: sliced Wasserstein, kernel MMD, energy
+precision and recall, Inception Score. Distributions: sliced Wasserstein, kernel MMD, energy
 distance. Time series: CRPS from samples or quantiles. Point clouds: Chamfer, exact
 and Sinkhorn EMD, and the set-level COV / MMD / 1-NNA. See docs/metrics.md.
 """
@@ -13,6 +13,7 @@ from diffax.metrics.frechet import (FeatureStatistics, feature_statistics,
                                     finalize_feature_statistics, frechet_distance,
                                     frechet_distance_from_features, init_feature_statistics,
                                     merge_feature_statistics, update_feature_statistics)
+from diffax.metrics.inception_score import inception_score
 from diffax.metrics.kid import kernel_inception_distance
 from diffax.metrics.point_cloud import chamfer_distance, earth_movers_distance, sinkhorn_emd
 from diffax.metrics.point_cloud_generation import (coverage, minimum_matching_distance,
@@ -34,6 +35,7 @@ __all__ = [
     "finalize_feature_statistics",
     "frechet_distance",
     "frechet_distance_from_features",
+    "inception_score",
     "init_feature_statistics",
     "kernel_inception_distance",
     "linear_sum_assignment",
