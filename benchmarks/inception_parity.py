@@ -11,7 +11,8 @@ torchvision and pytorch-fid (e.g. Debian's python3-torch + python3-torchvision a
 ``pip download --no-deps pytorch-fid``, unpacked onto ``--pytorch-fid-path``). Writes
 DIR/inception_parity.json: max absolute and relative differences of the resized input,
 pool3 and the 1008 logits, and diffax's images/s at batch 50 (299x299). ``--fixture``
-also writes the small reference file the unit test compares against.
+also writes the small reference the unit test compares against (2 RGB images of 75x75,
+fed unresized, so the test's forward pass is cheap; the resize has its own test).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+#: The unit-test reference: 2 RGB images at the smallest size the network accepts.
+FIXTURE_SIZE = 75
 
 
 def torch_shapes() -> dict[str, tuple[int, ...]]:
@@ -57,6 +60,20 @@ def diffax_model(seed: int):
     from experiments.convert_inception_weights import convert_state_dict
     return inception_v3.model_from_params(convert_state_dict(
         random_state_dict(torch_shapes(), seed)))
+
+
+def torch_reference(args, *, n: int, size: int, channels: int, resize: bool) -> dict:
+    """Run the torch side on seeded images; returns its arrays."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ref_path = os.path.join(tmp, "torch_reference.npz")
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            x for x in (HERE, args.pytorch_fid_path) if x))
+        subprocess.run([args.torch_python, os.path.join(HERE, "inception_parity_torch.py"),
+                        "--out", ref_path, "--seed", str(args.seed), "--n", str(n),
+                        "--size", str(size), "--channels", str(channels),
+                        "--resize", str(int(resize))], check=True, env=env)
+        with np.load(ref_path) as f:
+            return {k: f[k] for k in f.files}
 
 
 def rel(a: np.ndarray, b: np.ndarray) -> float:
@@ -88,16 +105,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        ref_path = os.path.join(tmp, "torch_reference.npz")
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            x for x in (HERE, args.pytorch_fid_path) if x))
-        subprocess.run([args.torch_python, os.path.join(HERE, "inception_parity_torch.py"),
-                        "--out", ref_path, "--seed", str(args.seed), "--n", str(args.n)],
-                       check=True, env=env)
-        with np.load(ref_path) as f:
-            ref = {k: f[k] for k in f.files}
-
+    ref = torch_reference(args, n=args.n, size=28, channels=1, resize=True)
     from diffax.features import inception_v3
     model = diffax_model(args.seed)
     x = inception_v3.preprocess(ref["images"])
@@ -122,10 +130,11 @@ def main(argv: list[str] | None = None) -> dict:
     }
     with open(os.path.join(args.out, "inception_parity.json"), "w") as f:
         json.dump(result, f, indent=1)
-    if args.fixture:
+    if args.fixture:   # small and unresized, so the unit test's forward pass is cheap
+        small = torch_reference(args, n=2, size=FIXTURE_SIZE, channels=3, resize=False)
         os.makedirs(os.path.dirname(os.path.abspath(args.fixture)), exist_ok=True)
-        np.savez(args.fixture, seed=args.seed, n=2, pool3=ref["pool3"][:2],
-                 logits=ref["logits"][:2])
+        np.savez(args.fixture, seed=args.seed, size=FIXTURE_SIZE, pool3=small["pool3"],
+                 logits=small["logits"])
     print(json.dumps(result, indent=1))
     return result
 

@@ -23,6 +23,7 @@ def main():
     p.add_argument("--n", type=int, default=8)
     p.add_argument("--size", type=int, default=28)
     p.add_argument("--channels", type=int, default=1)
+    p.add_argument("--resize", type=int, default=1, help="0: feed the images as they are")
     args = p.parse_args()
     torch.manual_seed(args.seed)
 
@@ -32,7 +33,8 @@ def main():
     sd = {k: torch.as_tensor(v) for k, v in sd.items()}
     pfid.load_state_dict_from_url = lambda *a, **k: sd     # no download: our weights
     full = pfid.fid_inception_v3().eval()
-    wrapper = pfid.InceptionV3([3], resize_input=True, normalize_input=False).eval()
+    wrapper = pfid.InceptionV3([3], resize_input=bool(args.resize),
+                               normalize_input=False).eval()
 
     images = seeded_images(args.n, args.size, args.channels, args.seed)
     x = torch.as_tensor(images).permute(0, 3, 1, 2)
@@ -40,7 +42,8 @@ def main():
         x = x.repeat(1, 3, 1, 1)
     with torch.no_grad():
         pool3 = wrapper(x)[0][:, :, 0, 0].numpy()
-        resized = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+        resized = (F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+                   if args.resize else x)
         logits = full(resized).numpy()
     np.savez(args.out, images=images, pool3=pool3, logits=logits,
              resized=resized.permute(0, 2, 3, 1).numpy())

@@ -20,13 +20,13 @@ def random_tensor(name: str, shape: tuple[int, ...], seed: int) -> np.ndarray:
     if name.endswith("num_batches_tracked"):
         return np.zeros(shape, np.int64)
     if name.endswith("conv.weight") or name == "fc.weight":
-        a = g.standard_normal(shape) * np.sqrt(2.0 / int(np.prod(shape[1:])))
+        a = g.standard_normal(shape, np.float32) * np.float32(np.sqrt(2.0 / np.prod(shape[1:])))
     elif name.endswith("bn.weight"):
         a = g.uniform(0.5, 1.5, shape)
     elif name.endswith("running_var"):
         a = g.uniform(0.5, 2.0, shape)
     else:       # bn.bias, bn.running_mean, fc.bias
-        a = 0.2 * g.standard_normal(shape)
+        a = 0.2 * g.standard_normal(shape, np.float32)
     return a.astype(np.float32)
 
 

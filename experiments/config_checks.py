@@ -74,6 +74,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     bad = [m for m in e.metrics if m not in METRICS]
     if bad:
         _fail("eval.metrics", tuple(e.metrics), f"unknown {bad}; choose from {list(METRICS)}")
+    if any(not isinstance(w, (int, float)) or w < 0 for w in e.get("guidance_scales", ())):
+        _fail("eval.guidance_scales", tuple(e.guidance_scales),
+              "expected non-negative numbers (0: unconditional, 1: conditional, > 1: guided)")
     if e.features not in FEATURES:
         _fail("eval.features", e.features, f"choose one of {list(FEATURES)}")
     if e.features == "inception_v3" and not e.inception_weights:

@@ -30,3 +30,35 @@ def x64():
         yield
     finally:
         jax.config.update("jax_enable_x64", prev)
+
+
+# Modules whose tests take the longest (subprocesses, notebook kernels, network training,
+# large compiles). `make test` distributes whole modules over two xdist workers in
+# collection order (--dist loadscope); starting these first keeps one worker from
+# finishing a long module alone at the end of the run.
+SLOW_MODULES_FIRST = (
+    "tests/notebooks/test_notebooks.py",
+    "tests/experiments/test_runner.py",
+    "tests/training/test_checkpointing.py",
+    "tests/samplers/test_registry.py",
+    "tests/nn/test_unet.py",
+    "tests/experiments/test_inverse_mode.py",
+    "tests/guidance/test_classifier_free.py",
+    "tests/likelihood/test_pf_ode_likelihood.py",
+    "tests/likelihood/test_elbo.py",
+    "tests/training/test_multihost.py",
+    "tests/guidance/test_classifier_guidance.py",
+    "tests/features/test_inception_v3.py",
+    "tests/experiments/test_main_cli.py",
+)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {path: i for i, path in enumerate(SLOW_MODULES_FIRST)}
+
+    def key(indexed):
+        index, item = indexed
+        path = os.path.relpath(str(item.path), str(config.rootpath))
+        return rank.get(path, len(rank)), index
+
+    items[:] = [item for _, item in sorted(enumerate(items), key=key)]

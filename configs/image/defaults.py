@@ -78,6 +78,7 @@ def get_config() -> ml_collections.ConfigDict:
     e.samplers = ("dpm_solver++_2m",)
     e.nfes = (10, 20)
     e.metrics = ("sliced_w2", "fd", "kid", "precision_recall")
+    e.guidance_scales = ()            # class-conditional: CFG scales to sweep (empty: sampling's)
     e.features = "auto"               # Fashion-MNIST: classifier features (FD-FMNIST)
     e.inception_weights = ""          # .npz for features="inception_v3" (docs/features.md)
     e.likelihood_num_examples = 16    # PF-ODE bits/dim of test images (0: skip)
