@@ -1,9 +1,11 @@
 """Sampler benchmark: accuracy against the exact PF-ODE and per-step overhead.
 
-    python -m benchmarks.samplers --out DIR [--nfes 5,10,20,50] [--quick]
+    python -m benchmarks.samplers --out DIR [--nfes 5,10,20,50] [--quick] [--resume]
 
 Writes ``DIR/samplers.json`` (one record per problem, sampler and NFE) and
-``DIR/samplers.png`` (error against NFE), and prints a table.
+``DIR/samplers.png`` (error against NFE), and prints a table. Records are written as
+they finish and the exact reference is cached in DIR, so ``--resume`` continues a
+killed run with the same settings.
 
 Accuracy (float64). Problems: a 2-D and a 64-D Gaussian mixture with the exact
 eps-model under the discrete DDPM schedule (betas = linspace(1e-4, 0.02, 1000),
@@ -101,15 +103,16 @@ def sampler_names() -> list[str]:
 
 def run(out_dir: str, nfes: list[int], dims: list[int], batch: int, timing_batch: int,
         seed: int, schedule: str, timing_dims: tuple[int, ...] = (2,),
-        ref_rtol: float = 1e-10) -> list[dict]:
+        ref_rtol: float = 1e-10, resume: bool = False) -> list[dict]:
     os.makedirs(out_dir, exist_ok=True)
     process = DiscreteDDPM.linear(1000, 1e-4, 0.02)
-    records: list[dict] = []
     meta = {"device": jax.devices()[0].device_kind, "platform": jax.devices()[0].platform,
             "jax": jax.__version__, "process": "DiscreteDDPM.linear(1000, 1e-4, 0.02)",
             "batch_accuracy": batch, "batch_timing": timing_batch, "seed": seed,
             "schedule": schedule, "timing_dims": list(timing_dims),
             "reference": f"diffrax Dopri8, rtol=atol={ref_rtol:g}, float64", "reference_wall_s": {}}
+    records = _resumable_records(out_dir, meta) if resume else []
+    done = {(r["problem"], r["sampler"], r["steps"]) for r in records}
     for dim in dims:
         gmm = make_problem(dim, seed)
         model = gmm.model_fn("eps", process)
@@ -142,6 +145,8 @@ def run(out_dir: str, nfes: list[int], dims: list[int], batch: int, timing_batch
                 if info.nfe(steps) > nfe_budget or steps < 1:
                     continue
                 ts = schedules.get_schedule(schedule, process, steps)
+                if (f"gmm{dim}d", name, steps) in done:
+                    continue
                 rec = {"problem": f"gmm{dim}d", "sampler": name, "nfe": None,
                        "steps": steps, "schedule": schedule}
                 try:
@@ -177,6 +182,25 @@ def run(out_dir: str, nfes: list[int], dims: list[int], batch: int, timing_batch
     _write(out_dir, meta, records)
     _plot(os.path.join(out_dir, "samplers.png"), records, dims)
     return records
+
+
+def _resumable_records(out_dir: str, meta: dict) -> list[dict]:
+    """The records of an earlier run into ``out_dir`` with the same settings (a run that
+    was killed part-way); an earlier run with other settings is an error."""
+    path = os.path.join(out_dir, "samplers.json")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        old = json.load(f)
+    keys = ("process", "batch_accuracy", "batch_timing", "seed", "schedule", "timing_dims",
+            "reference")
+    diff = {k: (old["meta"].get(k), meta[k]) for k in keys if old["meta"].get(k) != meta[k]}
+    if diff:
+        raise ValueError(f"--resume: {path} was written with other settings "
+                         f"(old, new): {diff}; use another --out.")
+    meta["reference_wall_s"].update(old["meta"].get("reference_wall_s", {}))
+    print(f"resuming: {len(old['records'])} records from {path}", flush=True)
+    return list(old["records"])
 
 
 def _write(out_dir: str, meta: dict, records: list[dict]) -> None:
@@ -240,11 +264,13 @@ def main() -> None:
     p.add_argument("--ref-rtol", type=float, default=1e-10,
                    help="rtol = atol of the exact Dopri8 reference solve")
     p.add_argument("--quick", action="store_true", help="2-D only, NFE 10 (smoke run)")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the records of a killed run in --out and do only the rest")
     a = p.parse_args()
     nfes = [10] if a.quick else [int(v) for v in a.nfes.split(",")]
     dims = [2] if a.quick else [int(v) for v in a.dims.split(",")]
     run(a.out, nfes, dims, a.batch, a.timing_batch, a.seed, a.schedule,
-        tuple(int(v) for v in a.timing_dims.split(",")), a.ref_rtol)
+        tuple(int(v) for v in a.timing_dims.split(",")), a.ref_rtol, resume=a.resume)
     print(f"wrote {a.out}/samplers.json and {a.out}/samplers.png")
 
 

@@ -71,10 +71,10 @@ def test_eval_sweeps_guidance_scales(trained):
     c.eval.num_batches = 1
     c.eval.nfes = (4,)
     c.eval.metrics = ("sliced_w2",)
-    c.eval.guidance_scales = (0.0, 3.0)
+    c.eval.guidance_scales = (1.0, 3.0)
     c.eval.likelihood_num_examples = 0
     res = runner.evaluate(c, workdir)
-    assert [r["guidance_scale"] for r in res["samples"]] == [0.0, 3.0]
+    assert [r["guidance_scale"] for r in res["samples"]] == [1.0, 3.0]
     for r in res["samples"]:
         assert 0.0 <= r["class_accuracy_worst"] <= r["class_accuracy"] <= 1.0
         assert r["features"].startswith("FD-FMNIST") and r["sliced_w2"] > 0
