@@ -83,7 +83,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         _fail("eval.inception_weights", e.inception_weights,
               "features='inception_v3' needs a local .npz of converted weights "
               "(docs/features.md)")
-    if e.features == "inception_v3" and not os.path.isfile(e.inception_weights):
+    elif e.features == "inception_v3" and not os.path.isfile(e.inception_weights):
         _fail("eval.inception_weights", e.inception_weights,
               "no such file; convert pytorch-fid's weights with `python -m "
               "experiments.convert_inception_weights --src FILE.pth --out FILE.npz`")

@@ -7,6 +7,7 @@ FD-FMNIST, ``inception_v3`` FID with user-supplied weights).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable
 
@@ -63,16 +64,22 @@ def sample_metrics(names, samples: np.ndarray, reference: np.ndarray,
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _fmnist_logits_fn() -> Callable:
+    """The packaged classifier's jitted logits, loaded once per process (an eval sweep
+    calls :func:`class_accuracy` once per guidance scale)."""
+    from diffax.features import fmnist_cnn
+
+    params = fmnist_cnn.load_params()
+    return jax.jit(lambda x: fmnist_cnn.logits(params, x))
+
+
 def class_accuracy(samples: np.ndarray, labels: np.ndarray) -> dict:
     """How often diffax's Fashion-MNIST classifier (fmnist_cnn, 89% on real test images)
     assigns class-conditional samples to the label they were drawn for: the overall
     rate and the worst class's. It measures how well conditioning / guidance works, not
     image quality (read it next to FD)."""
-    from diffax.features import fmnist_cnn
-
-    params = fmnist_cnn.load_params()
-    predicted = np.asarray(jnp.argmax(jax.jit(fmnist_cnn.logits)(params, jnp.asarray(samples)),
-                                      axis=-1))
+    predicted = np.asarray(jnp.argmax(_fmnist_logits_fn()(jnp.asarray(samples)), axis=-1))
     labels = np.asarray(labels)
     per_class = [float(np.mean(predicted[labels == k] == k)) for k in np.unique(labels)]
     return {"class_accuracy": float(np.mean(predicted == labels)),

@@ -16,7 +16,6 @@ Architecture (pure JAX, weights as a flat dict): four 3x3 convolutions (32, 64 /
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from typing import Any
@@ -24,6 +23,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from diffax.features._weights import check_weights, sha256
 
 Array = jax.Array
 
@@ -78,11 +79,6 @@ def logits(params: dict[str, Array], x: Array) -> Array:
     return features(params, x) @ params["head/w"] + params["head/b"]
 
 
-def sha256(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
 def save_params(params: dict[str, Any], path: str) -> None:
     np.savez_compressed(path, **{k: np.asarray(v, np.float32) for k, v in params.items()})
 
@@ -98,15 +94,8 @@ def load_params(path: str = WEIGHTS_FILE) -> dict[str, Array]:
     with np.load(path) as f:
         params = {k: jnp.asarray(f[k]) for k in f.files}
     expected = jax.eval_shape(init_params, jax.random.PRNGKey(0))
-    missing = sorted(set(expected) - set(params))
-    extra = sorted(set(params) - set(expected))
-    if missing or extra:
-        raise ValueError(f"fmnist_cnn weights {path!r}: missing keys {missing}, unexpected "
-                         f"keys {extra}.")
-    for k, spec in expected.items():
-        if params[k].shape != spec.shape:
-            raise ValueError(f"fmnist_cnn weights {path!r}: {k} has shape {params[k].shape}, "
-                             f"expected {spec.shape}.")
+    check_weights(params, {k: v.shape for k, v in expected.items()},
+                  f"fmnist_cnn weights {path!r}")
     return params
 
 

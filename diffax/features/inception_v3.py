@@ -33,7 +33,6 @@ and ReLU: ``relu(gamma * (W * x - mu) / sqrt(var + 1e-3) + beta)``.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 from typing import Callable, Mapping, Sequence
 
@@ -41,6 +40,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+
+from diffax.features._weights import check_weights, sha256
 
 Array = jax.Array
 
@@ -290,28 +291,13 @@ def num_parameters(include_fc: bool = False) -> int:
 def model_from_params(params: Mapping[str, np.ndarray]) -> InceptionV3:
     """An InceptionV3 holding ``params`` (flat keys as in :func:`param_shapes`), with
     every key and shape checked."""
-    shapes = param_shapes()
-    missing = sorted(set(shapes) - set(params))
-    extra = sorted(set(params) - set(shapes))
-    if missing or extra:
-        raise ValueError(f"inception_v3 weights: {len(missing)} missing keys "
-                         f"{missing[:5]}{'...' if len(missing) > 5 else ''}, "
-                         f"{len(extra)} unexpected keys {extra[:5]}"
-                         f"{'...' if len(extra) > 5 else ''}. Convert pytorch-fid weights "
-                         "with `python -m experiments.convert_inception_weights`.")
-    for k, shape in shapes.items():
-        if tuple(np.shape(params[k])) != shape:
-            raise ValueError(f"inception_v3 weights: {k} has shape {np.shape(params[k])}, "
-                             f"expected {shape}.")
+    check_weights(params, _param_shapes(), "inception_v3 weights",
+                  "Convert pytorch-fid weights with "
+                  "`python -m experiments.convert_inception_weights`.")
     graphdef, state = nnx.split(abstract_model())
     flat = [(path, jnp.asarray(params["/".join(str(p) for p in path)], jnp.float32))
             for path, _ in nnx.to_flat_state(state)]
     return nnx.merge(graphdef, nnx.from_flat_state(flat))
-
-
-def sha256(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 def load_params(path: str) -> dict[str, np.ndarray]:
