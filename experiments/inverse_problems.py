@@ -11,7 +11,6 @@ residual and wall time.
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 
@@ -21,6 +20,7 @@ import ml_collections
 import numpy as np
 
 from diffax import inverse, training
+from diffax.data import save_image_grid
 from diffax.samplers import schedules
 
 TASKS = ("inpaint_box", "inpaint_random", "sr4")
@@ -46,16 +46,6 @@ def _display_measurement(op, y: np.ndarray, shape) -> np.ndarray:
         m = np.asarray(op.mask)
         return np.where(m > 0, y, 0.0)
     return np.asarray(op.pinv(jnp.asarray(y), shape))
-
-
-def _save_rows(images: np.ndarray, path: str, cols: int, scale: int = 4) -> None:
-    from PIL import Image
-
-    from diffax.data import save_image_grid
-
-    save_image_grid(images, path, nrow=cols)
-    img = Image.open(path)
-    img.resize((img.width * scale, img.height * scale), Image.NEAREST).save(path)
 
 
 def psnr(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
@@ -112,7 +102,7 @@ def solve(config: ml_collections.ConfigDict, workdir: str) -> dict:
     os.makedirs(out_dir, exist_ok=True)
     cols = min(n, 16)
     grid = np.concatenate([shown[:cols], np.clip(x[:cols], -1, 1), truth[:cols]])
-    _save_rows(grid, os.path.join(out_dir, name + ".png"), cols)
+    save_image_grid(grid, os.path.join(out_dir, name + ".png"), nrow=cols, scale=4)
     residual = np.asarray(jnp.sqrt(jnp.mean((op(jnp.asarray(x)) - y) ** 2)))
     record = {"task": inv.task, "method": inv.method, "nfe": out.nfe, "num_images": n,
               "noise_std": inv.noise_std, "options": options, "wall_s": wall,

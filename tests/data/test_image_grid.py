@@ -55,3 +55,16 @@ def test_grid_defaults_and_errors():
         make_image_grid(np.zeros((2, 4, 4, 2)))
     with pytest.raises(ValueError, match="nrow must be >= 1"):
         make_image_grid(np.zeros((2, 4, 4, 1)), nrow=0)
+
+
+def test_scaled_grid_is_pixel_repetition(tmp_path):
+    images = np.linspace(-1, 1, 3 * 2 * 2).reshape(3, 2, 2, 1)
+    plain = save_image_grid(images, tmp_path / "plain.png", nrow=3)
+    scaled = save_image_grid(images, tmp_path / "x3.png", nrow=3, scale=3)
+    with Image.open(tmp_path / "x3.png") as img:
+        png = np.asarray(img)
+    assert png.shape == (plain.shape[0] * 3, plain.shape[1] * 3)
+    np.testing.assert_array_equal(png, plain[..., 0].repeat(3, 0).repeat(3, 1))
+    np.testing.assert_array_equal(scaled[..., 0], png)
+    with pytest.raises(ValueError, match="scale must be an integer >= 1"):
+        save_image_grid(images, tmp_path / "bad.png", scale=0)
