@@ -35,12 +35,11 @@ from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import struct
 
 from diffax.likelihood.ito import euler_maruyama_step, ito_log_density_increment
 from diffax.processes.base import GaussianProcess
-from diffax.samplers.base import ModelFn, predictor
+from diffax.samplers.base import ModelFn, check_timesteps, predictor
 
 Array = jax.Array
 MODES = ("or", "and")
@@ -86,10 +85,7 @@ def superposition(model_fns: Sequence[ModelFn], process: GaussianProcess, x_init
         raise ValueError(f"superposition: needs at least two models, got {m}.")
     if mode == "and" and m != 2:
         raise ValueError(f"superposition: mode='and' combines exactly two models, got {m}.")
-    ts = np.asarray(timesteps, dtype=np.float64)
-    if ts.ndim != 1 or ts.shape[0] < 2 or not np.all(np.diff(ts) < 0):
-        raise ValueError(f"superposition: timesteps must be a decreasing 1-D grid "
-                         f"t_0 > ... > t_N with N >= 1, got {ts!r}.")
+    ts = check_timesteps(timesteps, process, name="superposition")
     conds = [None] * m if conds is None else list(conds)
     if len(conds) != m:
         raise ValueError(f"superposition: got {len(conds)} conds for {m} models.")

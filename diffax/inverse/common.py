@@ -1,5 +1,6 @@
 """Shared pieces of the inverse-problem solvers: argument checks, the DDIM/ancestral step
-written with (x0_hat, eps_hat), and noised measurements.
+written with (x0_hat, eps_hat), and noised measurements. Time grids are checked by the
+samplers' own ``diffax.samplers.base.check_timesteps``.
 
 One step from t to s < t (DDIM eq. 12 for any Gaussian process, h = lambda_s - lambda_t):
 
@@ -21,14 +22,6 @@ from diffax import predictions
 from diffax.processes.base import GaussianProcess
 
 Array = jax.Array
-
-
-def check_timesteps(timesteps: Any, where: str) -> np.ndarray:
-    ts = np.asarray(timesteps, dtype=np.float64)
-    if ts.ndim != 1 or ts.shape[0] < 2 or not np.all(np.diff(ts) < 0):
-        raise ValueError(f"{where}: timesteps must be a decreasing 1-D grid t_0 > ... > t_N "
-                         f"with N >= 1, got {ts!r}.")
-    return ts
 
 
 def check_noise_std(noise_std: Any, where: str) -> None:

@@ -19,10 +19,10 @@ import jax
 import jax.numpy as jnp
 
 from diffax import predictions
-from diffax.inverse.common import (bcast, check_measurement, check_timesteps, ddim_step,
+from diffax.inverse.common import (bcast, check_measurement, ddim_step,
                                    per_example_norm)
 from diffax.processes.base import GaussianProcess
-from diffax.samplers.base import ModelFn, SampleOutput
+from diffax.samplers.base import ModelFn, SampleOutput, check_timesteps
 
 Array = jax.Array
 
@@ -34,7 +34,7 @@ def dps(model_fn: ModelFn, process: GaussianProcess, x_init: Array, timesteps: A
 
     ``noise_std`` is accepted for a uniform solver signature; DPS's step size ``zeta``
     absorbs the noise level (the paper tunes zeta per task)."""
-    ts = check_timesteps(timesteps, "dps")
+    ts = check_timesteps(timesteps, process, name="dps")
     predictions.check_kind(prediction)
     x_init = jnp.asarray(x_init)
     check_measurement(operator, x_init, y, "dps")

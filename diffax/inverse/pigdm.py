@@ -18,16 +18,15 @@ score, so sampling is exact as the step count grows (tested).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from diffax import predictions
-from diffax.inverse.common import check_measurement, check_noise_std, check_timesteps
+from diffax.inverse.common import check_measurement, check_noise_std
 from diffax.processes.base import GaussianProcess, broadcast_to_x
-from diffax.samplers.base import ModelFn, SampleOutput
+from diffax.samplers.base import ModelFn, SampleOutput, check_timesteps
 from diffax.samplers.ddim import ddim
 
 Array = jax.Array
@@ -70,7 +69,7 @@ def pigdm(model_fn: ModelFn, process: GaussianProcess, x_init: Array, timesteps:
           key: Array | None = None, eta: float = 0.0, prior_variance: Any = 1.0,
           scale: Any = 1.0, cond: dict | None = None) -> SampleOutput:
     """PiGDM with DDIM steps (``eta`` = 0 deterministic, 1 ancestral; needs ``key``)."""
-    check_timesteps(timesteps, "pigdm")
+    check_timesteps(timesteps, process, name="pigdm")
     check_measurement(operator, jnp.asarray(x_init), y, "pigdm")
     guided = pigdm_guidance(model_fn, process, operator, y, noise_std=noise_std,
                             prediction=prediction, prior_variance=prior_variance, scale=scale)

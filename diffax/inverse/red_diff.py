@@ -23,9 +23,9 @@ import jax.numpy as jnp
 import optax
 
 from diffax import predictions
-from diffax.inverse.common import bcast, check_measurement, check_noise_std, check_timesteps
+from diffax.inverse.common import check_measurement, check_noise_std
 from diffax.processes.base import GaussianProcess
-from diffax.samplers.base import ModelFn, SampleOutput
+from diffax.samplers.base import ModelFn, SampleOutput, check_timesteps
 
 Array = jax.Array
 
@@ -37,7 +37,7 @@ def red_diff(model_fn: ModelFn, process: GaussianProcess, x_init: Array, timeste
              cond: dict | None = None) -> SampleOutput:
     """Optimise mu from ``x_init`` over the noise levels ``timesteps`` (decreasing: one
     Adam step per level). ``noise_std`` > 0 sets the data-fit weight 1 / (2 sigma_y^2)."""
-    ts = check_timesteps(timesteps, "red_diff")
+    ts = check_timesteps(timesteps, process, name="red_diff")
     check_noise_std(noise_std, "red_diff")
     predictions.check_kind(prediction)
     x_init = jnp.asarray(x_init)

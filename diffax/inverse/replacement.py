@@ -27,10 +27,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from diffax import predictions
-from diffax.inverse.common import (check_measurement, check_timesteps, ddim_step,
+from diffax.inverse.common import (check_measurement, ddim_step,
                                    forward_jump, x0_eps)
 from diffax.processes.base import GaussianProcess
-from diffax.samplers.base import ModelFn, SampleOutput
+from diffax.samplers.base import ModelFn, SampleOutput, check_timesteps
 
 Array = jax.Array
 
@@ -49,7 +49,7 @@ def repaint(model_fn: ModelFn, process: GaussianProcess, x_init: Array, timestep
     """RePaint; NFE = N * n_resample. ``len(timesteps) - 1`` must be a multiple of
     ``jump_length``. ``noise_std`` is accepted for a uniform solver signature (unused)."""
     where = "repaint"
-    ts = check_timesteps(timesteps, where)
+    ts = check_timesteps(timesteps, process, name=where)
     predictions.check_kind(prediction)
     _check_operator(operator, where)
     n = ts.shape[0] - 1

@@ -22,10 +22,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from diffax import predictions
-from diffax.inverse.common import (check_measurement, check_timesteps, ddim_step,
+from diffax.inverse.common import (check_measurement, ddim_step,
                                    forward_jump)
 from diffax.processes.base import GaussianProcess
-from diffax.samplers.base import ModelFn, SampleOutput
+from diffax.samplers.base import ModelFn, SampleOutput, check_timesteps
 
 Array = jax.Array
 
@@ -37,7 +37,7 @@ def steered(model_fn: ModelFn, process: GaussianProcess, x_init: Array, timestep
             cond: dict | None = None) -> SampleOutput:
     """Steered sampling; pass ``energy_fn`` (an inverse model's loss) or ``operator``."""
     where = "steered"
-    ts = check_timesteps(timesteps, where)
+    ts = check_timesteps(timesteps, process, name=where)
     predictions.check_kind(prediction)
     if energy_fn is None:
         if operator is None:

@@ -30,11 +30,10 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import struct
 
 from diffax.processes.base import GaussianProcess
-from diffax.samplers.base import ModelFn, predictor
+from diffax.samplers.base import ModelFn, check_timesteps, predictor
 
 Array = jax.Array
 
@@ -92,10 +91,7 @@ def ito_log_density(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
       log_prob_init: log q_{t_0}(x_init), as an array (B,) or a function of x_init
         (default ``process.prior_log_prob``).
     """
-    ts = np.asarray(timesteps, dtype=np.float64)
-    if ts.ndim != 1 or ts.shape[0] < 2 or not np.all(np.diff(ts) < 0):
-        raise ValueError(f"ito_log_density: timesteps must be a decreasing 1-D grid "
-                         f"t_0 > ... > t_N with N >= 1, got {ts!r}.")
+    ts = check_timesteps(timesteps, process, name="ito_log_density")
     x_init = jnp.asarray(x_init)
     if log_prob_init is None:
         log_prob_init = process.prior_log_prob

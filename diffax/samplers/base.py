@@ -106,7 +106,8 @@ def check_timesteps(timesteps: Any, process: GaussianProcess, *, increasing: boo
         raise ValueError(f"{name}: inversion timesteps must increase strictly; got {c}.")
     if not increasing and not np.all(d < 0):
         raise ValueError(f"{name}: timesteps must decrease strictly from t_max towards "
-                         f"t_min (use diffax.samplers.schedules); got {c}.")
+                         f"t_min (a decreasing grid t_0 > ... > t_N; use "
+                         f"diffax.samplers.schedules); got {c}.")
     tol = 1e-6 * max(1.0, abs(process.t_max))
     if c.min() < process.t_min - tol or c.max() > process.t_max + tol:
         raise ValueError(f"{name}: timesteps span [{c.min()}, {c.max()}], outside the "
