@@ -22,8 +22,8 @@ Conventions: ``x`` has shape ``(..., d)``; ``t`` is a scalar or has one entry pe
 example (a prefix of ``x.shape[:-1]``, usually ``(B,)``); ``process=None`` (with
 ``t=None``) means the data distribution itself (alpha = 1, sigma = 0). All methods
 are pure, and jit / vmap / grad in float32 and float64 (the result has the promoted
-dtype of ``x``, the mixture and ``t``). Densities are evaluated with Cholesky factors
-and ``logsumexp``; no quantity is obtained by automatic differentiation. The
+dtype of ``x``, the mixture and ``t``). Densities are evaluated from one eigendecomposition
+of each ``Sigma_k`` per call (``C_k`` shares its eigenvectors) and ``logsumexp``; no quantity is obtained by automatic differentiation. The
 per-example methods share one jitted kernel that computes every quantity at once
 (XLA drops what a caller does not use), so eager callers compile once per process
 and shape.
@@ -279,25 +279,6 @@ class GaussianMixture(struct.PyTreeNode):
         a, s = coefs
         return a**2 * cov0 + s**2 * jnp.eye(self.dim, dtype=cov0.dtype)
 
-    # ---- core: per-example component terms -------------------------------------------
-    def _terms(self, x: Array, a: Array, s: Array):
-        """For one example x (d,) and scalars alpha, sigma: ``(log p_t(x), r (K,),
-        C_k^{-1}(x - alpha mu_k) (K, d))``."""
-        d = self.dim
-        eye = jnp.eye(d, dtype=x.dtype)
-        cov_t = a**2 * self.covs.astype(x.dtype) + s**2 * eye  # (K, d, d)
-        chol = jnp.linalg.cholesky(cov_t)
-        diff = x - a * self.means.astype(x.dtype)  # (K, d)
-        z = solve_triangular(chol, diff[..., None], lower=True)  # (K, d, 1)
-        cinv_diff = solve_triangular(chol, z, lower=True, trans="T")[..., 0]
-        maha = jnp.sum(z[..., 0] ** 2, axis=-1)
-        logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
-        log_comp = (jnp.log(self.weights.astype(x.dtype))
-                    - 0.5 * (maha + logdet + d * math.log(2.0 * math.pi)))
-        log_p = logsumexp(log_comp)
-        resp = jnp.exp(log_comp - log_p)
-        return log_p, resp, cinv_diff
-
     # ---- densities, scores, denoisers -------------------------------------------------
     def _eval(self, what: str, x: ArrayLike, t: Any, process: GaussianProcess | None):
         _check_time_args(t, process, what)
@@ -414,8 +395,8 @@ class GaussianMixture(struct.PyTreeNode):
         ``Sigma_k - K_k A Sigma_k`` but symmetric positive semi-definite in floating
         point). For a batch of measurements, ``jax.vmap`` over ``y``. Noiseless
         measurements (``noise_cov = 0``, A of full row rank) give exact weights and
-        means, but singular covariances: :meth:`log_prob` and :meth:`sample` (both use
-        Cholesky factors) then return NaN; use a small positive ``noise_cov`` instead.
+        means, but singular covariances: :meth:`log_prob` and :meth:`sample` then
+        return NaN or infinities; use a small positive ``noise_cov`` instead.
         """
         return _posterior(self, A, noise_cov, y)
 
@@ -423,12 +404,37 @@ class GaussianMixture(struct.PyTreeNode):
 # ---- jitted evaluation -----------------------------------------------------------------------
 
 
-def _single_all(gm: GaussianMixture, x: Array, a: Array, s: Array) -> dict:
-    """Every per-example quantity at one x (d,) with scalars alpha, sigma."""
-    log_p, resp, cinv_diff = gm._terms(x, a, s)
+def _eigen(gm: GaussianMixture, dtype) -> tuple[Array, Array]:
+    """``Sigma_k = U_k diag(lam_k) U_k^T`` for every component: (K, d), (K, d, d)."""
+    covs = gm.covs.astype(dtype)
+    return jnp.linalg.eigh(0.5 * (covs + jnp.swapaxes(covs, -1, -2)))
+
+
+def _single_all(gm: GaussianMixture, lam: Array, u: Array, x: Array, a: Array,
+                s: Array) -> dict:
+    """Every per-example quantity at one x (d,) with scalars alpha, sigma.
+
+    With ``Sigma_k = U_k diag(lam_k) U_k^T`` the marginal covariance is
+    ``C_k = U_k diag(alpha^2 lam_k + sigma^2) U_k^T``, so with ``z = U_k^T (x - alpha mu_k)``
+    and ``c = alpha^2 lam_k + sigma^2``: Mahalanobis term ``sum z^2 / c``, log-determinant
+    ``sum log c``, ``C_k^{-1}(x - alpha mu_k) = U_k (z / c)`` and
+    ``Sigma_k C_k^{-1}(x - alpha mu_k) = U_k (lam_k z / c)``: O(K d^2) per example and
+    no factorisation inside a sampler's loop.
+    """
+    d = gm.dim
+    c = a**2 * lam + s**2  # (K, d)
+    diff = x - a * gm.means.astype(x.dtype)  # (K, d)
+    z = jnp.einsum("kij,ki->kj", u, diff)  # U_k^T diff
+    zc = z / c
+    maha = jnp.sum(z * zc, axis=-1)
+    logdet = jnp.sum(jnp.log(c), axis=-1)
+    log_comp = (jnp.log(gm.weights.astype(x.dtype))
+                - 0.5 * (maha + logdet + d * math.log(2.0 * math.pi)))
+    log_p = logsumexp(log_comp)
+    resp = jnp.exp(log_comp - log_p)
+    cinv_diff = jnp.einsum("kij,kj->ki", u, zc)  # C_k^{-1}(x - alpha mu_k)
     mixed = resp @ cinv_diff  # sum_k r_k C_k^{-1}(x - alpha mu_k)
-    x0_k = gm.means.astype(x.dtype) + a * jnp.einsum(
-        "kij,kj->ki", gm.covs.astype(x.dtype), cinv_diff)
+    x0_k = gm.means.astype(x.dtype) + a * jnp.einsum("kij,kj->ki", u, lam * zc)
     return {
         "log_prob": log_p,
         "responsibilities": resp,
@@ -467,7 +473,8 @@ def _evaluate(gm: GaussianMixture, x: Array, t: Any,
     x = x.astype(dtype)
     batch = x.shape[:-1]
     flat = x.reshape((-1, gm.dim))
-    fn = functools.partial(_single_all, gm)
+    lam, u = _eigen(gm, dtype)  # once per call, outside the per-example map
+    fn = functools.partial(_single_all, gm, lam, u)
     if a.ndim == 0:
         out = jax.vmap(fn, in_axes=(0, None, None))(flat, a, s)
     else:
