@@ -11,7 +11,10 @@ Accuracy (float64). Problems: a 2-D and a 64-D Gaussian mixture with the exact
 eps-model under the discrete DDPM schedule (betas = linspace(1e-4, 0.02, 1000),
 continuous-time with piecewise-linear log-alpha). All samplers start from the same
 seeded prior noise; ``rmse_to_exact`` is the RMS distance per dimension to the exact
-PF-ODE endpoint from that noise (adaptive Dopri8, rtol=atol=1e-10). Stochastic
+PF-ODE endpoint from that noise (adaptive Dopri8, rtol=atol=1e-10), with
+``median_err_to_exact`` (median over samples of the per-sample RMS error) and
+``mode_flip_rate`` (share of samples that end in another mixture component than their
+exact endpoint: a few such trajectories dominate the RMSE in 64-D). Stochastic
 samplers have no such target: their record has ``rmse_to_exact = null`` and
 ``sw2_to_data``, the sliced Wasserstein-2 distance to exact data samples (reported
 for every sampler).
@@ -156,8 +159,10 @@ def run(out_dir: str, nfes: list[int], dims: list[int], batch: int, timing_batch
                                      static_argnums=3)
                     out = run_fn(x_T, ts, k_run, model)
                     rec["nfe"] = out.nfe
-                    rec["rmse_to_exact"] = (None if info.stochastic else
-                                            float(jnp.sqrt(jnp.mean((out.x - exact) ** 2))))
+                    if info.stochastic:
+                        rec["rmse_to_exact"] = None
+                    else:
+                        rec.update(_endpoint_errors(gmm, out.x, exact))
                     rec["sw2_to_data"] = float(sliced_wasserstein(k_sw, out.x, data))
                     if dim not in timing_dims:
                         records.append(rec)
@@ -183,6 +188,18 @@ def run(out_dir: str, nfes: list[int], dims: list[int], batch: int, timing_batch
     _write(out_dir, meta, records)
     _plot(os.path.join(out_dir, "samplers.png"), records, dims)
     return records
+
+
+def _endpoint_errors(gmm: GaussianMixture, x: jax.Array, exact: jax.Array) -> dict:
+    """RMSE per dimension to the exact endpoints, plus what lies behind it: the median
+    over samples of the per-sample RMS error, and the share of samples whose most
+    likely mixture component differs from their exact endpoint's ("mode flips": one
+    flipped trajectory in 1000 adds about 0.04 to a 64-D RMSE on its own)."""
+    per_sample = jnp.sqrt(jnp.mean((x - exact) ** 2, axis=-1))
+    flips = jnp.argmax(gmm.responsibilities(x), -1) != jnp.argmax(gmm.responsibilities(exact), -1)
+    return {"rmse_to_exact": float(jnp.sqrt(jnp.mean(per_sample ** 2))),
+            "median_err_to_exact": float(jnp.median(per_sample)),
+            "mode_flip_rate": float(jnp.mean(flips))}
 
 
 def _resumable_records(out_dir: str, meta: dict) -> list[dict]:
@@ -220,7 +237,9 @@ def _bare_scan(model, x, ts, nfe):
 def _row(r: dict) -> str:
     if "error" in r:
         return f"{r['problem']:>8} {r['sampler']:<26} budget steps={r['steps']:<3} ERROR {r['error']}"
-    rm = "   -    " if r["rmse_to_exact"] is None else f"{r['rmse_to_exact']:.2e}"
+    rm = ("   -                     " if r["rmse_to_exact"] is None else
+          f"{r['rmse_to_exact']:.2e} med={r['median_err_to_exact']:.2e} "
+          f"flip={r['mode_flip_rate']:.3f}")
     if "wall_s" not in r:
         return f"{r['problem']:>8} {r['sampler']:<26} nfe={r['nfe']:<3} rmse={rm}  sw2={r['sw2_to_data']:.3f}"
     return (f"{r['problem']:>8} {r['sampler']:<26} nfe={r['nfe']:<3} rmse={rm}  "
