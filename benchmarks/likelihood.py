@@ -17,7 +17,8 @@ Problems:
   one, else the untrained network of ``--config`` (the record says which).
 
 Writes DIR/likelihood.json ({"meta", "records"}; each record: problem, method, batch,
-rtol, wall_s, compile_s, nfe, value, unit, abs_diff_to_scipy, speedup_vs_scipy) and
+rtol, timing_repeats, wall_s (median), compile_s, nfe, value, unit, abs_diff_to_scipy,
+speedup_vs_scipy) and
 DIR/likelihood.png.
 """
 
@@ -38,8 +39,10 @@ from diffax.likelihood.pf_ode import divergence_fn, make_probes, solve_augmented
 from diffax.samplers.base import predictor
 
 
-def scipy_solve(velocity_div, x: np.ndarray, t0: float, t1: float, rtol: float, atol: float):
-    """score_sde's host loop: RK45 over [x.ravel(), delta_logp], one jitted call per stage."""
+def scipy_solve(velocity_div, x: np.ndarray, t0: float, t1: float, rtol: float, atol: float,
+                repeats: int = 1):
+    """score_sde's host loop: RK45 over [x.ravel(), delta_logp], one jitted call per stage;
+    wall time is the median of ``repeats`` identical solves."""
     from scipy import integrate
 
     shape, b = x.shape, x.shape[0]
@@ -54,15 +57,19 @@ def scipy_solve(velocity_div, x: np.ndarray, t0: float, t1: float, rtol: float, 
 
     jax.block_until_ready(f(jnp.asarray(x, jnp.float32), jnp.asarray(t0, jnp.float32)))  # warm
     y0 = np.concatenate([x.astype(np.float64).ravel(), np.zeros(b)])
-    t_start = time.perf_counter()
-    sol = integrate.solve_ivp(rhs, (t0, t1), y0, rtol=rtol, atol=atol, method="RK45")
-    wall = time.perf_counter() - t_start
+    walls = []
+    for _ in range(repeats):
+        nfe[0] = 0
+        t_start = time.perf_counter()
+        sol = integrate.solve_ivp(rhs, (t0, t1), y0, rtol=rtol, atol=atol, method="RK45")
+        walls.append(time.perf_counter() - t_start)
+    wall = float(np.median(walls))
     z = sol.y[:-b, -1].reshape(shape)
     return z, sol.y[-b:, -1], wall, nfe[0]
 
 
 def diffax_solve(velocity_div, x: np.ndarray, t0: float, t1: float, rtol: float, atol: float,
-                 solver: str, jump_ts):
+                 solver: str, jump_ts, repeats: int = 1):
     @jax.jit
     def run(x):
         return solve_augmented_ode(velocity_div, x, t0, t1, solver=solver, rtol=rtol, atol=atol,
@@ -72,9 +79,12 @@ def diffax_solve(velocity_div, x: np.ndarray, t0: float, t1: float, rtol: float,
     t_start = time.perf_counter()
     jax.block_until_ready(run(xj))
     compile_s = time.perf_counter() - t_start
-    t_start = time.perf_counter()
-    z, delta, steps = jax.block_until_ready(run(xj))
-    wall = time.perf_counter() - t_start
+    walls = []
+    for _ in range(repeats):  # median of identical solves
+        t_start = time.perf_counter()
+        z, delta, steps = jax.block_until_ready(run(xj))
+        walls.append(time.perf_counter() - t_start)
+    wall = float(np.median(walls))
     # Tsit5 and Dopri5 are FSAL: 6 new evaluations per step (+1 initial), accepted or not.
     return np.asarray(z), np.asarray(delta), wall, compile_s, 6 * int(steps) + 1
 
@@ -128,25 +138,27 @@ def fmnist_problem(batch: int, config_path: str, workdir: str | None):
         lp = np.asarray(exp.process.prior_log_prob(jnp.asarray(z, jnp.float32))) + delta
         return np.asarray(bits_per_dim(lp, d))
 
-    return dict(name="fmnist", process=exp.process, x=x,
+    return dict(name="fmnist", process=exp.process, x=x, repeats=1,  # 15 s per solve
                 vdiv=divergence_fn(vel, "hutchinson", probes), value=value, unit="bits/dim",
                 extra={"model": source, "divergence": "hutchinson (1 Rademacher probe)",
                        "dim": d})
 
 
-def run_problem(prob: dict, rtol: float) -> list[dict]:
+def run_problem(prob: dict, rtol: float, repeats: int) -> list[dict]:
     p, x = prob["process"], prob["x"]
     t0, t1 = float(p.t_min), float(p.t_max)
-    z, delta, wall, nfe = scipy_solve(prob["vdiv"], x, t0, t1, rtol, rtol)
+    repeats = prob.get("repeats", repeats)
+    z, delta, wall, nfe = scipy_solve(prob["vdiv"], x, t0, t1, rtol, rtol, repeats)
     ref = prob["value"](z, delta)
     base = {"problem": prob["name"], "batch": int(x.shape[0]), "rtol": rtol, "atol": rtol,
+            "timing_repeats": repeats,
             "unit": prob["unit"], **prob["extra"]}
     records = [{**base, "method": "scipy_rk45_host_loop", "wall_s": wall, "compile_s": 0.0,
                 "nfe": nfe, "value": float(ref.mean()), "abs_diff_to_scipy": 0.0,
                 "speedup_vs_scipy": 1.0}]
     for solver in ("dopri5", "tsit5"):
         z, delta, w, c, n = diffax_solve(prob["vdiv"], x, t0, t1, rtol, rtol, solver,
-                                         p.kink_times())
+                                         p.kink_times(), repeats)
         v = prob["value"](z, delta)
         records.append({**base, "method": f"diffax_{solver}", "wall_s": w, "compile_s": c,
                         "nfe": n, "value": float(v.mean()),
@@ -200,6 +212,8 @@ def main() -> None:
                     help="comma-separated batch sizes for gmm8 (host overhead vs compute)")
     ap.add_argument("--rtol", type=float, default=1e-5)
     ap.add_argument("--problems", default="gmm8,fmnist")
+    ap.add_argument("--repeats", type=int, default=7,
+                    help="median of this many solves per method (the U-Net problem: 1)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     records = []
@@ -211,7 +225,7 @@ def main() -> None:
         else:
             raise ValueError(f"--problems: unknown {name!r}; valid choices: ['fmnist', 'gmm8'].")
         for prob in probs:
-            records += run_problem(prob, args.rtol)
+            records += run_problem(prob, args.rtol, args.repeats)
             report(records[-3:])
     dev = jax.devices()[0]
     meta = {"device": dev.device_kind, "platform": dev.platform, "jax": jax.__version__}
