@@ -39,6 +39,16 @@ from diffax.likelihood.pf_ode import divergence_fn, make_probes, solve_augmented
 from diffax.samplers.base import predictor
 
 
+def _median_wall(fn, repeats: int):
+    """``(result of the last call, median wall time over repeats calls)`` of ``fn()``."""
+    walls = []
+    for _ in range(repeats):
+        t_start = time.perf_counter()
+        result = fn()
+        walls.append(time.perf_counter() - t_start)
+    return result, float(np.median(walls))
+
+
 def scipy_solve(velocity_div, x: np.ndarray, t0: float, t1: float, rtol: float, atol: float,
                 repeats: int = 1):
     """score_sde's host loop: RK45 over [x.ravel(), delta_logp], one jitted call per stage;
@@ -57,13 +67,11 @@ def scipy_solve(velocity_div, x: np.ndarray, t0: float, t1: float, rtol: float, 
 
     jax.block_until_ready(f(jnp.asarray(x, jnp.float32), jnp.asarray(t0, jnp.float32)))  # warm
     y0 = np.concatenate([x.astype(np.float64).ravel(), np.zeros(b)])
-    walls = []
-    for _ in range(repeats):
+    def solve():
         nfe[0] = 0
-        t_start = time.perf_counter()
-        sol = integrate.solve_ivp(rhs, (t0, t1), y0, rtol=rtol, atol=atol, method="RK45")
-        walls.append(time.perf_counter() - t_start)
-    wall = float(np.median(walls))
+        return integrate.solve_ivp(rhs, (t0, t1), y0, rtol=rtol, atol=atol, method="RK45")
+
+    sol, wall = _median_wall(solve, repeats)
     z = sol.y[:-b, -1].reshape(shape)
     return z, sol.y[-b:, -1], wall, nfe[0]
 
@@ -79,12 +87,7 @@ def diffax_solve(velocity_div, x: np.ndarray, t0: float, t1: float, rtol: float,
     t_start = time.perf_counter()
     jax.block_until_ready(run(xj))
     compile_s = time.perf_counter() - t_start
-    walls = []
-    for _ in range(repeats):  # median of identical solves
-        t_start = time.perf_counter()
-        z, delta, steps = jax.block_until_ready(run(xj))
-        walls.append(time.perf_counter() - t_start)
-    wall = float(np.median(walls))
+    (z, delta, steps), wall = _median_wall(lambda: jax.block_until_ready(run(xj)), repeats)
     # Tsit5 and Dopri5 are FSAL: 6 new evaluations per step (+1 initial), accepted or not.
     return np.asarray(z), np.asarray(delta), wall, compile_s, 6 * int(steps) + 1
 

@@ -22,9 +22,10 @@ Conventions: ``x`` has shape ``(..., d)``; ``t`` is a scalar or has one entry pe
 example (a prefix of ``x.shape[:-1]``, usually ``(B,)``); ``process=None`` (with
 ``t=None``) means the data distribution itself (alpha = 1, sigma = 0). All methods
 are pure, and jit / vmap / grad in float32 and float64 (the result has the promoted
-dtype of ``x``, the mixture and ``t``). Densities are evaluated from one eigendecomposition
-of each ``Sigma_k`` per call (``C_k`` shares its eigenvectors) and ``logsumexp``; no quantity is obtained by automatic differentiation. The
-per-example methods share one jitted kernel that computes every quantity at once
+dtype of ``x``, the mixture and ``t``). Densities are evaluated from one
+eigendecomposition of each ``Sigma_k`` per call (``C_k`` shares its eigenvectors) and
+``logsumexp``; no quantity is obtained by automatic differentiation. The per-example
+methods share one jitted kernel that computes every quantity at once
 (XLA drops what a caller does not use), so eager callers compile once per process
 and shape.
 """
@@ -405,9 +406,9 @@ class GaussianMixture(struct.PyTreeNode):
 
 
 def _eigen(gm: GaussianMixture, dtype) -> tuple[Array, Array]:
-    """``Sigma_k = U_k diag(lam_k) U_k^T`` for every component: (K, d), (K, d, d)."""
-    covs = gm.covs.astype(dtype)
-    return jnp.linalg.eigh(0.5 * (covs + jnp.swapaxes(covs, -1, -2)))
+    """``Sigma_k = U_k diag(lam_k) U_k^T`` for every component: (K, d), (K, d, d).
+    (``eigh`` symmetrises its input itself.)"""
+    return jnp.linalg.eigh(gm.covs.astype(dtype))
 
 
 def _single_all(gm: GaussianMixture, lam: Array, u: Array, x: Array, a: Array,

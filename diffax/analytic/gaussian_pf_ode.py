@@ -66,7 +66,7 @@ def _flow(mean, evals, evecs, process, x_s, s, t):
 def _prepare(mean, cov, x_s, times):
     dtype = jnp.result_type(mean, cov, x_s, *times, float)
     mean, cov, x_s = mean.astype(dtype), cov.astype(dtype), x_s.astype(dtype)
-    evals, evecs = jnp.linalg.eigh(0.5 * (cov + cov.T))
+    evals, evecs = jnp.linalg.eigh(cov)  # symmetrises its input itself
     return mean, evals, evecs, x_s, [jnp.asarray(tt, dtype) for tt in times]
 
 
