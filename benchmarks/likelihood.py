@@ -34,19 +34,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.timing import median_wall
 from diffax.likelihood import bits_per_dim, dequantize
 from diffax.likelihood.pf_ode import divergence_fn, make_probes, solve_augmented_ode
 from diffax.samplers.base import predictor
-
-
-def _median_wall(fn, repeats: int):
-    """``(result of the last call, median wall time over repeats calls)`` of ``fn()``."""
-    walls = []
-    for _ in range(repeats):
-        t_start = time.perf_counter()
-        result = fn()
-        walls.append(time.perf_counter() - t_start)
-    return result, float(np.median(walls))
 
 
 def scipy_solve(velocity_div, x: np.ndarray, t0: float, t1: float, rtol: float, atol: float,
@@ -71,7 +62,7 @@ def scipy_solve(velocity_div, x: np.ndarray, t0: float, t1: float, rtol: float, 
         nfe[0] = 0
         return integrate.solve_ivp(rhs, (t0, t1), y0, rtol=rtol, atol=atol, method="RK45")
 
-    sol, wall = _median_wall(solve, repeats)
+    sol, wall = median_wall(solve, repeats)
     z = sol.y[:-b, -1].reshape(shape)
     return z, sol.y[-b:, -1], wall, nfe[0]
 
@@ -87,7 +78,7 @@ def diffax_solve(velocity_div, x: np.ndarray, t0: float, t1: float, rtol: float,
     t_start = time.perf_counter()
     jax.block_until_ready(run(xj))
     compile_s = time.perf_counter() - t_start
-    (z, delta, steps), wall = _median_wall(lambda: jax.block_until_ready(run(xj)), repeats)
+    (z, delta, steps), wall = median_wall(lambda: jax.block_until_ready(run(xj)), repeats)
     # Tsit5 and Dopri5 are FSAL: 6 new evaluations per step (+1 initial), accepted or not.
     return np.asarray(z), np.asarray(delta), wall, compile_s, 6 * int(steps) + 1
 

@@ -44,6 +44,7 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks.timing import median_wall  # noqa: E402
 from diffax.analytic import GaussianMixture  # noqa: E402
 from diffax.metrics import sliced_wasserstein  # noqa: E402
 from diffax.processes import DiscreteDDPM  # noqa: E402
@@ -91,13 +92,9 @@ def _float32():
 
 
 def _time(fn, *args, repeats: int = 3) -> float:
+    """Median wall time of ``fn(*args)`` after one warm-up (compiling) call."""
     jax.block_until_ready(fn(*args))
-    walls = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        walls.append(time.perf_counter() - t0)
-    return float(np.median(walls))
+    return median_wall(lambda: jax.block_until_ready(fn(*args)), repeats)[1]
 
 
 def sampler_names() -> list[str]:
