@@ -7,7 +7,7 @@ The baseline is the score_sde recipe: ``scipy.integrate.solve_ivp(method="RK45")
 the host, calling a jitted velocity-and-divergence function once per stage and moving
 the state between host and device each time. diffax solves the same augmented ODE
 (same model, same data, same fixed Hutchinson probe or exact trace, same rtol/atol) in
-one jitted ``diffrax.diffeqsolve`` with Dopri5 (RK45's tableau) and Tsit5 (the default).
+one jitted ``diffrax.diffeqsolve`` with Dopri5 (RK45's tableau, the default) and Tsit5.
 
 Problems:
 * ``gmm8``: an 8-D Gaussian mixture with its exact eps (exact trace), VPLinear; the
@@ -16,10 +16,12 @@ Problems:
   probe, under the model of ``--workdir`` (the ``make run`` checkpoint) when there is
   one, else the untrained network of ``--config`` (the record says which).
 
+The methods are timed in ``--repeats`` interleaved rounds (each round runs every method
+once, in rotated order), so that a slow spell of a shared machine hits all of them.
 Writes DIR/likelihood.json ({"meta", "records"}; each record: problem, method, batch,
-rtol, timing_repeats, wall_s (median), compile_s, nfe, value, unit, abs_diff_to_scipy,
-speedup_vs_scipy) and
-DIR/likelihood.png.
+rtol, timing_repeats, wall_s (median over rounds), wall_s_rounds, compile_s, nfe,
+value, unit, abs_diff_to_scipy, speedup_vs_scipy (median over rounds of the
+per-round ratio)) and DIR/likelihood.png.
 """
 
 from __future__ import annotations
@@ -34,16 +36,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.timing import median_wall
+from benchmarks.timing import host_info, interleaved_walls, paired_speedup
 from diffax.likelihood import bits_per_dim, dequantize
 from diffax.likelihood.pf_ode import divergence_fn, make_probes, solve_augmented_ode
 from diffax.samplers.base import predictor
 
 
-def scipy_solve(velocity_div, x: np.ndarray, t0: float, t1: float, rtol: float, atol: float,
-                repeats: int = 1):
-    """score_sde's host loop: RK45 over [x.ravel(), delta_logp], one jitted call per stage;
-    wall time is the median of ``repeats`` identical solves."""
+def scipy_solver(velocity_div, x: np.ndarray, t0: float, t1: float, rtol: float,
+                 atol: float):
+    """score_sde's host loop: RK45 over [x.ravel(), delta_logp], one jitted call per
+    stage. Returns ``solve()`` (warmed up) giving ``(z, delta, nfe)``."""
     from scipy import integrate
 
     shape, b = x.shape, x.shape[0]
@@ -58,17 +60,19 @@ def scipy_solve(velocity_div, x: np.ndarray, t0: float, t1: float, rtol: float, 
 
     jax.block_until_ready(f(jnp.asarray(x, jnp.float32), jnp.asarray(t0, jnp.float32)))  # warm
     y0 = np.concatenate([x.astype(np.float64).ravel(), np.zeros(b)])
+
     def solve():
         nfe[0] = 0
-        return integrate.solve_ivp(rhs, (t0, t1), y0, rtol=rtol, atol=atol, method="RK45")
+        sol = integrate.solve_ivp(rhs, (t0, t1), y0, rtol=rtol, atol=atol, method="RK45")
+        return sol.y[:-b, -1].reshape(shape), sol.y[-b:, -1], nfe[0]
 
-    sol, wall = median_wall(solve, repeats)
-    z = sol.y[:-b, -1].reshape(shape)
-    return z, sol.y[-b:, -1], wall, nfe[0]
+    return solve
 
 
-def diffax_solve(velocity_div, x: np.ndarray, t0: float, t1: float, rtol: float, atol: float,
-                 solver: str, jump_ts, repeats: int = 1):
+def diffax_solver(velocity_div, x: np.ndarray, t0: float, t1: float, rtol: float,
+                  atol: float, solver: str, jump_ts):
+    """One jitted diffrax solve of the same ODE. Returns ``(solve, compile_s)``;
+    ``solve()`` gives ``(z, delta, nfe)``."""
     @jax.jit
     def run(x):
         return solve_augmented_ode(velocity_div, x, t0, t1, solver=solver, rtol=rtol, atol=atol,
@@ -78,9 +82,14 @@ def diffax_solve(velocity_div, x: np.ndarray, t0: float, t1: float, rtol: float,
     t_start = time.perf_counter()
     jax.block_until_ready(run(xj))
     compile_s = time.perf_counter() - t_start
-    (z, delta, steps), wall = median_wall(lambda: jax.block_until_ready(run(xj)), repeats)
-    # Tsit5 and Dopri5 are FSAL: 6 new evaluations per step (+1 initial), accepted or not.
-    return np.asarray(z), np.asarray(delta), wall, compile_s, 6 * int(steps) + 1
+
+    def solve():
+        z, delta, steps = jax.block_until_ready(run(xj))
+        # Tsit5 and Dopri5 are FSAL: 6 new evaluations per step (+1 initial), accepted
+        # or not.
+        return np.asarray(z), np.asarray(delta), 6 * int(steps) + 1
+
+    return solve, compile_s
 
 
 def gmm_problem(batch: int):
@@ -139,25 +148,30 @@ def fmnist_problem(batch: int, config_path: str, workdir: str | None):
 
 
 def run_problem(prob: dict, rtol: float, repeats: int) -> list[dict]:
+    """Both methods on one problem, timed in interleaved rounds (benchmarks.timing):
+    ``wall_s`` is each method's median and ``speedup_vs_scipy`` the median over rounds
+    of the per-round ratio."""
     p, x = prob["process"], prob["x"]
     t0, t1 = float(p.t_min), float(p.t_max)
     repeats = prob.get("repeats", repeats)
-    z, delta, wall, nfe = scipy_solve(prob["vdiv"], x, t0, t1, rtol, rtol, repeats)
-    ref = prob["value"](z, delta)
-    base = {"problem": prob["name"], "batch": int(x.shape[0]), "rtol": rtol, "atol": rtol,
-            "timing_repeats": repeats,
-            "unit": prob["unit"], **prob["extra"]}
-    records = [{**base, "method": "scipy_rk45_host_loop", "wall_s": wall, "compile_s": 0.0,
-                "nfe": nfe, "value": float(ref.mean()), "abs_diff_to_scipy": 0.0,
-                "speedup_vs_scipy": 1.0}]
+    fns = {"scipy_rk45_host_loop": scipy_solver(prob["vdiv"], x, t0, t1, rtol, rtol)}
+    compile_s = {"scipy_rk45_host_loop": 0.0}
     for solver in ("dopri5", "tsit5"):
-        z, delta, w, c, n = diffax_solve(prob["vdiv"], x, t0, t1, rtol, rtol, solver,
-                                         p.kink_times(), repeats)
+        fns[f"diffax_{solver}"], compile_s[f"diffax_{solver}"] = diffax_solver(
+            prob["vdiv"], x, t0, t1, rtol, rtol, solver, p.kink_times())
+    results, walls = interleaved_walls(fns, repeats)
+    base_walls = walls["scipy_rk45_host_loop"]
+    ref = prob["value"](*results["scipy_rk45_host_loop"][:2])
+    base = {"problem": prob["name"], "batch": int(x.shape[0]), "rtol": rtol, "atol": rtol,
+            "timing_repeats": repeats, "unit": prob["unit"], **prob["extra"]}
+    records = []
+    for method, (z, delta, nfe) in results.items():
         v = prob["value"](z, delta)
-        records.append({**base, "method": f"diffax_{solver}", "wall_s": w, "compile_s": c,
-                        "nfe": n, "value": float(v.mean()),
+        records.append({**base, "method": method, "wall_s": float(np.median(walls[method])),
+                        "wall_s_rounds": walls[method], "compile_s": compile_s[method],
+                        "nfe": nfe, "value": float(v.mean()),
                         "abs_diff_to_scipy": float(np.max(np.abs(v - ref))),
-                        "speedup_vs_scipy": wall / w})
+                        "speedup_vs_scipy": paired_speedup(base_walls, walls[method])})
     return records
 
 
@@ -207,7 +221,7 @@ def main() -> None:
     ap.add_argument("--rtol", type=float, default=1e-5)
     ap.add_argument("--problems", default="gmm8,fmnist")
     ap.add_argument("--repeats", type=int, default=7,
-                    help="median of this many solves per method (the U-Net problem: 1)")
+                    help="interleaved timing rounds per problem (the U-Net problem: 1)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     records = []
@@ -222,7 +236,8 @@ def main() -> None:
             records += run_problem(prob, args.rtol, args.repeats)
             report(records[-3:])
     dev = jax.devices()[0]
-    meta = {"device": dev.device_kind, "platform": dev.platform, "jax": jax.__version__}
+    meta = {"device": dev.device_kind, "platform": dev.platform, "jax": jax.__version__,
+            **host_info()}
     with open(os.path.join(args.out, "likelihood.json"), "w") as f:
         json.dump({"meta": meta, "records": records}, f, indent=1)
     plot(records, os.path.join(args.out, "likelihood.png"))

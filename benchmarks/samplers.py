@@ -44,7 +44,7 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.timing import median_wall  # noqa: E402
+from benchmarks.timing import host_info, median_wall  # noqa: E402
 from diffax.analytic import GaussianMixture  # noqa: E402
 from diffax.metrics import sliced_wasserstein  # noqa: E402
 from diffax.processes import DiscreteDDPM  # noqa: E402
@@ -110,7 +110,8 @@ def run(out_dir: str, nfes: list[int], dims: list[int], batch: int, timing_batch
             "jax": jax.__version__, "process": "DiscreteDDPM.linear(1000, 1e-4, 0.02)",
             "batch_accuracy": batch, "batch_timing": timing_batch, "seed": seed,
             "schedule": schedule, "timing_dims": list(timing_dims),
-            "reference": f"diffrax Dopri8, rtol=atol={ref_rtol:g}, float64", "reference_wall_s": {}}
+            "reference": f"diffrax Dopri8, rtol=atol={ref_rtol:g}, float64", "reference_wall_s": {},
+            **host_info()}
     records = _resumable_records(out_dir, meta) if resume else []
     done = {(r["problem"], r["sampler"], r["steps"]) for r in records}
     for dim in dims:

@@ -15,8 +15,11 @@ end instead gives a different, meaningless number (tested). The divergence is ex
 (one forward-mode JVP per data dimension: small d) or the Hutchinson estimate
 E_eps[eps^T J eps] with Rademacher or Gaussian probes held fixed along the trajectory
 (Grathwohl et al., 2019, "FFJORD"); ``n_probes`` probes are averaged inside the ODE.
-The solve is adaptive (diffrax Tsit5/Dopri5 + PID controller), entirely in JAX: it
-jits, vmaps and runs on any device. The whole batch is one ODE (one step-size
+The solve is adaptive (diffrax Dopri5 by default, or Tsit5 / Dopri8, with a PID
+controller), entirely in JAX: it jits, vmaps and runs on any device. Dopri5 is the
+default because at the same tolerance it needed fewer evaluations than Tsit5 on every
+problem of ``benchmarks/likelihood.py`` (mixture: 67 vs 85 and 79 vs 91; U-Net: 415 vs
+667) for the same accuracy. The whole batch is one ODE (one step-size
 sequence); the divergence is per example, so the model must not mix examples (no batch
 statistics).
 """
@@ -102,7 +105,7 @@ def make_probes(key: Array, shape: tuple[int, ...], n_probes: int, probe: str,
 
 
 def solve_augmented_ode(velocity_div: Callable, x: Array, t0: Any, t1: Any, *,
-                        solver: str = "tsit5", rtol: float = 1e-5, atol: float = 1e-5,
+                        solver: str = "dopri5", rtol: float = 1e-5, atol: float = 1e-5,
                         max_steps: int = 16_384, jump_ts=None) -> tuple[Array, Array, Array]:
     """Integrate ``[x, l]`` with ``dx/dt = v``, ``dl/dt = div v`` from t0 to t1.
 
@@ -128,7 +131,7 @@ def pf_ode_log_likelihood(model_fn: ModelFn, process: GaussianProcess, x: Array,
                           divergence: str = "exact", key: Array | None = None,
                           probe: str = "rademacher", n_probes: int = 1,
                           t_min: float | None = None, t_max: float | None = None,
-                          solver: str = "tsit5", rtol: float = 1e-5, atol: float = 1e-5,
+                          solver: str = "dopri5", rtol: float = 1e-5, atol: float = 1e-5,
                           max_steps: int = 16_384,
                           prior_log_prob: Callable[[Array], Array] | None = None,
                           ) -> LikelihoodResult:
