@@ -18,7 +18,7 @@ E_eps[eps^T J eps] with Rademacher or Gaussian probes held fixed along the traje
 The solve is adaptive (diffrax Dopri5 by default, or Tsit5 / Dopri8, with a PID
 controller), entirely in JAX: it jits, vmaps and runs on any device. Dopri5 is the
 default because at the same tolerance it needed fewer evaluations than Tsit5 on every
-problem of ``benchmarks/likelihood.py`` (mixture: 67 vs 85 and 79 vs 91; U-Net: 415 vs
+problem of ``benchmarks/likelihood.py`` (mixture: 67 vs 85 and 79 vs 91; U-Net: 505 vs
 667) for the same accuracy. The whole batch is one ODE (one step-size
 sequence); the divergence is per example, so the model must not mix examples (no batch
 statistics).
