@@ -1,6 +1,7 @@
 """Sampler benchmark: accuracy against the exact PF-ODE and per-step overhead.
 
-    python -m benchmarks.samplers --out DIR [--nfes 5,10,20,50] [--quick] [--resume]
+    python -m benchmarks.samplers --out DIR [--nfes 5,10,20,50] [--samplers "s_pndm,unipc*"]
+        [--quick] [--resume]
 
 Writes ``DIR/samplers.json`` (one record per problem, sampler and NFE) and
 ``DIR/samplers.png`` (error against NFE), and prints a table. Records are written as
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fnmatch
 import functools
 import json
 import os
@@ -97,13 +99,25 @@ def _time(fn, *args, repeats: int = 3) -> float:
     return median_wall(lambda: jax.block_until_ready(fn(*args)), repeats)[1]
 
 
-def sampler_names() -> list[str]:
-    return [n for n in sorted(SAMPLERS) if not n.startswith(EXCLUDE_PREFIXES)]
+def sampler_names(patterns: list[str] | None = None) -> list[str]:
+    """The benchmarked samplers (all but EXCLUDE_PREFIXES), or those matching any of the
+    shell-style ``patterns`` (``"unipc*"``, ``"s_pndm"``); a pattern that matches none
+    is an error naming the valid names."""
+    names = [n for n in sorted(SAMPLERS) if not n.startswith(EXCLUDE_PREFIXES)]
+    if not patterns:
+        return names
+    for pat in patterns:
+        if not fnmatch.filter(names, pat):
+            raise ValueError(f"--samplers: {pat!r} matches no benchmarked sampler; valid "
+                             f"names: {names}.")
+    return [n for n in names if any(fnmatch.fnmatchcase(n, pat) for pat in patterns)]
 
 
 def run(out_dir: str, nfes: list[int], dims: list[int], batch: int, timing_batch: int,
         seed: int, schedule: str, timing_dims: tuple[int, ...] = (2, 64),
-        ref_rtol: float = 1e-10, resume: bool = False) -> list[dict]:
+        ref_rtol: float = 1e-10, resume: bool = False,
+        samplers: list[str] | None = None) -> list[dict]:
+    names = sampler_names(samplers)  # fails early on a pattern that matches nothing
     os.makedirs(out_dir, exist_ok=True)
     process = DiscreteDDPM.linear(1000, 1e-4, 0.02)
     meta = {"device": jax.devices()[0].device_kind, "platform": jax.devices()[0].platform,
@@ -141,7 +155,7 @@ def run(out_dir: str, nfes: list[int], dims: list[int], batch: int, timing_batch
             t_tim = jnp.full((timing_batch,), 0.5, jnp.float32)
             mlp_jit = jax.jit(mlp)
 
-        for name in sampler_names():
+        for name in names:
             info = sampler_info(name)
             for nfe_budget in nfes:
                 steps = info.steps_for_nfe(nfe_budget)
@@ -293,13 +307,17 @@ def main() -> None:
     p.add_argument("--ref-rtol", type=float, default=1e-10,
                    help="rtol = atol of the exact Dopri8 reference solve")
     p.add_argument("--quick", action="store_true", help="2-D only, NFE 10 (smoke run)")
+    p.add_argument("--samplers", default="",
+                   help="comma-separated names or shell patterns (e.g. 's_pndm,unipc*'); "
+                        "default: every registered sampler")
     p.add_argument("--resume", action="store_true",
                    help="keep the records of a killed run in --out and do only the rest")
     a = p.parse_args()
     nfes = [10] if a.quick else [int(v) for v in a.nfes.split(",")]
     dims = [2] if a.quick else [int(v) for v in a.dims.split(",")]
     run(a.out, nfes, dims, a.batch, a.timing_batch, a.seed, a.schedule,
-        tuple(int(v) for v in a.timing_dims.split(",")), a.ref_rtol, resume=a.resume)
+        tuple(int(v) for v in a.timing_dims.split(",")), a.ref_rtol, resume=a.resume,
+        samplers=[v for v in a.samplers.split(",") if v])
     print(f"wrote {a.out}/samplers.json and {a.out}/samplers.png")
 
 
