@@ -107,7 +107,7 @@ def sampler_names(patterns: list[str] | None = None) -> list[str]:
     if not patterns:
         return names
     for pat in patterns:
-        if not fnmatch.filter(names, pat):
+        if not any(fnmatch.fnmatchcase(n, pat) for n in names):
             raise ValueError(f"--samplers: {pat!r} matches no benchmarked sampler; valid "
                              f"names: {names}.")
     return [n for n in names if any(fnmatch.fnmatchcase(n, pat) for pat in patterns)]
