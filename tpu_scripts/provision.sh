@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
-# Clone diffax on every worker and install the pinned stack plus jax[tpu] (same jax
-# version as requirements.lock).
+# On every worker: install Python 3.11 (the TPU base image is Ubuntu 22.04 with
+# Python 3.10, and the pinned stack needs >= 3.11), clone diffax, make .venv with
+# Python 3.11 and install the pinned stack plus jax[tpu] (same jax version as
+# requirements.lock). The worker side is provision_worker.sh, sent as the ssh command.
 #   REPO_URL=https://github.com/you/diffax tpu_scripts/provision.sh
 set -euo pipefail
+# shellcheck source=common.sh
 source "$(dirname "$0")/common.sh"
-[ -n "$REPO_URL" ] || { echo "set REPO_URL to your diffax git URL" >&2; exit 2; }
-JAX_VERSION=$(grep -E '^jax==' "$(dirname "$0")/../requirements.lock" | cut -d= -f3)
-tpu_ssh "set -e; (test -d $REPO_DIR || git clone $REPO_URL $REPO_DIR) && cd $REPO_DIR && git pull --ff-only && \
-  python3.11 -m venv .venv && .venv/bin/pip install -q -c requirements.lock -e . && \
-  .venv/bin/pip install -q 'jax[tpu]==$JAX_VERSION' && .venv/bin/python -c 'import jax; print(jax.device_count())'"
+require_var REPO_URL "your diffax git URL, e.g. REPO_URL=https://github.com/you/diffax"
+# The interpreter version comes from pyproject.toml (requires-python = ">=3.11,<3.12").
+PYTHON_VERSION=$(sed -n 's/^requires-python *= *">=\([0-9][0-9]*\.[0-9][0-9]*\).*/\1/p' \
+  "$REPO_ROOT/pyproject.toml")
+[ -n "$PYTHON_VERSION" ] || die "no requires-python = \">=X.Y...\" line in $REPO_ROOT/pyproject.toml"
+JAX_VERSION=$(sed -n 's/^jax==//p' "$REPO_ROOT/requirements.lock")
+[ -n "$JAX_VERSION" ] || die "no jax==VERSION line in $REPO_ROOT/requirements.lock"
+tpu_ssh "REPO_URL=$(shquote "$REPO_URL")
+REPO_DIR=$(shquote "$REPO_DIR")
+JAX_VERSION=$(shquote "$JAX_VERSION")
+PYTHON_VERSION=$(shquote "$PYTHON_VERSION")
+$(cat "$TPU_SCRIPTS_DIR/provision_worker.sh")"
