@@ -5,7 +5,8 @@ A task supplies data (``batch_fn(step)``), a network (flax.nnx) and a loss from
 sequences, point clouds).
 """
 
-from diffax.training.checkpointing import Checkpointer, abstract_like
+from diffax.training.checkpointing import (CheckpointMismatchError, Checkpointer,
+                                           CorruptCheckpointError, abstract_like, state_digest)
 from diffax.training.ema import ema_key, init_ema, update_ema
 from diffax.training.loop import Hook, NonFiniteLossError, fit
 from diffax.training.metric_logging import MetricLogger, read_metrics
@@ -17,7 +18,8 @@ from diffax.training.step import (NONFINITE_POLICIES, drop_labels, jit_train_ste
                                   make_train_step, network_apply)
 
 __all__ = [
-    "Checkpointer", "abstract_like", "ema_key", "init_ema", "update_ema", "Hook",
+    "Checkpointer", "CheckpointMismatchError", "CorruptCheckpointError", "state_digest",
+    "abstract_like", "ema_key", "init_ema", "update_ema", "Hook",
     "NonFiniteLossError", "fit", "MetricLogger", "read_metrics", "make_lr_schedule",
     "make_optimizer", "PARAMETERIZATIONS", "TIME_INPUTS", "make_model_fn", "make_mesh",
     "replicate", "shard_batch", "TrainState", "create_train_state", "eval_params",
