@@ -108,8 +108,9 @@ class Checkpointer:
         options = ocp.CheckpointManagerOptions(
             max_to_keep=max_to_keep, create=True, enable_async_checkpointing=async_save,
             cleanup_tmp_directories=True)
-        self.manager = ocp.CheckpointManager(self.directory, options=options,
-                                             item_names=(STATE_ITEM, DIGEST_ITEM))
+        self.manager = ocp.CheckpointManager(self.directory, options=options, item_handlers={
+            STATE_ITEM: ocp.StandardCheckpointHandler(),
+            DIGEST_ITEM: ocp.JsonCheckpointHandler()})
 
     def __enter__(self) -> "Checkpointer":
         return self
