@@ -6,6 +6,7 @@ library registries, which raise with the list of valid choices."""
 
 from __future__ import annotations
 
+import math
 import os
 
 import jax.numpy as jnp
@@ -30,6 +31,35 @@ def _positive_int(config, field: str) -> None:
         _fail(field, value, "expected a positive integer")
 
 
+def _numbers(tree, prefix: str = ""):
+    """(dotted field, float) for every float in a config, nested lists included."""
+    items = tree.items() if hasattr(tree, "items") else enumerate(tree)
+    for key, value in items:
+        field = f"{prefix}.{key}" if hasattr(tree, "items") else f"{prefix}[{key}]"
+        field = field.lstrip(".")
+        if isinstance(value, float):
+            yield field, value
+        elif hasattr(value, "items") or isinstance(value, (list, tuple)):
+            yield from _numbers(value, field)
+
+
+def _check_optim(o: ml_collections.ConfigDict) -> None:
+    """The optimizer's numbers: a NaN or negative learning rate would otherwise surface as a
+    non-finite loss at step 1."""
+    if not (isinstance(o.learning_rate, (int, float)) and math.isfinite(o.learning_rate)
+            and o.learning_rate > 0):
+        _fail("optim.learning_rate", o.learning_rate, "expected a finite number > 0")
+    if not isinstance(o.warmup_steps, int) or isinstance(o.warmup_steps, bool) \
+            or o.warmup_steps < 0:
+        _fail("optim.warmup_steps", o.warmup_steps, "expected an integer >= 0")
+    if not 0.0 <= o.final_lr_fraction <= 1.0:
+        _fail("optim.final_lr_fraction", o.final_lr_fraction, "expected a fraction in [0, 1]")
+    for field in ("grad_clip", "weight_decay"):
+        value = o[field]
+        if not (math.isfinite(value) and value >= 0):
+            _fail(f"optim.{field}", value, "expected a finite number >= 0 (0 disables it)")
+
+
 def validate_config(config: ml_collections.ConfigDict) -> None:
     """Raise ValueError naming the first invalid field."""
     missing = [k for k in REQUIRED if k not in config]
@@ -41,6 +71,10 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
                   "sampling.num_samples", "sampling.grid_size", "eval.num_samples",
                   "eval.num_batches"):
         _positive_int(config, field)
+    for field, value in _numbers(config):
+        if math.isnan(value):
+            _fail(field, value, "NaN is not a valid setting; give a number")
+    _check_optim(config.optim)
     t = config.training
     if t.compute_dtype not in COMPUTE_DTYPES:
         _fail("training.compute_dtype", t.compute_dtype, f"choose one of {list(COMPUTE_DTYPES)}")

@@ -11,7 +11,6 @@ residual and wall time.
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import jax
@@ -19,6 +18,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from diffax import filesystem as fs
 from diffax import inverse, training
 from diffax.data import save_image_grid
 from diffax.samplers import schedules
@@ -98,20 +98,18 @@ def solve(config: ml_collections.ConfigDict, workdir: str) -> dict:
     wall = time.perf_counter() - t0
     shown = _display_measurement(op, np.asarray(y), truth.shape[1:])
     name = f"{inv.task}_{inv.method}_nfe{out.nfe}"
-    out_dir = os.path.join(workdir, "inverse")
-    os.makedirs(out_dir, exist_ok=True)
+    out_dir = fs.join(workdir, "inverse")
     cols = min(n, 16)
     grid = np.concatenate([shown[:cols], np.clip(x[:cols], -1, 1), truth[:cols]])
-    save_image_grid(grid, os.path.join(out_dir, name + ".png"), nrow=cols, scale=4)
+    save_image_grid(grid, fs.join(out_dir, name + ".png"), nrow=cols, scale=4)
     residual = np.asarray(jnp.sqrt(jnp.mean((op(jnp.asarray(x)) - y) ** 2)))
     record = {"task": inv.task, "method": inv.method, "nfe": out.nfe, "num_images": n,
               "noise_std": inv.noise_std, "options": options, "wall_s": wall,
               "psnr_db": float(psnr(x, truth).mean()),
               "psnr_measurement_db": float(psnr(shown, truth).mean()),
               "measurement_rmse": float(residual), "step": int(state.step),
-              "png": os.path.join(out_dir, name + ".png")}
-    with open(os.path.join(out_dir, name + ".json"), "w") as f:
-        json.dump(record, f, indent=1)
+              "png": fs.join(out_dir, name + ".png")}
+    fs.write_json(fs.join(out_dir, name + ".json"), record, indent=1)
     print(f"[diffax] inverse: {json.dumps(record)}", flush=True)
     return record
 

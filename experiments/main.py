@@ -43,7 +43,7 @@ def main(argv) -> None:
     if FLAGS.distributed:
         jax.distributed.initialize()
     from experiments import runner
-    if FLAGS["verbosity"].using_default_value:
+    if not FLAGS["verbosity"].present:  # libraries set it too, so ask the command line
         logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
     config = FLAGS.config
     for mode in modes:

@@ -4,11 +4,12 @@ also go to TensorBoard."""
 
 from __future__ import annotations
 
-import os
+import io
 
 import numpy as np
 
-from diffax.data import save_image_grid
+from diffax import filesystem as fs
+from diffax.data import make_image_grid, save_image_grid
 
 
 def scatter_2d(samples: np.ndarray, path: str, reference: np.ndarray | None = None,
@@ -28,24 +29,24 @@ def scatter_2d(samples: np.ndarray, path: str, reference: np.ndarray | None = No
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
-    return np.asarray(Image.open(path).convert("RGB"))
+    fs.write_bytes(path, buf.getvalue())
+    return np.asarray(Image.open(buf).convert("RGB"))
 
 
 def save_samples(samples: np.ndarray, path: str, reference: np.ndarray | None = None) -> np.ndarray | None:
     """Write ``samples`` to ``path`` as an image grid (4-D) or a scatter plot (2-D with
-    two features); returns the picture, or None for other shapes."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    two features); returns the picture, or None for other shapes. ``path`` may be local
+    or on a bucket (:mod:`diffax.filesystem`)."""
     samples = np.asarray(samples)
     if samples.ndim == 4:
-        from PIL import Image
-        grid = save_image_grid(samples, path, nrow=int(np.ceil(np.sqrt(len(samples)))))
-        scale = max(1, int(np.ceil(512 / max(grid.shape[:2]))))
-        if scale > 1:  # small images (28x28): enlarge with nearest neighbour to inspect
-            image = Image.open(path)
-            image.resize((image.width * scale, image.height * scale), Image.NEAREST).save(path)
-        return np.asarray(Image.open(path).convert("RGB"))
+        side = int(np.ceil(np.sqrt(len(samples))))
+        # small images (28x28): enlarge by pixel repetition to about 512 px to inspect
+        scale = max(1, int(np.ceil(512 / max(make_image_grid(samples, nrow=side).shape[:2]))))
+        grid = save_image_grid(samples, path, nrow=side, scale=scale)
+        return np.repeat(grid, 3, axis=-1) if grid.shape[-1] == 1 else grid
     if samples.ndim == 2 and samples.shape[1] == 2:
         return scatter_2d(samples, path, reference)
     return None

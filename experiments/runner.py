@@ -32,6 +32,7 @@ import numpy as np
 from flax import nnx
 
 from diffax import data as ddata
+from diffax import filesystem as fs
 from diffax import losses, nn, training
 from diffax.guidance import classifier_free_guidance
 from diffax.processes import GaussianProcess, get_process
@@ -144,25 +145,53 @@ def jitted_train_step(exp: Experiment, graphdef: nnx.GraphDef, tx, lr_schedule,
 
 def _checkpointer(config, workdir: str) -> training.Checkpointer:
     t = config.training
-    return training.Checkpointer(os.path.join(workdir, "checkpoints"), save_every=t.ckpt_every,
+    return training.Checkpointer(fs.join(workdir, "checkpoints"), save_every=t.ckpt_every,
                                  max_to_keep=t.keep_checkpoints)
 
 
 def _write_json(path: str, payload: dict) -> None:
-    if jax.process_index() != 0:
-        return
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=True)
+    if jax.process_index() == 0:
+        fs.write_json(path, payload)
+
+
+def _fit(exp: Experiment, config, workdir: str, graphdef, tx, lr_schedule, mesh, state,
+         ckpt: training.Checkpointer, *, resume_step: int | None):
+    """Run the training loop with logging and sample-grid hooks; (state, wall seconds)."""
+    t = config.training
+    train_step = jitted_train_step(exp, graphdef, tx, lr_schedule, mesh)
+    logger = training.MetricLogger(workdir, enabled=jax.process_index() == 0,
+                                   resume_step=resume_step)
+    hooks = []
+    if t.sample_every > 0:
+        sample_fn = make_sample_fn(exp, graphdef, num_samples=config.sampling.grid_size)
+
+        def write_grid(step: int, st: training.TrainState) -> None:
+            x = np.asarray(jax.device_get(sample_fn(st.buffers, training.eval_params(st),
+                                                    jax.random.PRNGKey(config.seed))))
+            if jax.process_index() != 0:
+                return
+            path = fs.join(workdir, "samples", f"step_{step:07d}.png")
+            image = plots.save_samples(x, path, reference=data_reference(exp, len(x)))
+            if image is not None:
+                logger.write_image(step, "samples", image)
+
+        hooks.append(training.Hook(t.sample_every, write_grid))
+    t0 = time.perf_counter()
+    try:
+        state = training.fit(state, train_step, exp.batch, mesh=mesh, num_steps=t.n_steps,
+                             checkpointer=ckpt, logger=logger, log_every=t.log_every,
+                             hooks=tuple(hooks), progress=t.progress)
+    finally:
+        logger.close()
+    return state, time.perf_counter() - t0
 
 
 def train(config: ml_collections.ConfigDict, workdir: str) -> training.TrainState:
     """Train (resuming from ``workdir/checkpoints`` when a checkpoint exists); writes
     checkpoints, ``metrics.jsonl``, TensorBoard scalars, sample grids under
     ``workdir/samples/`` and a final ``workdir/train_summary.json``."""
-    os.makedirs(workdir, exist_ok=True)
     exp = build(config)
-    _write_json(os.path.join(workdir, "config.json"), json.loads(config.to_json_best_effort()))
+    _write_json(fs.join(workdir, "config.json"), json.loads(config.to_json_best_effort()))
     print(f"[diffax] {config.model.name}: {nn.param_summary(exp.network)}", flush=True)
     print(f"[diffax] data {config.data.name}: {exp.dataset.num_examples} examples of shape "
           f"{exp.data_shape}, global batch {config.data.batch_size}, "
@@ -173,37 +202,17 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> training.TrainStat
     tx, lr_schedule = _optimizer(config)
     graphdef, state = _initial_state(exp, tx)
     state = training.replicate(state, mesh)
-    ckpt = _checkpointer(config, workdir)
-    if ckpt.latest_step() is not None:
-        state = ckpt.restore(state)
-        print(f"[diffax] resumed from step {int(state.step)} in {ckpt.directory}", flush=True)
-    t = config.training
-    train_step = jitted_train_step(exp, graphdef, tx, lr_schedule, mesh)
-
-    logger = training.MetricLogger(workdir, enabled=jax.process_index() == 0)
-    hooks = []
-    if t.sample_every > 0:
-        sample_fn = make_sample_fn(exp, graphdef, num_samples=config.sampling.grid_size)
-
-        def write_grid(step: int, st: training.TrainState) -> None:
-            x = np.asarray(jax.device_get(sample_fn(st.buffers, training.eval_params(st),
-                                                    jax.random.PRNGKey(config.seed))))
-            path = os.path.join(workdir, "samples", f"step_{step:07d}.png")
-            image = plots.save_samples(x, path, reference=data_reference(exp, len(x)))
-            if image is not None:
-                logger.write_image(step, "samples", image)
-
-        hooks.append(training.Hook(t.sample_every, write_grid))
-    start = int(jax.device_get(state.step))
-    t0 = time.perf_counter()
-    state = training.fit(state, train_step, exp.batch, mesh=mesh, num_steps=t.n_steps,
-                         checkpointer=ckpt, logger=logger, log_every=t.log_every,
-                         hooks=tuple(hooks), progress=t.progress)
-    elapsed = time.perf_counter() - t0
-    ckpt.close()
-    logger.close()
+    with _checkpointer(config, workdir) as ckpt:
+        resumed = ckpt.latest_step() is not None
+        if resumed:
+            state = ckpt.restore(state)
+            print(f"[diffax] resumed from step {int(state.step)} in {ckpt.directory}",
+                  flush=True)
+        start = int(jax.device_get(state.step))
+        state, elapsed = _fit(exp, config, workdir, graphdef, tx, lr_schedule, mesh, state, ckpt,
+                              resume_step=start if resumed else None)
     records = training.read_metrics(workdir)
-    _write_json(os.path.join(workdir, "train_summary.json"), {
+    _write_json(fs.join(workdir, "train_summary.json"), {
         "steps": int(state.step), "resumed_from": start, "wall_s": elapsed,
         "steps_per_sec_incl_compile": (int(state.step) - start) / max(elapsed, 1e-9),
         "final_loss": records[-1]["loss"] if records else None,
@@ -265,12 +274,14 @@ def restore(config: ml_collections.ConfigDict, workdir: str, step: int | None = 
     exp = build(config)
     tx, _ = _optimizer(config)
     graphdef, state = _initial_state(exp, tx)
-    ckpt = _checkpointer(config, workdir)
-    if ckpt.latest_step() is None:
-        raise FileNotFoundError(f"no checkpoint under {ckpt.directory}; train first "
-                                f"(--mode=train --workdir={workdir}).")
-    state = ckpt.restore(training.replicate(state, training.make_mesh()), step)
-    ckpt.close()
+    missing = FileNotFoundError(f"no checkpoint under {fs.join(workdir, 'checkpoints')}; train "
+                                f"first (--mode=train --workdir={workdir}).")
+    if not fs.exists(fs.join(workdir, "checkpoints")):
+        raise missing  # before orbax starts creating the folder in a background thread
+    with _checkpointer(config, workdir) as ckpt:
+        if ckpt.latest_step() is None:
+            raise missing
+        state = ckpt.restore(training.replicate(state, training.make_mesh()), step)
     return exp, graphdef, state
 
 
@@ -288,11 +299,11 @@ def sample(config: ml_collections.ConfigDict, workdir: str, *, num_samples: int 
                                      jax.random.PRNGKey(s.seed))))
     wall = time.perf_counter() - t0
     name = f"{sampler or s.sampler}_nfe{nfe or s.nfe}_step{int(state.step)}"
-    out_dir = os.path.join(workdir, "samples")
-    os.makedirs(out_dir, exist_ok=True)
-    np.savez_compressed(os.path.join(out_dir, name + ".npz"), x=x)
-    plots.save_samples(x[: s.grid_size], os.path.join(out_dir, name + ".png"),
-                       reference=data_reference(exp, min(n, s.grid_size)))
+    out_dir = fs.join(workdir, "samples")
+    if jax.process_index() == 0:
+        fs.save_npz(fs.join(out_dir, name + ".npz"), x=x)
+        plots.save_samples(x[: s.grid_size], fs.join(out_dir, name + ".png"),
+                           reference=data_reference(exp, min(n, s.grid_size)))
     print(f"[diffax] {n} samples with {name} in {wall:.1f} s (incl. compile) -> {out_dir}",
           flush=True)
     return x
@@ -372,6 +383,6 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str, *, step: int | Non
         if test.dataset.mixture is not None:
             exact = -np.asarray(test.dataset.mixture.log_prob(jnp.asarray(test.dataset.x[:m])))
             results["likelihood"]["exact_data_nll_nats"] = float(exact.mean())
-    _write_json(os.path.join(workdir, "metrics.json"), results)
+    _write_json(fs.join(workdir, "metrics.json"), results)
     print(f"[diffax] eval: {json.dumps(results)}", flush=True)
     return results

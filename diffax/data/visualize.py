@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 
+from diffax import filesystem as fs
 from diffax.data.preprocess import to_uint8
 
 
@@ -52,17 +53,13 @@ def make_image_grid(images, nrow: int | None = None, padding: int = 2,
 def save_image_grid(images, path: str | os.PathLike, nrow: int | None = None,
                     padding: int = 2, pad_value: int = 255, scale: int = 1) -> np.ndarray:
     """Write :func:`make_image_grid` of ``images`` (in [-1, 1]) to ``path`` (PNG; the
-    parent directory is created), enlarged ``scale`` times by pixel repetition (nearest
+    parent folder is created; local or a bucket, see :mod:`diffax.filesystem`), enlarged ``scale`` times by pixel repetition (nearest
     neighbour, for small images), and return the grid as written (grayscale for C = 1)."""
-    from PIL import Image
-
     if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
         raise ValueError(f"save_image_grid: scale must be an integer >= 1, got {scale!r}.")
     grid = make_image_grid(images, nrow, padding, pad_value)
     grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(path, format="PNG")
+    fs.save_png(grid, path)
     return grid
 
 

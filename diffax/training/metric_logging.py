@@ -1,35 +1,45 @@
 """Metric sinks for long runs: TensorBoard scalars (tensorboardX, no TensorFlow), a
 ``metrics.jsonl`` file (one JSON object per logged step, easy to load in a notebook)
-and a console progress bar (tqdm) showing the latest loss."""
+and a console progress bar (tqdm) showing the latest loss. The workdir may be local or a
+bucket (``gs://``): every file goes through :mod:`diffax.filesystem`."""
 
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import numpy as np
 
+from diffax import filesystem as fs
+
 
 class MetricLogger:
-    """Write scalars to ``workdir/tensorboard`` and ``workdir/metrics.jsonl``."""
+    """Write scalars to ``workdir/tensorboard`` and ``workdir/metrics.jsonl``.
 
-    def __init__(self, workdir: str, *, tensorboard: bool = True, enabled: bool = True):
+    ``resume_step``: records of a previous run after this step (written before it was
+    killed, after its last checkpoint) are dropped, so that ``metrics.jsonl`` holds each
+    step once after a resume.
+    """
+
+    def __init__(self, workdir: str, *, tensorboard: bool = True, enabled: bool = True,
+                 resume_step: int | None = None):
         self.enabled = enabled
-        self.path = os.path.join(workdir, "metrics.jsonl")
+        self.path = fs.join(workdir, "metrics.jsonl")
         self.writer = None
         if enabled:
-            os.makedirs(workdir, exist_ok=True)
+            fs.makedirs(workdir)
+            if resume_step is not None and fs.exists(self.path):
+                kept = [r for r in read_metrics(workdir) if r["step"] <= resume_step]
+                fs.write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
             if tensorboard:
                 from tensorboardX import SummaryWriter
-                self.writer = SummaryWriter(os.path.join(workdir, "tensorboard"))
+                self.writer = SummaryWriter(fs.tensorboard_logdir(fs.join(workdir, "tensorboard")))
 
     def write(self, step: int, scalars: dict[str, Any]) -> None:
         if not self.enabled:
             return
         values = {k: float(np.asarray(v)) for k, v in scalars.items()}
-        with open(self.path, "a") as f:
-            f.write(json.dumps({"step": int(step), **values}) + "\n")
+        fs.append_text(self.path, json.dumps({"step": int(step), **values}) + "\n")
         if self.writer is not None:
             for name, value in values.items():
                 self.writer.add_scalar(name, value, int(step))
@@ -48,8 +58,7 @@ class MetricLogger:
 
 def read_metrics(workdir: str) -> list[dict[str, float]]:
     """The records of ``workdir/metrics.jsonl`` (empty when absent)."""
-    path = os.path.join(workdir, "metrics.jsonl")
-    if not os.path.exists(path):
+    path = fs.join(workdir, "metrics.jsonl")
+    if not fs.exists(path):
         return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return [json.loads(line) for line in fs.read_text(path).splitlines() if line.strip()]

@@ -92,6 +92,12 @@ def test_evaluate_writes_metrics(trained):
     ("model.parameterization", "noise", "model.parameterization"),
     ("data.name", "imagenet", "valid"),
     ("process.name", "vpp", "valid choices"),
+    ("optim.learning_rate", float("nan"), r"optim.learning_rate=nan .*NaN"),
+    ("optim.learning_rate", -1e-3, r"optim.learning_rate=-0.001 .*> 0"),
+    ("optim.learning_rate", float("inf"), r"optim.learning_rate=inf .*finite"),
+    ("optim.grad_clip", float("inf"), r"optim.grad_clip=inf .*finite"),
+    ("optim.warmup_steps", -5, r"optim.warmup_steps=-5 .*>= 0"),
+    ("optim.final_lr_fraction", 1.5, r"optim.final_lr_fraction=1.5 .*\[0, 1\]"),
 ])
 def test_bad_config_values_are_named(field, value, match, tmp_path):
     c = small_config()
