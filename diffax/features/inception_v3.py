@@ -252,14 +252,18 @@ def preprocess(images: Array, resize: bool = True) -> Array:
         raise ValueError(f"inception_v3: images must have shape (N, H, W, 1) or (N, H, W, 3) "
                          f"with values in [-1, 1], got shape {x.shape}.")
     x = x.astype(jnp.float32)
-    if x.shape[-1] == 1:
-        x = jnp.repeat(x, 3, axis=-1)
     if resize:
-        x = jax.image.resize(x, (x.shape[0], INPUT_SIZE, INPUT_SIZE, 3), "bilinear",
+        x = jax.image.resize(x, (x.shape[0], INPUT_SIZE, INPUT_SIZE, x.shape[-1]), "bilinear",
                              antialias=False)
     elif min(x.shape[1:3]) < MIN_INPUT_SIZE:
         raise ValueError(f"inception_v3: without resizing, images must be at least "
                          f"{MIN_INPUT_SIZE}x{MIN_INPUT_SIZE}, got {x.shape[1:3]}.")
+    # Gray -> RGB after the resize: the resize acts on each channel alone, so this is the
+    # same image as repeating first (pytorch-fid's convention), at a third of the work, and
+    # R = G = B exactly by construction (resizing three copies can round them differently
+    # in the last bit, depending on how XLA vectorises the channels on a given CPU).
+    if x.shape[-1] == 1:
+        x = jnp.broadcast_to(x, x.shape[:-1] + (3,))
     return x
 
 

@@ -109,7 +109,16 @@ def test_resize_is_half_pixel_bilinear():
     x = np.random.default_rng(2).uniform(-1, 1, (1, 28, 28, 1)).astype(np.float32)
     got = np.asarray(inception_v3.preprocess(jnp.asarray(x)))
     assert got.shape == (1, 299, 299, 3)
-    np.testing.assert_array_equal(got[..., 0], got[..., 2])   # gray -> RGB
+    # gray -> RGB: the one channel is resized once and then repeated, so the three
+    # channels are equal by construction, bit for bit, on every CPU and GPU
+    np.testing.assert_array_equal(got[..., 0], got[..., 1])
+    np.testing.assert_array_equal(got[..., 0], got[..., 2])
+    # ... and equal to resizing an RGB image with three equal channels (pytorch-fid's
+    # order: repeat, then resize), up to rounding: each output is a convex combination of
+    # 4 inputs in [-1, 1], computed along a different XLA path (3 channels, other
+    # vectorisation), so the two differ by a few float32 ulps of 1 (1.2e-7) at most
+    rgb = np.asarray(inception_v3.preprocess(jnp.asarray(np.repeat(x, 3, axis=-1))))
+    np.testing.assert_allclose(rgb, got, rtol=0, atol=1e-6)
 
     src = np.clip((np.arange(299) + 0.5) * 28 / 299 - 0.5, 0, 27)
     i0 = np.floor(src).astype(int)
