@@ -1,7 +1,10 @@
 """CIFAR-10 with the DDPM++ (VP) recipe of Song et al. (2021): 4 resolutions,
 channels 128, 4 residual blocks, attention at 16x16, dropout 0.1, flips, EMA 0.9999,
 batch 128, lr 2e-4 with 5000 warm-up steps. Needs the TFDS cifar10 data prepared
-(``tfds build cifar10`` on a machine with internet) and an accelerator."""
+(``tfds build cifar10`` on a machine with internet) and an accelerator.
+
+Never run (no accelerator has been lent for it yet); the FID-50k protocol that would
+compare it with the paper comes with issue 19."""
 
 from configs.image import defaults
 

@@ -1,8 +1,10 @@
-"""Task-agnostic training: state, optimizer, EMA, sharded step, checkpoints, loop, logging.
+"""Training machinery: state, optimizer, EMA, sharded step, checkpoints, loop, logging.
 
-A task supplies data (``batch_fn(step)``), a network (flax.nnx) and a loss from
-``diffax.losses``; everything here is independent of what the data are (vectors, images,
-sequences, point clouds).
+A caller supplies data (``batch_fn(step)`` returning a dict of arrays), a network
+(flax.nnx) and a loss; nothing here looks at the shape of the data. What is run today is
+narrower: the experiment runner builds MLP (vector) and image networks only, and the
+train step takes a diffusion ``model_fn`` and label dropout (the task and objective
+layers of issue 16 remove both assumptions before sequences and point clouds arrive).
 """
 
 from diffax.training.checkpointing import (CheckpointMismatchError, Checkpointer,
