@@ -18,20 +18,38 @@ The step is accepted if E <= 1 (x <- x_high, x_prev <- x_low), and in either cas
 h <- min(theta h E^(-1/order), lambda_end - lambda_s). Every trial costs ``order``
 model evaluations.
 
-Design. The number of steps depends on the data, so the solver is a
-``lax.while_loop`` (not a fixed scan) and returns :class:`AdaptiveSampleOutput`, whose
-``nfe`` is an integer *array* holding the evaluations actually spent (``order`` times
-the number of trials), next to the accepted/rejected counts and a ``success`` flag
-(False if ``max_steps`` trials did not reach the end). ``timesteps`` gives the times
-at which the state is reported: the solver integrates each interval [t_i, t_{i+1}]
+Design. The number of steps depends on the data. Trials run in one loop over all
+intervals of ``timesteps``, whose state holds the index of the current interval; the
+result is an :class:`AdaptiveSampleOutput`, whose ``nfe`` is an integer *array*
+holding the evaluations actually spent (``order`` times the number of trials), next to
+the accepted/rejected counts and a ``success`` flag. ``timesteps`` gives the times at
+which the state is reported: the solver integrates each interval [t_i, t_{i+1}]
 adaptively, clipping the last step of an interval to land on t_{i+1} exactly and
 carrying the proposed step size over; with ``timesteps = [t_start, t_end]`` this is
 exactly Algorithm 4. One step size is shared by the whole batch (as in the reference
 implementation); under ``jax.vmap`` each example adapts its own.
 
-Transformations: jit and vmap work; differentiation is forward-mode only
-(``jax.jvp``/``jax.jacfwd``), because JAX cannot reverse-differentiate
-``lax.while_loop``. For reverse-mode gradients use a fixed-step DPM-Solver.
+``max_steps`` bounds the number of trials. When it runs out before ``timesteps[-1]``
+the output is the state where the solver stopped (not at ``timesteps[-1]``): check
+``success`` (False then) before using ``x``; ``trajectory`` repeats that state at every
+time not reached.
+
+Two loops give the same trials and results (``loop``):
+
+* ``"while"`` (default): a ``lax.while_loop`` that stops when the end is reached. The
+  fastest forward pass; jit, vmap and forward-mode differentiation
+  (``jax.jvp``/``jax.jacfwd``), but JAX cannot reverse-differentiate a while loop.
+* ``"scan"``: a ``lax.scan`` of exactly ``max_steps`` iterations, each running a trial
+  (under ``lax.cond``) only while the end is not reached; reverse-mode differentiable
+  (``jax.grad``/``jax.vjp``) in ``x_init`` and the model's parameters.
+  The gradient is that of the computed output, step-size control included (the
+  accept/reject decisions are piecewise constant). Each iteration is rematerialised
+  (``jax.checkpoint``), so reverse mode stores only the loop state per iteration,
+  about ``2 * max_steps`` copies of ``x`` (plus one more with ``return_trajectory``),
+  and recomputes each trial once in the backward pass. Set ``max_steps`` near the
+  trials you expect: the finished iterations are cheap without vmap, but under
+  ``jax.vmap`` ``lax.cond`` becomes a select, so every one of the ``max_steps``
+  iterations then evaluates the model.
 
 Not in the registry: the registry's NFE accounting (``nfe(N)`` for N steps) does not
 apply to a data-dependent step count. Bind the variants with
@@ -40,6 +58,8 @@ apply to a data-dependent step count. Bind the variants with
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -54,15 +74,18 @@ Array = jax.Array
 
 ALGORITHMS = {"dpm_solver": "eps", "dpm_solver++": "x0"}
 VARIANTS = {"dpm_solver_adaptive_12": dict(order=2), "dpm_solver_adaptive_23": dict(order=3)}
+LOOPS = {"while": "lax.while_loop: fastest, forward-mode differentiation only",
+         "scan": "lax.scan over max_steps: reverse-mode differentiable (jax.grad)"}
 
 
 class AdaptiveSampleOutput(struct.PyTreeNode):
     """Result of the adaptive solver.
 
-    ``x``: state at ``timesteps[-1]``; ``trajectory``: states at every timestep (or
-    None); ``nfe``: model evaluations actually spent (int32 array, ``order`` per trial);
-    ``num_accepted`` / ``num_rejected``: trial steps; ``success``: whether the end
-    time was reached within ``max_steps`` trials.
+    ``x``: state at ``timesteps[-1]`` if ``success``, else where the solver stopped;
+    ``trajectory``: states at every timestep (or None); ``nfe``: model evaluations
+    actually spent (int32 array, ``order`` per trial); ``num_accepted`` /
+    ``num_rejected``: trial steps; ``success``: whether the end time was reached within
+    ``max_steps`` trials.
     """
 
     x: Array
@@ -73,7 +96,22 @@ class AdaptiveSampleOutput(struct.PyTreeNode):
     success: Array
 
 
-def _check(order, algorithm, rtol, atol, h_init, theta, max_steps) -> None:
+class _State(NamedTuple):
+    """Loop state: current and previous (embedded lower-order) solution, index of the
+    interval being integrated (``len(timesteps) - 1`` once done), current lambda and t,
+    proposed step in lambda, trial and accepted-step counts."""
+
+    x: Array
+    x_prev: Array
+    seg: Array
+    lam: Array
+    t: Array
+    h: Array
+    n_trials: Array
+    n_acc: Array
+
+
+def _check(order, algorithm, rtol, atol, h_init, theta, max_steps, loop) -> None:
     name = "dpm_solver_adaptive"
     if order not in (2, 3):
         raise ValueError(f"{name}: order must be 2 (DPM-Solver-12) or 3 (DPM-Solver-23), "
@@ -92,6 +130,15 @@ def _check(order, algorithm, rtol, atol, h_init, theta, max_steps) -> None:
         raise ValueError(f"{name}: theta must be in (0, 1], got theta={theta}.")
     if not (isinstance(max_steps, int) and max_steps >= 1):
         raise ValueError(f"{name}: max_steps must be a positive int, got {max_steps!r}.")
+    if loop not in LOOPS:
+        raise ValueError(f"{name}: unknown loop {loop!r}; valid choices: {sorted(LOOPS)} "
+                         f"({'; '.join(f'{k}: {v}' for k, v in LOOPS.items())}).")
+
+
+def _safe_sqrt(a: Array) -> Array:
+    """sqrt with a zero (not NaN) derivative at 0, where an exact step has E = 0."""
+    pos = a > 0
+    return jnp.where(pos, jnp.sqrt(jnp.where(pos, a, 1.0)), 0.0)
 
 
 def dpm_solver_adaptive(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
@@ -100,7 +147,7 @@ def dpm_solver_adaptive(model_fn: ModelFn, process: GaussianProcess, x_init: Arr
                         cond: dict | None = None, order: int = 3,
                         algorithm: str = "dpm_solver", rtol: float = 0.05,
                         atol: float = 0.0078, h_init: float = 0.05, theta: float = 0.9,
-                        max_steps: int = 1000) -> AdaptiveSampleOutput:
+                        max_steps: int = 1000, loop: str = "while") -> AdaptiveSampleOutput:
     """Adaptive DPM-Solver-12 (``order=2``) / -23 (``order=3``), Lu et al. Algorithm 4.
 
     Args:
@@ -108,53 +155,98 @@ def dpm_solver_adaptive(model_fn: ModelFn, process: GaussianProcess, x_init: Arr
       rtol, atol: tolerances (defaults of the paper, tuned for data in [-1, 1]).
       h_init: first trial step in lambda = log(alpha/sigma).
       theta: safety factor of the step-size update.
-      max_steps: bound on the total number of trial steps.
+      max_steps: bound on the total number of trial steps; if it is reached first,
+        ``success`` is False and ``x`` is not at ``timesteps[-1]``.
+      loop: "while" (default; fastest, forward-mode differentiation only) or "scan"
+        (a ``max_steps``-long checkpointed ``lax.scan``: reverse-mode differentiable,
+        same trials and results); see the module docstring for the costs.
     ``key`` is ignored (deterministic).
     """
-    _check(order, algorithm, rtol, atol, h_init, theta, max_steps)
+    _check(order, algorithm, rtol, atol, h_init, theta, max_steps, loop)
     param = ALGORITHMS[algorithm]
     ts = check_timesteps(timesteps, process, name="dpm_solver_adaptive")
     f = predictor(model_fn, prediction, process, param, cond)
     fractions = DEFAULT_FRACTIONS[order]
     dt = x_init.dtype
+    n = ts.shape[0] - 1  # number of intervals
     lam_grid = ei.half_log_snr(process, ts)
+    # next_seg[k]: the first interval j >= k that is not empty (n if none). An interval
+    # is empty only if rounding gives lambda_j >= lambda_{j+1}; it takes no trial.
+    nonempty = jnp.append(lam_grid[:-1] < lam_grid[1:], True)
+    idx = jnp.arange(n + 1)
+    next_seg = jax.lax.cummin(jnp.where(nonempty, idx, n), reverse=True)
 
-    def trial(state, lam_end, t_end):
-        x, x_prev, lam_s, t_s, h_prop, n_trials, n_acc = state
-        remaining = lam_end - lam_s
-        last = h_prop >= remaining
-        h = jnp.minimum(h_prop, remaining)
-        t = jnp.where(last, t_end, ei.t_from_half_log_snr(process, lam_s + h))
-        tab = ei.singlestep_tables(process, param, jnp.stack([t_s, t]), fractions)
+    def active(s: _State) -> Array:
+        return (s.seg < n) & (s.n_trials < max_steps)
+
+    def trial(s: _State) -> _State:
+        """One trial step of Algorithm 4 in the current interval [.., t_{seg+1}]."""
+        k = jnp.minimum(s.seg, n - 1)
+        lam_end, t_end = lam_grid[k + 1], ts[k + 1]
+        remaining = lam_end - s.lam
+        last = s.h >= remaining
+        h = jnp.minimum(s.h, remaining)
+        t = jnp.where(last, t_end, ei.t_from_half_log_snr(process, s.lam + h))
+        tab = ei.singlestep_tables(process, param, jnp.stack([s.t, t]), fractions)
         coefs = jax.tree_util.tree_map(lambda a: a[0], singlestep_coefs(tab, dt))
-        x_high, x_low = singlestep_step(f, x, t_s, tab.t_mid[0], coefs, order)
+        x_high, x_low = singlestep_step(f, s.x, s.t, tab.t_mid[0], coefs, order)
         x_high, x_low = x_high.astype(dt), x_low.astype(dt)
-        delta = jnp.maximum(atol, rtol * jnp.maximum(jnp.abs(x_low), jnp.abs(x_prev)))
-        err = ((x_high - x_low) / delta).reshape(x.shape[0], -1)
-        e = jnp.max(jnp.sqrt(jnp.mean(err**2, axis=1)))
+        delta = jnp.maximum(atol, rtol * jnp.maximum(jnp.abs(x_low), jnp.abs(s.x_prev)))
+        err = ((x_high - x_low) / delta).reshape(s.x.shape[0], -1)
+        e = jnp.max(_safe_sqrt(jnp.mean(err**2, axis=1)))
         accept = e <= 1.0
         lam_t = jnp.where(last, lam_end, ei.half_log_snr(process, t))
         h_next = theta * h * jnp.maximum(e, 1e-12) ** (-1.0 / order)
-        return (jnp.where(accept, x_high, x), jnp.where(accept, x_low, x_prev),
-                jnp.where(accept, lam_t, lam_s), jnp.where(accept, t, t_s),
-                h_next.astype(h_prop.dtype), n_trials + 1, n_acc + accept.astype(n_acc.dtype))
+        lam_new = jnp.where(accept, lam_t, s.lam)
+        t_new = jnp.where(accept, t, s.t)
+        # Interval done: move to the next non-empty one and start from its grid time.
+        done = lam_new >= lam_end
+        seg = jnp.where(done, next_seg[k + 1], s.seg)
+        return _State(jnp.where(accept, x_high, s.x), jnp.where(accept, x_low, s.x_prev),
+                      seg, jnp.where(done, lam_grid[seg], lam_new),
+                      jnp.where(done, ts[seg], t_new), h_next.astype(s.h.dtype),
+                      s.n_trials + 1, s.n_acc + accept.astype(s.n_acc.dtype))
 
-    def segment(carry, inp):
-        x, x_prev, h_prop, n_trials, n_acc = carry
-        t_a, t_b, lam_a, lam_b = inp
-        state = (x, x_prev, lam_a, t_a, h_prop, n_trials, n_acc)
-        state = jax.lax.while_loop(
-            lambda s: (s[2] < lam_b) & (s[5] < max_steps),
-            lambda s: trial(s, lam_b, t_b), state)
-        x, x_prev, lam_s, _, h_prop, n_trials, n_acc = state
-        return (x, x_prev, h_prop, n_trials, n_acc), (x, lam_s >= lam_b)
-
-    h0 = jnp.asarray(h_init, lam_grid.dtype)
+    seg0 = next_seg[0]
     zero = jnp.zeros((), jnp.int32)
-    carry = (x_init, x_init, h0, zero, zero)
-    xs = (ts[:-1], ts[1:], lam_grid[:-1], lam_grid[1:])
-    (x, _, _, n_trials, n_acc), (traj, reached) = jax.lax.scan(segment, carry, xs)
-    trajectory = jnp.concatenate([x_init[None], traj], 0) if return_trajectory else None
-    return AdaptiveSampleOutput(x=x, trajectory=trajectory, nfe=order * n_trials,
-                                num_accepted=n_acc, num_rejected=n_trials - n_acc,
-                                success=jnp.all(reached))
+    state = _State(x_init, x_init, seg0, lam_grid[seg0], ts[seg0],
+                   jnp.asarray(h_init, lam_grid.dtype), zero, zero)
+    rows = idx.reshape((n + 1,) + (1,) * x_init.ndim)  # trajectory row index
+
+    if loop == "while":
+        if return_trajectory:
+            def body(c):
+                s, traj = c
+                s_new = trial(s)
+                # rows s.seg+1 .. s_new.seg: the intervals just finished (several if
+                # empty ones were skipped) report the new state.
+                hit = (rows > s.seg) & (rows <= s_new.seg)
+                return s_new, jnp.where(hit, s_new.x[None], traj)
+
+            traj0 = jnp.broadcast_to(x_init[None], (n + 1,) + x_init.shape)
+            state, traj = jax.lax.while_loop(lambda c: active(c[0]), body, (state, traj0))
+        else:
+            state = jax.lax.while_loop(active, trial, state)
+            traj = None
+    else:
+        def scan_body(s, _):
+            s = jax.lax.cond(active(s), trial, lambda s: s, s)
+            return s, ((s.x, s.seg) if return_trajectory else None)
+
+        state, hist = jax.lax.scan(jax.checkpoint(scan_body, prevent_cse=False), state,
+                                   None, length=max_steps)
+        if return_trajectory:
+            # Row k is the state after the first trial that finished interval k - 1.
+            xs = jnp.concatenate([x_init[None], hist[0]], 0)
+            segs = jnp.concatenate([seg0[None], hist[1]], 0)
+            first = jnp.searchsorted(segs, idx, side="left")
+            traj = xs[jnp.minimum(first, max_steps)]
+        else:
+            traj = None
+
+    if traj is not None:  # times never reached (max_steps ran out) repeat the last state
+        traj = jnp.where(rows > state.seg, state.x[None], traj).at[0].set(x_init)
+    return AdaptiveSampleOutput(x=state.x, trajectory=traj, nfe=order * state.n_trials,
+                                num_accepted=state.n_acc,
+                                num_rejected=state.n_trials - state.n_acc,
+                                success=state.seg >= n)
