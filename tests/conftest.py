@@ -39,6 +39,7 @@ def x64():
 SLOW_MODULES_FIRST = (
     "tests/notebooks/test_notebooks.py",
     "tests/experiments/test_runner.py",
+    "tests/experiments/test_gcs_workdir.py",
     "tests/training/test_checkpointing.py",
     "tests/samplers/test_registry.py",
     "tests/nn/test_unet.py",
