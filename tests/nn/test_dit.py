@@ -76,11 +76,13 @@ def test_conditioning_dropout_and_jit():
     base = f(X, T)
     assert rel_diff(f(X, T + 0.3), base) > 1e-3
     assert rel_diff(f(X, T, jnp.array([0, 0])), f(X, T, jnp.array([1, 1]))) > 1e-3
-    np.testing.assert_array_equal(f(X, T, jnp.array([3, 3])), base)  # null == None
+    # null label == None: two programs (label=None makes the null label a constant, which
+    # XLA may fuse differently), so equal to rounding; other labels differ by > 1e-3
+    np.testing.assert_allclose(f(X, T, jnp.array([3, 3])), base, rtol=1e-5, atol=1e-6)
     k1, k2 = jax.random.PRNGKey(1), jax.random.PRNGKey(2)
     a = f(X, T, None, k1)
     np.testing.assert_allclose(a, net(X, T, dropout_key=k1), rtol=1e-4, atol=1e-5)  # == eager
-    np.testing.assert_array_equal(a, f(X, T, None, k1))
+    np.testing.assert_array_equal(a, f(X, T, None, k1))  # same program and inputs
     assert rel_diff(a, f(X, T, None, k2)) > 1e-3
     assert rel_diff(a, base) > 1e-3
 

@@ -37,7 +37,7 @@ def test_zero_output_at_init(cfg):
     x = images(2, cfg["image_size"], cfg["in_channels"])
     out = jit_apply(UNet(**cfg, rngs=nnx.Rngs(0)))(x, T2)
     assert out.shape == x.shape and out.dtype == x.dtype
-    np.testing.assert_array_equal(out, 0.0)  # zero-initialised output conv
+    np.testing.assert_array_equal(out, 0.0)  # zero-initialised output conv: exact zeros
 
 
 @pytest.mark.parametrize("size, channels, mult, attn", [
@@ -68,7 +68,9 @@ def test_time_and_label_conditioning(cond_fn):
     base = cond_fn(X28, T2)
     assert rel_diff(cond_fn(X28, T2 + 0.5), base) > 1e-3
     assert rel_diff(cond_fn(X28, T2, jnp.array([0, 0])), cond_fn(X28, T2, jnp.array([1, 1]))) > 1e-3
-    np.testing.assert_array_equal(cond_fn(X28, T2, jnp.array([3, 3])), base)  # null == None
+    # null label == None: two programs (label=None makes the null label a constant, which
+    # XLA may fuse differently), so equal to rounding, as each sample vs the batch below
+    np.testing.assert_allclose(cond_fn(X28, T2, jnp.array([3, 3])), base, rtol=1e-5, atol=1e-6)
     # each sample only sees its own conditioning
     mixed = cond_fn(X28, T2, jnp.array([0, 3]))
     np.testing.assert_allclose(mixed[1], base[1], rtol=1e-5, atol=1e-6)
@@ -79,10 +81,10 @@ def test_dropout_modes(cond_fn):
     k1, k2 = jax.random.PRNGKey(1), jax.random.PRNGKey(2)
     lab = jnp.array([3, 3])
     a = cond_fn(X28, T2, lab, k1)
-    np.testing.assert_array_equal(a, cond_fn(X28, T2, lab, k1))
+    np.testing.assert_array_equal(a, cond_fn(X28, T2, lab, k1))  # same program and inputs
     assert rel_diff(a, cond_fn(X28, T2, lab, k2)) > 1e-3
     assert rel_diff(a, cond_fn(X28, T2, lab)) > 1e-3
-    np.testing.assert_array_equal(cond_fn(X28, T2, lab), cond_fn(X28, T2, lab))
+    np.testing.assert_array_equal(cond_fn(X28, T2, lab), cond_fn(X28, T2, lab))  # ditto
 
 
 def test_jit_split_merge_matches_eager():
