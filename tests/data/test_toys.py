@@ -70,6 +70,7 @@ def test_gmm2d_equals_gaussian_mixture_sample():
     gm = gmm2d_mixture()
     key = jax.random.fold_in(jax.random.PRNGKey(4), 0)  # documented train key
     x, comp = gm.sample(key, N_MIX, return_component=True)
+    # bitwise: the dataset is this very call (same function, key and shape)
     np.testing.assert_array_equal(ds.x, np.asarray(x))
     np.testing.assert_array_equal(ds.label, np.asarray(comp))
     assert ds.num_classes == 4 and ds.mixture is not None

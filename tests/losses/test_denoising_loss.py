@@ -112,7 +112,7 @@ def test_loss_and_aux_float32_jit_vmap_grad():
     assert set(aux) >= {"loss", "t", "weight", "mse", "loss_per_example"}
     for name in ("t", "weight", "mse", "loss_per_example"):
         assert aux[name].shape == (B,) and aux[name].dtype == jnp.float32, name
-    assert float(aux["loss"]) == float(loss)
+    assert float(aux["loss"]) == float(loss)  # one value returned twice (losses/base.py)
     np.testing.assert_allclose(loss, np.mean(aux["loss_per_example"]), rtol=1e-6)
     t = np.asarray(aux["t"])
     assert t.min() >= process.t_min and t.max() <= process.t_max

@@ -198,6 +198,7 @@ def check_jit_vmap_grad(name: str, n_steps: int = 6) -> None:
     f(x, schedules.uniform_log_snr(p, n_steps))  # traced timesteps: no retrace
     assert len(traces) == 1
     assert out.trajectory.shape == (n_steps + 1, 8, 2) and out.nfe == info.nfe(n_steps)
+    # bitwise: the trajectory stores x_init and each scan carry themselves (base.run_scan)
     np.testing.assert_array_equal(out.trajectory[0], x)
     np.testing.assert_array_equal(out.trajectory[-1], out.x)
 

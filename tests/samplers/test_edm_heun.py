@@ -121,6 +121,7 @@ def test_zero_churn_equals_deterministic_exactly(x64):
                                     s_min=1e3, s_max=1e4).x)
 
     det, sto0, sto_off = run(x, jax.random.PRNGKey(0))
+    # bitwise: s_churn=0 returns the very same computation as edm_heun, in one program
     np.testing.assert_array_equal(sto0, det)
     # Zero churn on every step through the churn code path: the same arithmetic in a
     # differently fused XLA program, equal to rounding.
@@ -217,6 +218,7 @@ def test_jit_vmap_grad_nfe(x64, stochastic):
     f(x, schedules.karras(p, 5))
     assert len(traces) == 1  # one compilation per number of steps
     assert out.trajectory.shape == (6, 8, 2)
+    # bitwise: the trajectory stores x_init and the final state themselves
     np.testing.assert_array_equal(out.trajectory[0], x)
     np.testing.assert_array_equal(out.trajectory[-1], out.x)
 

@@ -39,7 +39,9 @@ def test_two_processes_match_one_process(tmp_path):
                 p.kill()
     assert all(p.returncode == 0 for p in procs), "\n".join(o[-2000:] for o in outs)
     l0, l1 = (np.load(tmp_path / f"losses_{i}.npy") for i in range(2))
-    np.testing.assert_array_equal(l0, l1)  # every host sees the same global loss
+    # every host sees the same global loss, bitwise: one SPMD program whose all-reduce
+    # hands every participant the same result
+    np.testing.assert_array_equal(l0, l1)
 
     mesh = tr.make_mesh(jax.devices()[:4])
     step, state, _ = build(mesh, num_steps=STEPS)

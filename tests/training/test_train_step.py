@@ -84,6 +84,8 @@ def test_nonfinite_stop_freezes_state_and_raises(tmp_path):
             good_params = jax.device_get(s.params)
     halted = jax.device_get(s)
     assert bool(halted.halted) and int(halted.step) == 7 and int(halted.num_nonfinite) >= 1
+    # bitwise: both come from the same compiled step on the same batches (a halted step
+    # selects the old parameters unchanged)
     jax.tree.map(np.testing.assert_array_equal, halted.params, good_params)
     with pytest.raises(RuntimeError, match="halted"):
         ckpt.save(s, step=12)
