@@ -39,6 +39,7 @@ git pull --ff-only
 # Reuse .venv only if it was made with the right interpreter (an old 3.10 one is rebuilt).
 has_python .venv/bin/python || "$PY" -m venv --clear .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -c requirements.lock -e .
+# The gcs extra (gcsfs, google-cloud-storage): run directories live on a gs:// bucket.
+.venv/bin/python -m pip install -q -c requirements.lock -e ".[gcs]"
 .venv/bin/python -m pip install -q -c requirements.lock "jax[tpu]==$JAX_VERSION"
 .venv/bin/python -c 'import jax; print(jax.process_index(), jax.device_count(), jax.devices()[0].platform)'

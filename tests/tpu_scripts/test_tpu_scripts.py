@@ -233,7 +233,7 @@ def test_provision_worker_installs_python311_before_making_the_venv(stubs, tmp_p
     after = [(cmd, argv, cwd) for cmd, argv, cwd in calls[i_venv:]]
     assert all(cwd == str(home / "diffax") for _, _, cwd in after)
     pip = [argv for cmd, argv, _ in after if cmd == "python" and argv[:2] == ["-m", "pip"]]
-    assert pip[-2][-3:] == ["requirements.lock", "-e", "."]
+    assert pip[-2][-3:] == ["requirements.lock", "-e", ".[gcs]"]  # gs:// workdirs need gcsfs
     assert pip[-1][-1] == f"jax[tpu]=={_pinned('jax')}"
     assert after[-1][0] == "python" and "import jax" in after[-1][1][-1]
     assert not any(cmd == "python3" and argv[:2] == ["-m", "venv"] for cmd, argv in names)
@@ -294,5 +294,6 @@ def test_launch_needs_a_gs_bucket(stubs, bucket, message):
 
 def test_launch_usage(stubs):
     proc = run_script(stubs, "launch.sh", "configs/toy/x.py", BUCKET="gs://b/r")
-    assert proc.returncode == 2 and "usage:" in proc.stderr and "CONFIG RUN_NAME" in proc.stderr
+    assert proc.returncode == 2
+    assert "usage:" in proc.stderr and "CONFIG RUN_NAME" in proc.stderr
     assert stubs.calls("gcloud") == []
