@@ -10,6 +10,9 @@ h = lambda_t - lambda_s, with the data prediction x0_s = x0_theta(x_s, s):
       x_t = (sigma_t/sigma_s) x_s - alpha_t (e^{-h} - 1)
             [(1 - 1/(2 r1)) x0_s + 1/(2 r1) x0(u, s1)].
   (3S: the data-prediction DPM-Solver-3, stages at r1 = 1/3, r2 = 2/3.)
+  ``method="singlestep"`` is DPM-Solver-fast (Lu et al., 2022a, Sec. 3.4): on a grid of
+  N + 1 evaluation times, steps of mixed orders whose evaluations sum to N (see
+  :mod:`diffax.samplers.dpm_solver`); ``"singlestep_fixed"`` uses ``order`` everywhere.
 * DPM-Solver++(2M) (Algorithm 2), r = h_{i-1}/h_i:
       x_{i+1} = (sigma_{i+1}/sigma_i) x_i - alpha_{i+1} (e^{-h_i} - 1)
                 [(1 + 1/(2r)) x0_i - 1/(2r) x0_{i-1}].
@@ -33,7 +36,8 @@ exactly the papers' clip(x0, -s, s)/s; for other max_val the data range
 
 Multistep methods take ``lower_order_final`` (default True): with fewer than 10 steps
 the last steps use orders min(order, N - i) (reference implementation).
-NFE: singlestep order k costs k N evaluations; multistep and SDE cost N.
+NFE for N steps: N for ``"singlestep"`` (DPM-Solver-fast), ``"multistep"`` and the SDE
+solver; k N for ``"singlestep_fixed"`` of order k.
 """
 
 from __future__ import annotations
@@ -162,10 +166,14 @@ def sde_dpm_solver_pp(model_fn: ModelFn, process: GaussianProcess, x_init: Array
 
 register("dpm_solver++_1", dpm_solver_pp, order=1, nfe=lambda n: n,
          options=dict(order=1, method="singlestep"))
-register("dpm_solver++_2s", dpm_solver_pp, order=2, nfe=lambda n: 2 * n,
+register("dpm_solver++_2s", dpm_solver_pp, order=2, nfe=lambda n: n,
          options=dict(order=2, method="singlestep"))
-register("dpm_solver++_3s", dpm_solver_pp, order=3, nfe=lambda n: 3 * n,
+register("dpm_solver++_3s", dpm_solver_pp, order=3, nfe=lambda n: n,
          options=dict(order=3, method="singlestep"))
+register("dpm_solver++_2s_fixed", dpm_solver_pp, order=2, nfe=lambda n: 2 * n,
+         options=dict(order=2, method="singlestep_fixed"))
+register("dpm_solver++_3s_fixed", dpm_solver_pp, order=3, nfe=lambda n: 3 * n,
+         options=dict(order=3, method="singlestep_fixed"))
 register("dpm_solver++_2m", dpm_solver_pp, order=2, nfe=lambda n: n,
          options=dict(order=2, method="multistep"))
 register("dpm_solver++_3m", dpm_solver_pp, order=3, nfe=lambda n: n,

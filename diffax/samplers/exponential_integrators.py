@@ -167,12 +167,37 @@ def multistep_weights(coefs: StepCoefficients, orders: np.ndarray) -> Array:
 
 # ---- singlestep ------------------------------------------------------------------------
 
+SINGLESTEP_ORDERS = (1, 2, 3)
+
+
+def singlestep_fast_orders(nfe: int, order: int) -> tuple[int, ...]:
+    """Order of each step of "DPM-Solver-fast" for a budget of ``nfe`` model evaluations.
+
+    Lu et al. (2022a), Sec. 3.4 (and the order-2 analogue of their implementation): spend
+    the budget on as many order-``order`` steps as fit and end with lower orders, so that
+    the orders (= evaluations per step) sum to ``nfe`` exactly. With nfe = 3q + rem,
+    order 3 gives ``3 x (q - 1), 2, 1`` (rem 0), ``3 x q, 1`` (rem 1) or ``3 x q, 2``
+    (rem 2): floor(nfe / 3) + 1 steps; order 2 gives ``2 x q`` followed by one
+    first-order step when nfe is odd; order 1 gives nfe first-order steps.
+    """
+    if order not in SINGLESTEP_ORDERS:
+        raise ValueError(f"singlestep_fast_orders: order must be one of "
+                         f"{list(SINGLESTEP_ORDERS)}, got order={order!r}.")
+    if isinstance(nfe, bool) or not isinstance(nfe, (int, np.integer)) or nfe < 1:
+        raise ValueError(f"singlestep_fast_orders: nfe must be a positive int, got nfe={nfe!r}.")
+    q, rem = divmod(int(nfe), order)
+    if order == 3 and rem == 0:
+        # one third-order step becomes a second- and a first-order step (K = q + 1)
+        return (3,) * (q - 1) + (2, 1)
+    return (order,) * q + ((rem,) if rem else ())
+
+
 class SinglestepTables(NamedTuple):
     """Per-step tables of singlestep DPM-Solver-k (Lu et al., 2022a, Algorithms 1-2).
 
-    ``t_mid`` (N, k-1): intermediate times at lambda_s + r_j h; ``A_mid``, ``c1_mid``,
-    ``c2_mid`` (N, k-1): coefficients of the steps s -> s_j; ``ratio`` (N, k-1): the
-    effective r_j = (lambda_{s_j} - lambda_s)/h (recomputed from the times).
+    ``t_mid`` (N, k-1): intermediate times s_j (at lambda_s + r_j h); ``A_mid``,
+    ``c1_mid``, ``c2_mid`` (N, k-1): coefficients of the steps s -> s_j; ``ratio``
+    (N, k-1): the effective r_j = (lambda_{s_j} - lambda_s)/h (recomputed from the times).
     """
 
     full: StepCoefficients
@@ -183,14 +208,25 @@ class SinglestepTables(NamedTuple):
     ratio: Array
 
 
-def singlestep_tables(process: GaussianProcess, param: str, ts: Array,
-                      fractions: tuple[float, ...]) -> SinglestepTables:
-    t_s, t_t = ts[:-1], ts[1:]
+def singlestep_tables_at(process: GaussianProcess, param: str, t_s: Array, t_t: Array,
+                         t_mid: Array) -> SinglestepTables:
+    """Tables of the steps ``t_s -> t_t`` (shape (N,)) with intermediate stages at the
+    given times ``t_mid`` (shape (N, k-1), strictly between t_s and t_t)."""
     full = step_coefficients(process, param, t_s, t_t)
-    lam_s = half_log_snr(process, t_s)
-    if not fractions:
-        empty = jnp.zeros((t_s.shape[0], 0), ts.dtype)
-        return SinglestepTables(full, empty, empty, empty, empty, empty)
-    t_mid = jnp.stack([t_from_half_log_snr(process, lam_s + r * full.h) for r in fractions], -1)
     mid = step_coefficients(process, param, t_s[:, None], t_mid)
     return SinglestepTables(full, t_mid, mid.A, mid.c1, mid.c2, mid.h / full.h[:, None])
+
+
+def singlestep_tables(process: GaussianProcess, param: str, ts: Array,
+                      fractions: tuple[float, ...]) -> SinglestepTables:
+    """Tables of the steps ts[i] -> ts[i+1] with stages at lambda_s + r h, r in
+    ``fractions``."""
+    t_s, t_t = ts[:-1], ts[1:]
+    if not fractions:
+        full = step_coefficients(process, param, t_s, t_t)
+        empty = jnp.zeros((t_s.shape[0], 0), ts.dtype)
+        return SinglestepTables(full, empty, empty, empty, empty, empty)
+    lam_s = half_log_snr(process, t_s)
+    h = half_log_snr(process, t_t) - lam_s
+    t_mid = jnp.stack([t_from_half_log_snr(process, lam_s + r * h) for r in fractions], -1)
+    return singlestep_tables_at(process, param, t_s, t_t, t_mid)

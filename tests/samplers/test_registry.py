@@ -23,11 +23,31 @@ def test_registry_nfe_matches_reported_nfe():
     p = VPLinear()
     model = lambda x, t: 0.1 * x  # noqa: E731
     x = jnp.ones((4, 2))
-    for name in ["euler", "dpm_solver_2s", "edm_heun", "f_pndm", "unipc_bh2_3", "pc_langevin"]:
+    for name in ["euler", "dpm_solver_2s", "dpm_solver++_3s", "dpm_solver_3s_fixed", "edm_heun",
+                 "f_pndm", "unipc_bh2_3", "pc_langevin"]:
         info = sampler_info(name)
         ts = schedules.uniform_time(p, 7)
         out = info(model, p, x, ts, key=jax.random.PRNGKey(0))
         assert out.nfe == info.nfe(7), name
+
+
+def test_nfe_budgets_are_spent_exactly_by_the_fast_singlestep_defaults():
+    """DPM-Solver(++)-fast spends every budget: steps_for_nfe(b) = b grid steps, nfe = b,
+    and the output reports b (orders from singlestep_fast_orders); the fixed-order
+    variants spend the largest multiple of their order that fits."""
+    p = VPLinear()
+    model = lambda x, t: 0.1 * x  # noqa: E731
+    x = jnp.ones((2, 2))
+    for name in ["dpm_solver_2s", "dpm_solver_3s", "dpm_solver++_2s", "dpm_solver++_3s"]:
+        info = sampler_info(name)
+        for budget in range(1, 12):
+            n = info.steps_for_nfe(budget)
+            assert n == budget and info.nfe(n) == budget
+        out = jax.eval_shape(lambda x: info(model, p, x, schedules.uniform_time(p, 7)), x)
+        assert out.nfe == 7
+        fixed = sampler_info(name + "_fixed")
+        k = fixed.options["order"]
+        assert [fixed.nfe(fixed.steps_for_nfe(b)) for b in (5, 10)] == [5 // k * k, 10 // k * k]
 
 
 def test_unknown_name_lists_choices_and_duplicates_rejected():
@@ -73,12 +93,14 @@ def test_gradient_wrt_model_parameters_matches_finite_difference(x64, name):
 
 def _one_per_code_path() -> list[str]:
     """The first and last registered sampler of every module, plus the variants that
-    take their own loop (singlestep, SDE, noise-prediction UniPC, UniP, PNDM warm-ups)."""
+    take their own loop (singlestep fast and fixed, SDE, noise-prediction UniPC, UniP, PNDM
+    warm-ups)."""
     by_module: dict[str, list[str]] = {}
     for name in sorted(SAMPLERS):
         by_module.setdefault(SAMPLERS[name].fn.__module__, []).append(name)
     names = {n for group in by_module.values() for n in (group[0], group[-1])}
-    names |= {"dpm_solver_2s", "dpm_solver++_2s", "sde_dpm_solver++_2m", "unipc_bh2_3_noise",
+    names |= {"dpm_solver_2s", "dpm_solver++_3s", "dpm_solver_3s_fixed", "dpm_solver++_2s_fixed",
+              "sde_dpm_solver++_2m", "unipc_bh2_3_noise",
               "unip_bh2_1", "f_pndm", "plms", "ipndm", "edm_heun_stochastic", "ddim_eta1"}
     return sorted(names)
 
