@@ -24,9 +24,9 @@ In lambda = log(alpha/sigma) time, one step s -> t with h = lambda_t - lambda_s 
   ``timesteps`` lists the N + 1 times t_0 > ... > t_N at which the model is evaluated
   (t_N excepted): a step of order k spans k grid intervals, from t_c to t_{c+k}, with its
   intermediate stages at the grid times in between (r_j = (lambda_{c+j} - lambda_c)/h).
-  On a grid uniform in time (or in sqrt(t)) this is the reference implementation's
-  ``method="singlestep"`` exactly: its outer steps are the points of the N-step grid at
-  the cumulative orders, and its inner stages the same grid's points in between.
+  On a grid uniform in time (or in sqrt(t)) this is the algorithm of the reference
+  implementation's ``method="singlestep"``: its outer steps are the points of the N-step
+  grid at the cumulative orders, and its inner stages the same grid's points in between.
   (For ``skip_type="logSNR"`` the reference instead takes K equal outer steps in lambda;
   here a uniform-lambda grid gives steps proportional to their order.)
 * ``method="singlestep_fixed"``: order ``order`` on every step, ``timesteps`` are the
@@ -47,9 +47,11 @@ and ``"multistep"``; k N for ``"singlestep_fixed"`` of order k.
 
 Orders: singlestep-fixed and multistep DPM-Solver-k have global order k (measured in
 tests/samplers/test_dpm_solver.py). DPM-Solver-fast of order 3 ends with a first-order
-step unless N = 2 (mod 3) (orders ..., 3, 2), which caps its asymptotic order at 2 for
-those budgets, as in the reference; it is meant for small budgets, where it beats
-third-order steps everywhere (docs/samplers.md).
+step unless N = 2 (mod 3) (orders ..., 3, 2); in theory that step's O(h^2) local error
+caps the asymptotic order at 2 for those budgets. On the oracle it is not visible (3.15
+for N = 24, 48, 96, as for N = 23, 47, 95): the last step is short in lambda and the
+model output hardly changes there. The rule is meant for small budgets; docs/samplers.md
+compares it with fixed orders at NFE 5-50.
 """
 
 from __future__ import annotations
