@@ -1,38 +1,52 @@
 """Forward corruption processes.
 
-Gaussian processes share one interface (:class:`GaussianProcess`): alpha(t),
-sigma(t), log-SNR and its inverse, SDE drift/diffusion, probability-flow ODE,
-perturbation kernel and prior. PFGM++ (:mod:`diffax.processes.pfgmpp`) has its own
-heavy-tailed kernel.
+Every process follows the minimal :class:`~diffax.processes.protocol.Process` protocol
+(time range, marginal sample, prior sample and prior log-density, family).
+
+* Family ``"gaussian"``: :class:`GaussianProcess` (alpha(t), sigma(t), log-SNR and its
+  inverse, SDE drift/diffusion, probability-flow ODE, perturbation kernel and prior):
+  VP linear/cosine, discrete DDPM, sub-VP, VE, EDM, rectified flow.
+* Family ``"pfgmpp"``: PFGM++ (:mod:`diffax.processes.pfgmpp`), its own heavy-tailed
+  kernel; kernel-only for now, so not in :data:`PROCESSES`.
+
+:data:`PROCESSES` is a :class:`~diffax.registry.Registry` recording each entry's family;
+:func:`get_process` builds one by name with its options checked.
 """
+
+from typing import Any
 
 from diffax.processes.base import GaussianProcess, broadcast_to_x
 from diffax.processes.edm import EDM, karras_sigmas
 from diffax.processes.pfgmpp import PFGMPP
+from diffax.processes.protocol import DISCRETE, FAMILIES, GAUSSIAN, Process, family_of
 from diffax.processes.rectified_flow import RectifiedFlow
 from diffax.processes.sub_vp import SubVP
 from diffax.processes.ve import VE
 from diffax.processes.vp import DiscreteDDPM, VPCosine, VPLinear, VPProcess
+from diffax.registry import Registry
 
-PROCESSES = {
-    "vp_linear": VPLinear,
-    "vp_cosine": VPCosine,
-    "ddpm_discrete": DiscreteDDPM.linear,
-    "sub_vp": SubVP,
-    "ve": VE,
-    "edm": EDM,
-    "rectified_flow": RectifiedFlow,
-}
+PROCESSES: Registry = Registry("process")
+PROCESSES.add("vp_linear", VPLinear, family=GAUSSIAN)
+PROCESSES.add("vp_cosine", VPCosine, family=GAUSSIAN)
+PROCESSES.add("ddpm_discrete", DiscreteDDPM.linear, family=GAUSSIAN)
+PROCESSES.add("sub_vp", SubVP, family=GAUSSIAN)
+PROCESSES.add("ve", VE, family=GAUSSIAN)
+PROCESSES.add("edm", EDM, family=GAUSSIAN)
+PROCESSES.add("rectified_flow", RectifiedFlow, family=GAUSSIAN)
 
 
-def get_process(name: str, **kwargs) -> GaussianProcess:
-    """Build a Gaussian process by name (for configs); kwargs go to its constructor."""
-    if name not in PROCESSES:
-        raise ValueError(f"unknown process {name!r}; valid choices: {sorted(PROCESSES)}.")
-    return PROCESSES[name](**kwargs)
+def get_process(name: str, **options: Any) -> Process:
+    """Build the process ``name`` (for configs); ``options`` go to its constructor.
+
+    Raises:
+      ValueError: unknown name (with the valid choices) or unknown option (with the
+        valid options), or a bad option value.
+    """
+    return PROCESSES.build(name, **options)
 
 
 __all__ = [
+    "DISCRETE", "FAMILIES", "GAUSSIAN", "Process", "family_of",
     "GaussianProcess", "VPProcess", "VPLinear", "VPCosine", "DiscreteDDPM", "SubVP", "VE",
     "EDM", "RectifiedFlow", "karras_sigmas", "broadcast_to_x", "get_process", "PROCESSES",
     "PFGMPP",

@@ -28,19 +28,16 @@ interval ``[t_min, t_max]`` is static.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 
+from diffax.processes.protocol import GAUSSIAN
+
 Array = jax.Array
 ArrayLike = Any
-
-
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
 
 
 def broadcast_to_x(coef: ArrayLike, x: ArrayLike) -> Array:
@@ -62,6 +59,7 @@ def broadcast_to_x(coef: ArrayLike, x: ArrayLike) -> Array:
 class GaussianProcess(struct.PyTreeNode):
     """Base class of Gaussian forward processes ``x_t = alpha(t) x0 + sigma(t) eps``.
 
+    The ``"gaussian"`` family of :class:`~diffax.processes.protocol.Process`.
     Subclasses must implement :meth:`log_alpha`, :meth:`log_sigma` and
     :meth:`t_from_log_snr`, and declare ``t_min``/``t_max`` fields. Argument checks go
     in ``_validate`` (called by ``__post_init__``), not in ``__post_init__`` itself.
@@ -74,6 +72,7 @@ class GaussianProcess(struct.PyTreeNode):
     # treedef distinct.
     process_class: str | None = struct.field(pytree_node=False, default=None,
                                              kw_only=True, repr=False)
+    family: ClassVar[str] = GAUSSIAN
 
     def __post_init__(self):
         object.__setattr__(self, "process_class", type(self).__qualname__)
@@ -213,35 +212,3 @@ class GaussianProcess(struct.PyTreeNode):
     @property
     def name(self) -> str:
         return type(self).__name__
-
-
-def concrete_float(value: Any) -> float | None:
-    """``float(value)`` when ``value`` is a concrete Python/NumPy number, else ``None``.
-
-    Constructors validate hyper-parameters given as Python or NumPy numbers (what
-    users and configs pass). Values held in JAX arrays are not checked: JAX rebuilds
-    processes from traced or placeholder leaves (jit, vmap) and from concrete arrays
-    that are not hyper-parameters at all (gradients from ``jax.grad`` w.r.t. a
-    process, ``tree_map(jnp.zeros_like, ...)``, optimizer updates), which may be
-    negative or zero.
-    """
-    if isinstance(value, jax.Array):  # includes tracers
-        return None
-    try:
-        return float(value)
-    except Exception:  # tracers, placeholder objects, arrays with more than one element
-        return None
-
-
-def check_positive(name: str, value: Any, cls: str) -> None:
-    v = concrete_float(value)
-    if v is not None and not v > 0:
-        raise ValueError(f"{cls}: {name} must be > 0, got {name}={value}.")
-
-
-def check_interval(cls: str, t_min: float, t_max: float, lo: float, hi: float) -> None:
-    """Validate the static truncation interval lo <= t_min < t_max <= hi."""
-    if not (lo <= t_min < t_max <= hi):
-        raise ValueError(
-            f"{cls}: need {lo} <= t_min < t_max <= {hi}, got t_min={t_min}, t_max={t_max}."
-        )

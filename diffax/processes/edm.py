@@ -12,7 +12,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from diffax.processes.base import ArrayLike, GaussianProcess, check_interval
+from diffax import checks
+from diffax.processes.base import ArrayLike, GaussianProcess
 
 Array = jax.Array
 
@@ -23,13 +24,10 @@ def karras_sigmas(n: int, sigma_min: float = 0.002, sigma_max: float = 80.0,
 
         sigma_i = (sigma_max^(1/rho) + i/(n-1) (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho.
     """
-    if n < 2:
-        raise ValueError(f"karras_sigmas: n must be >= 2, got n={n}.")
-    if not 0 < sigma_min < sigma_max:
-        raise ValueError(f"karras_sigmas: need 0 < sigma_min < sigma_max, got "
-                         f"sigma_min={sigma_min}, sigma_max={sigma_max}.")
-    if not rho > 0:
-        raise ValueError(f"karras_sigmas: rho must be > 0, got rho={rho}.")
+    checks.integer("karras_sigmas", "n", n, minimum=2)
+    checks.interval("karras_sigmas", sigma_min, sigma_max, lo=0, lo_open=True,
+                    names=("sigma_min", "sigma_max"))
+    checks.positive("karras_sigmas", "rho", rho)
     ramp = jnp.linspace(0.0, 1.0, n)
     lo, hi = sigma_min ** (1.0 / rho), sigma_max ** (1.0 / rho)
     return (hi + ramp * (lo - hi)) ** rho
@@ -42,7 +40,7 @@ class EDM(GaussianProcess):
     t_max: float = struct.field(pytree_node=False, default=80.0)
 
     def _validate(self) -> None:
-        check_interval("EDM", self.t_min, self.t_max, 1e-30, float("inf"))
+        checks.interval("EDM", self.t_min, self.t_max, lo=1e-30)
 
     def log_alpha(self, t: ArrayLike) -> Array:
         return jnp.zeros_like(jnp.asarray(t, dtype=jnp.result_type(t, float)))

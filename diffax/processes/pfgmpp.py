@@ -51,13 +51,15 @@ Beta-prime radius, so a mismatch is an error, not a broadcast).
 from __future__ import annotations
 
 import math
-import numbers
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 
-from diffax.processes.base import ArrayLike, check_interval
+from diffax import checks
+from diffax.processes.base import ArrayLike
+from diffax.processes.protocol import PFGMPP_FAMILY
 
 Array = jax.Array
 
@@ -93,7 +95,14 @@ class PFGMPP(struct.PyTreeNode):
       data_dim: N, the number of data dimensions (size of one example).
       t_min, t_max: the sigma range (EDM defaults 0.002 and 80); the corresponding
         radii are ``r = sigma sqrt(D)``.
+
+    A :class:`~diffax.processes.protocol.Process` of its own family ``"pfgmpp"``: the
+    kernel is not Gaussian (no alpha(t), sigma(t)), so the Gaussian losses and samplers
+    do not apply. It is kernel-only (not in ``PROCESSES``) until it has a loss and a
+    sampler (issue 20).
     """
+
+    family: ClassVar[str] = PFGMPP_FAMILY
 
     D: float = struct.field(pytree_node=False)
     data_dim: int = struct.field(pytree_node=False)
@@ -101,18 +110,13 @@ class PFGMPP(struct.PyTreeNode):
     t_max: float = struct.field(pytree_node=False, default=80.0)
 
     def __post_init__(self):
-        D = self.D
-        if isinstance(D, bool) or not isinstance(D, numbers.Real):
-            raise ValueError(f"PFGMPP: D must be a positive real number, got D={D!r}.")
-        if not (math.isfinite(D) and D > 0):
-            raise ValueError(
-                f"PFGMPP: D must be finite and > 0, got D={D}; for the D -> inf "
-                "(Gaussian) limit use the EDM process."
-            )
-        n = self.data_dim
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n <= 0:
-            raise ValueError(f"PFGMPP: data_dim must be an integer > 0, got data_dim={n!r}.")
-        check_interval("PFGMPP", self.t_min, self.t_max, 1e-30, float("inf"))
+        try:
+            checks.positive("PFGMPP", "D", self.D)
+        except ValueError as err:
+            raise ValueError(f"{err} For the D -> inf (Gaussian) limit use the EDM "
+                             "process.") from None
+        checks.positive_int("PFGMPP", "data_dim", self.data_dim)
+        checks.interval("PFGMPP", self.t_min, self.t_max, lo=1e-30)
 
     # ---- sigma <-> r --------------------------------------------------------------
     def r_from_sigma(self, sigma: ArrayLike) -> Array:
@@ -240,6 +244,12 @@ class PFGMPP(struct.PyTreeNode):
         u = g / jnp.linalg.norm(g, axis=-1, keepdims=True)
         radius = self.sample_radius(k_rad, sigma, batch, y.dtype)
         return y + (radius[:, None] * u).reshape(y.shape)
+
+    def sample_marginal(self, key: Array, x0: ArrayLike, t: ArrayLike) -> tuple[Array, Array]:
+        """:meth:`sample_kernel` at ``sigma = t`` (the Process interface); returns
+        ``(x_t, x_t - x0)``."""
+        x_t = self.sample_kernel(key, x0, t)
+        return x_t, x_t - jnp.asarray(x0, x_t.dtype)
 
     # ---- prior -----------------------------------------------------------------------
     def prior_sample(self, key: Array, shape: tuple[int, ...], dtype=jnp.float32) -> Array:

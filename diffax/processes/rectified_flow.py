@@ -16,7 +16,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from diffax.processes.base import ArrayLike, GaussianProcess, check_interval
+from diffax import checks
+from diffax.processes.base import ArrayLike, GaussianProcess
 
 Array = jax.Array
 
@@ -28,7 +29,7 @@ class RectifiedFlow(GaussianProcess):
     t_max: float = struct.field(pytree_node=False, default=1.0 - 1e-3)
 
     def _validate(self) -> None:
-        check_interval("RectifiedFlow", self.t_min, self.t_max, 0.0, 1.0)
+        checks.interval("RectifiedFlow", self.t_min, self.t_max, lo=0.0, hi=1.0)
 
     def log_alpha(self, t: ArrayLike) -> Array:
         return jnp.log1p(-jnp.asarray(t))

@@ -12,7 +12,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from diffax.processes.base import ArrayLike, GaussianProcess, check_interval
+from diffax import checks
+from diffax.processes.base import ArrayLike, GaussianProcess
 from diffax.processes.vp import VPLinear
 
 Array = jax.Array
@@ -29,7 +30,7 @@ class SubVP(GaussianProcess):
     def _validate(self) -> None:
         # Same argument rules as the VP SDE it shares its mean with.
         self._vp()
-        check_interval("SubVP", self.t_min, self.t_max, 0.0, 1.0)
+        checks.interval("SubVP", self.t_min, self.t_max, lo=0.0, hi=1.0)
 
     def _vp(self) -> VPLinear:
         return VPLinear(self.beta_min, self.beta_max)

@@ -11,13 +11,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from diffax.processes.base import (
-    ArrayLike,
-    GaussianProcess,
-    check_interval,
-    check_positive,
-    concrete_float,
-)
+from diffax import checks
+from diffax.processes.base import ArrayLike, GaussianProcess
 
 Array = jax.Array
 
@@ -31,11 +26,13 @@ class VE(GaussianProcess):
     t_max: float = struct.field(pytree_node=False, default=1.0)
 
     def _validate(self) -> None:
-        check_positive("sigma_min", self.sigma_min, "VE")
-        lo, hi = concrete_float(self.sigma_min), concrete_float(self.sigma_max)
+        # Python/NumPy hyper-parameters only: see checks.host_float.
+        lo, hi = checks.host_float(self.sigma_min), checks.host_float(self.sigma_max)
+        if lo is not None:
+            checks.positive("VE", "sigma_min", lo)
         if lo is not None and hi is not None and not hi > lo:
             raise ValueError(f"VE: sigma_max={hi} must be > sigma_min={lo}.")
-        check_interval("VE", self.t_min, self.t_max, 0.0, 1.0)
+        checks.interval("VE", self.t_min, self.t_max, lo=0.0, hi=1.0)
 
     def _log_ratio(self) -> Array:
         return jnp.log(self.sigma_max) - jnp.log(self.sigma_min)

@@ -22,13 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from diffax.processes.base import (
-    ArrayLike,
-    GaussianProcess,
-    check_interval,
-    check_positive,
-    concrete_float,
-)
+from diffax import checks
+from diffax.processes.base import ArrayLike, GaussianProcess
 
 Array = jax.Array
 
@@ -64,13 +59,15 @@ class VPLinear(VPProcess):
     t_max: float = struct.field(pytree_node=False, default=1.0)
 
     def _validate(self) -> None:
-        check_positive("beta_min", self.beta_min, "VPLinear")
-        lo, hi = concrete_float(self.beta_min), concrete_float(self.beta_max)
+        # Python/NumPy hyper-parameters only: see checks.host_float.
+        lo, hi = checks.host_float(self.beta_min), checks.host_float(self.beta_max)
+        if lo is not None:
+            checks.positive("VPLinear", "beta_min", lo)
         if lo is not None and hi is not None and hi < lo:
             raise ValueError(
                 f"VPLinear: beta_max={hi} must be >= beta_min={lo} (beta(t) increases)."
             )
-        check_interval("VPLinear", self.t_min, self.t_max, 0.0, 1.0)
+        checks.interval("VPLinear", self.t_min, self.t_max, lo=0.0, hi=1.0)
 
     def beta(self, t: ArrayLike) -> Array:
         return self.beta_min + jnp.asarray(t) * (self.beta_max - self.beta_min)
@@ -101,8 +98,10 @@ class VPCosine(VPProcess):
     t_max: float = struct.field(pytree_node=False, default=0.9946)
 
     def _validate(self) -> None:
-        check_positive("s", self.s, "VPCosine")
-        check_interval("VPCosine", self.t_min, self.t_max, 0.0, 1.0 - 1e-12)
+        s = checks.host_float(self.s)  # Python/NumPy hyper-parameters only
+        if s is not None:
+            checks.positive("VPCosine", "s", s)
+        checks.interval("VPCosine", self.t_min, self.t_max, lo=0.0, hi=1.0 - 1e-12)
 
     def _log_cos0(self) -> Array:
         return jnp.log(jnp.cos(0.5 * math.pi * self.s / (1.0 + self.s)))
@@ -161,8 +160,7 @@ class DiscreteDDPM(VPProcess):
     def linear(cls, n_steps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02,
                **kw) -> "DiscreteDDPM":
         """DDPM's linear schedule, betas = linspace(beta_start, beta_end, n_steps)."""
-        if n_steps < 2:
-            raise ValueError(f"DiscreteDDPM.linear: n_steps must be >= 2, got {n_steps}.")
+        checks.integer("DiscreteDDPM.linear", "n_steps", n_steps, minimum=2)
         return cls(betas=np.linspace(beta_start, beta_end, n_steps), **kw)
 
     @classmethod
@@ -192,7 +190,7 @@ class DiscreteDDPM(VPProcess):
                 raise ValueError(f"DiscreteDDPM: betas must be 1-D with >= 2 entries, got "
                                  f"shape {shape}.")
             object.__setattr__(self, "t_min", 1.0 / shape[0])
-        check_interval("DiscreteDDPM", self.t_min, self.t_max, 0.0, 1.0)
+        checks.interval("DiscreteDDPM", self.t_min, self.t_max, lo=0.0, hi=1.0)
 
     @property
     def n_steps(self) -> int:
