@@ -20,14 +20,15 @@ Losses contain no Python control flow on traced values, so they jit, vmap and gr
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 
+from diffax import checks
 from diffax.processes.base import GaussianProcess
+from diffax.processes.protocol import family_of
 
 Array = jax.Array
 ModelFn = Callable[..., Array]
@@ -39,43 +40,16 @@ WeightFn = Callable[[Array], Array]
 
 
 def check_process(process: Any, where: str) -> GaussianProcess:
-    """Raise a ValueError unless ``process`` is a diffax ``GaussianProcess``."""
+    """Raise a ValueError unless ``process`` is a diffax ``GaussianProcess`` (the losses
+    here are those of the ``"gaussian"`` family)."""
     if not isinstance(process, GaussianProcess):
+        family = family_of(process)
         raise ValueError(
-            f"{where}: process must be a diffax GaussianProcess (VPLinear, VPCosine, "
-            f"DiscreteDDPM, SubVP, VE, EDM, RectifiedFlow, ...), got "
-            f"{type(process).__name__}."
+            f"{where}: process must be a diffax GaussianProcess (family 'gaussian': "
+            f"VPLinear, VPCosine, DiscreteDDPM, SubVP, VE, EDM, RectifiedFlow, ...), got "
+            f"{type(process).__name__}{f' of family {family!r}' if family else ''}."
         )
     return process
-
-
-def check_choice(where: str, what: str, value: Any, choices) -> str:
-    """Raise a ValueError naming ``value`` and the valid ``choices`` if it is not one."""
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{where}: unknown {what} {value!r}; valid choices: {sorted(choices)}.")
-    return value
-
-
-def positive_float(where: str, name: str, value: Any) -> float:
-    """``float(value)``, or a ValueError unless it is a finite number > 0."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}: {name} must be a number > 0, got {name}={value!r}.") from None
-    if not (math.isfinite(v) and v > 0):
-        raise ValueError(f"{where}: {name} must be finite and > 0, got {name}={value!r}.")
-    return v
-
-
-def finite_float(where: str, name: str, value: Any) -> float:
-    """``float(value)``, or a ValueError unless it is a finite number."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}: {name} must be a finite number, got {name}={value!r}.") from None
-    if not math.isfinite(v):
-        raise ValueError(f"{where}: {name} must be finite, got {name}={value!r}.")
-    return v
 
 
 def split_options(where: str, options: Mapping[str, Any],
@@ -111,8 +85,7 @@ def split_batch(batch: Any, where: str) -> tuple[Array, dict]:
     if x0.ndim < 1 or x0.shape[0] < 1:
         raise ValueError(f"{where}: batch['x'] must have shape (B, ...) with B >= 1, got "
                          f"shape {x0.shape}.")
-    if not jnp.issubdtype(x0.dtype, jnp.floating):
-        raise ValueError(f"{where}: batch['x'] must be floating point, got dtype {x0.dtype}.")
+    checks.floating(where, "batch['x']", x0)
     cond = {k: v for k, v in batch.items() if k != "x"}
     return x0, cond
 

@@ -24,10 +24,10 @@ from typing import Any, Mapping
 
 import jax
 
+from diffax import checks
 from diffax.losses.base import (
     LossFn,
     ModelFn,
-    check_choice,
     check_process,
     compute_dtype,
     split_batch,
@@ -91,9 +91,9 @@ def build_denoising_loss(process: GaussianProcess, kind: str, weighting: str,
                          where: str) -> LossFn:
     """:func:`denoising_loss` with the caller's name ``where`` in error messages."""
     check_process(process, where)
-    check_choice(where, "prediction kind", kind, KINDS)
-    check_choice(where, "weighting", weighting, WEIGHTINGS)
-    check_choice(where, "time_sampling", time_sampling, TIME_SAMPLERS)
+    checks.choice(where, "prediction kind", kind, sorted(KINDS))
+    checks.choice(where, "weighting", weighting, WEIGHTINGS)
+    checks.choice(where, "time_sampling", time_sampling, TIME_SAMPLERS)
     w_opts, t_opts = split_options(
         where, options,
         {f"weighting={weighting!r}": weighting_defaults(weighting),

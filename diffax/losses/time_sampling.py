@@ -43,8 +43,11 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from diffax.losses.base import TimeSampler, check_choice, finite_float, positive_float
+from diffax import checks
+from diffax.losses.base import TimeSampler
 from diffax.processes.base import GaussianProcess
+from diffax.processes.protocol import GAUSSIAN, family_of
+from diffax.registry import Registry
 
 Array = jax.Array
 
@@ -106,15 +109,19 @@ class TimeSampling:
     positive: tuple[str, ...] = ()
 
 
-TIME_SAMPLERS: dict[str, TimeSampling] = {
-    "uniform": TimeSampling(_uniform, {}),
-    "antithetic": TimeSampling(_antithetic, {}),
-    "stratified": TimeSampling(_stratified, {}),
-    "lognormal": TimeSampling(_lognormal, {"p_mean": -1.2, "p_std": 1.2}, ("p_std",)),
-    "uniform_log_snr": TimeSampling(_uniform_log_snr, {}),
-    "logit_normal": TimeSampling(_logit_normal, {"logit_mean": 0.0, "logit_std": 1.0},
-                                 ("logit_std",)),
-}
+# Samplers that use only [t_min, t_max] fit any process (no family); those that go
+# through the log-SNR need a Gaussian one.
+TIME_SAMPLERS: Registry[TimeSampling] = Registry("time sampler")
+TIME_SAMPLERS.add("uniform", TimeSampling(_uniform, {}))
+TIME_SAMPLERS.add("antithetic", TimeSampling(_antithetic, {}))
+TIME_SAMPLERS.add("stratified", TimeSampling(_stratified, {}))
+TIME_SAMPLERS.add("lognormal",
+                  TimeSampling(_lognormal, {"p_mean": -1.2, "p_std": 1.2}, ("p_std",)),
+                  family=GAUSSIAN)
+TIME_SAMPLERS.add("uniform_log_snr", TimeSampling(_uniform_log_snr, {}), family=GAUSSIAN)
+TIME_SAMPLERS.add("logit_normal",
+                  TimeSampling(_logit_normal, {"logit_mean": 0.0, "logit_std": 1.0},
+                               ("logit_std",)))
 
 # Options every sampler accepts: the interval (default: the process's).
 INTERVAL_DEFAULTS = {"t_min": None, "t_max": None}
@@ -122,7 +129,7 @@ INTERVAL_DEFAULTS = {"t_min": None, "t_max": None}
 
 def time_sampling_defaults(name: str, where: str = "time_sampling") -> dict:
     """The options (with defaults) that time sampler ``name`` accepts."""
-    check_choice(where, "time_sampling", name, TIME_SAMPLERS)
+    checks.choice(where, "time_sampling", name, TIME_SAMPLERS)
     return {**INTERVAL_DEFAULTS, **TIME_SAMPLERS[name].defaults}
 
 
@@ -130,8 +137,8 @@ def resolve_interval(process: GaussianProcess, t_min: Any, t_max: Any,
                      where: str) -> tuple[float, float]:
     """``(t_min, t_max)`` as floats (``None``: the process's), checked to satisfy
     process.t_min <= t_min < t_max <= process.t_max."""
-    lo = process.t_min if t_min is None else finite_float(where, "t_min", t_min)
-    hi = process.t_max if t_max is None else finite_float(where, "t_max", t_max)
+    lo = process.t_min if t_min is None else checks.finite(where, "t_min", t_min)
+    hi = process.t_max if t_max is None else checks.finite(where, "t_max", t_max)
     if not (process.t_min <= lo < hi <= process.t_max):
         raise ValueError(
             f"{where}: need process.t_min <= t_min < t_max <= process.t_max, got "
@@ -150,19 +157,21 @@ def make_time_sampler(name: str, process: GaussianProcess, *, t_min: float | Non
     intervals outside the process's raise ValueError.
     """
     where = f"time_sampling {name!r}"
-    spec = TIME_SAMPLERS[check_choice("make_time_sampler", "time_sampling", name, TIME_SAMPLERS)]
+    spec = TIME_SAMPLERS[checks.choice("make_time_sampler", "time_sampling", name,
+                                       TIME_SAMPLERS)]
+    TIME_SAMPLERS.check_family(name, family_of(process), what=type(process).__name__)
     unknown = sorted(set(options) - set(spec.defaults))
     if unknown:
         raise ValueError(f"{where}: unknown option(s) {unknown}; valid options: "
                          f"{sorted({**INTERVAL_DEFAULTS, **spec.defaults})}.")
     opts = {**spec.defaults, **options}
     for key, value in opts.items():
-        opts[key] = (positive_float if key in spec.positive else finite_float)(where, key, value)
+        opts[key] = (checks.positive if key in spec.positive else checks.finite)(where, key,
+                                                                                 value)
     lo, hi = resolve_interval(process, t_min, t_max, where)
 
     def sample_t(key: Array, batch_size: int, dtype: Any = jnp.float32) -> Array:
-        if not jnp.issubdtype(dtype, jnp.floating):
-            raise ValueError(f"{where}: dtype must be floating, got {dtype}.")
+        checks.floating(where, "dtype", dtype)
         return spec.fn(key, int(batch_size), jnp.dtype(dtype), process, lo, hi, **opts)
 
     return sample_t

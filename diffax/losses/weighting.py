@@ -53,9 +53,12 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from diffax.losses.base import WeightFn, check_choice, positive_float
+from diffax import checks
+from diffax.losses.base import WeightFn
 from diffax.predictions import check_kind, from_x0_eps
 from diffax.processes.base import GaussianProcess
+from diffax.processes.protocol import GAUSSIAN, family_of
+from diffax.registry import Registry
 
 Array = jax.Array
 
@@ -106,25 +109,26 @@ class Weighting:
     positive: tuple[str, ...] = ()  # options that must be > 0
 
 
-WEIGHTINGS: dict[str, Weighting] = {
-    "uniform": Weighting(None, {}),
-    "snr": Weighting(_snr_x0, {}),
-    "min_snr": Weighting(_min_snr_x0, {"gamma": 5.0}, ("gamma",)),
-    "likelihood": Weighting(_likelihood_x0, {}),
-    "edm": Weighting(_edm_x0, {"sigma_data": 0.5}, ("sigma_data",)),
-}
+# Every weighting is a function of alpha(t), sigma(t): the Gaussian family.
+WEIGHTINGS: Registry[Weighting] = Registry("weighting")
+WEIGHTINGS.add("uniform", Weighting(None, {}), family=GAUSSIAN)
+WEIGHTINGS.add("snr", Weighting(_snr_x0, {}), family=GAUSSIAN)
+WEIGHTINGS.add("min_snr", Weighting(_min_snr_x0, {"gamma": 5.0}, ("gamma",)), family=GAUSSIAN)
+WEIGHTINGS.add("likelihood", Weighting(_likelihood_x0, {}), family=GAUSSIAN)
+WEIGHTINGS.add("edm", Weighting(_edm_x0, {"sigma_data": 0.5}, ("sigma_data",)),
+               family=GAUSSIAN)
 
 
 def weighting_defaults(name: str, where: str = "weighting") -> dict:
     """The options (with defaults) that weighting ``name`` accepts."""
-    check_choice(where, "weighting", name, WEIGHTINGS)
+    checks.choice(where, "weighting", name, WEIGHTINGS)
     return dict(WEIGHTINGS[name].defaults)
 
 
 def x0_weight(name: str, process: GaussianProcess, t: Array, **options: Any) -> Array:
     """The x0-space weight w(t) of weighting ``name`` (``"uniform"`` has none: its
     weight is 1 in the model's own kind space; use :func:`make_weighting`)."""
-    spec = WEIGHTINGS[check_choice("x0_weight", "weighting", name, WEIGHTINGS)]
+    spec = WEIGHTINGS[checks.choice("x0_weight", "weighting", name, WEIGHTINGS)]
     if spec.x0_weight is None:
         raise ValueError("x0_weight: weighting 'uniform' is defined in the model's own kind "
                          "space, not in x0 space; use make_weighting(name, process, kind).")
@@ -138,7 +142,8 @@ def make_weighting(name: str, process: GaussianProcess, kind: str, **options: An
     Options are validated here (unknown or non-positive values raise ValueError).
     """
     where = f"weighting {name!r}"
-    spec = WEIGHTINGS[check_choice("make_weighting", "weighting", name, WEIGHTINGS)]
+    spec = WEIGHTINGS[checks.choice("make_weighting", "weighting", name, WEIGHTINGS)]
+    WEIGHTINGS.check_family(name, family_of(process), what=type(process).__name__)
     check_kind(kind)
     unknown = sorted(set(options) - set(spec.defaults))
     if unknown:
@@ -146,7 +151,7 @@ def make_weighting(name: str, process: GaussianProcess, kind: str, **options: An
                          f"{sorted(spec.defaults)}.")
     opts = {**spec.defaults, **options}
     for key in spec.positive:
-        opts[key] = positive_float(where, key, opts[key])
+        opts[key] = checks.positive(where, key, opts[key])
 
     if spec.x0_weight is None:
         def weight_fn(t: Array) -> Array:

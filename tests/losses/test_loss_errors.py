@@ -57,12 +57,40 @@ def test_get_loss_rejects_unknown_names_and_options():
         losses.get_loss("score_matching", VP)
     for name in ("'dsm'", "'edm'", "'ddpm_simple'", "'flow_matching'", "'score_matching'"):
         assert name in str(info.value)
-    with pytest.raises(ValueError, match=r"\['kind'\].*'edm'.*sigma_data.*p_mean.*p_std"):
+    assert "did you mean 'edm'" in str(losses_error(lambda: losses.get_loss("emd", VP)))
+    with pytest.raises(ValueError, match=r"get_loss: loss 'edm': unknown option\(s\) \['kind'\]; "
+                                         r"valid options: \['p_mean', 'p_std', 'sigma_data'\]"):
         losses.get_loss("edm", VP, kind="x0")
-    with pytest.raises(ValueError, match=r"\['weighting'\].*'ddpm_simple'.*\[\]"):
+    with pytest.raises(ValueError, match=r"loss 'ddpm_simple': unknown option\(s\) "
+                                         r"\['weighting'\]; valid options: \[\]"):
         losses.get_loss("ddpm_simple", DiscreteDDPM.linear(50), weighting="snr")
     with pytest.raises(ValueError, match="'min_snr'"):
         losses.get_loss("dsm", VP, weighting="minsnr")
+
+
+def losses_error(build) -> ValueError:
+    with pytest.raises(ValueError) as info:
+        build()
+    return info.value
+
+
+def test_registries_record_families_and_refuse_mismatches():
+    assert all(losses.LOSSES.family(n) == "gaussian" for n in losses.LOSSES)
+    assert all(losses.WEIGHTINGS.family(n) == "gaussian" for n in losses.WEIGHTINGS)
+    # Time samplers that only use [t_min, t_max] fit any family; log-SNR ones need Gaussian.
+    assert losses.TIME_SAMPLERS.names("gaussian") == ["lognormal", "uniform_log_snr"]
+    pfgm = PFGMPP(D=128.0, data_dim=2)
+    with pytest.raises(ValueError, match=r"get_loss: loss 'dsm' is for gaussian processes, "
+                                         r"but PFGMPP is a pfgmpp process; losses for pfgmpp "
+                                         r"processes: \[\]"):
+        losses.get_loss("dsm", pfgm)
+    with pytest.raises(ValueError, match=r"time sampler 'lognormal' is for gaussian processes, "
+                                         r"but PFGMPP is pfgmpp"):
+        losses.make_time_sampler("lognormal", pfgm)
+    t = losses.make_time_sampler("uniform", pfgm)(jax.random.key(0), 4)
+    assert t.shape == (4,) and bool(jnp.all((t >= pfgm.t_min) & (t <= pfgm.t_max)))
+    with pytest.raises(ValueError, match=r"weighting 'snr' is for gaussian processes"):
+        losses.make_weighting("snr", pfgm, "x0")
 
 
 def test_bad_batches_and_model_outputs():
