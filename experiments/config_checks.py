@@ -12,7 +12,7 @@ import os
 import jax.numpy as jnp
 import ml_collections
 
-from diffax import training
+from diffax import parameterization, training
 from diffax.samplers import SAMPLERS, schedules
 
 COMPUTE_DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}  # config name -> compute dtype
@@ -86,11 +86,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     if t.sample_every < 0:
         _fail("training.sample_every", t.sample_every, "expected >= 0 (0 disables grids)")
     m = config.model
-    if m.parameterization not in training.PARAMETERIZATIONS:
+    if m.parameterization not in parameterization.PARAMETERIZATIONS:
         _fail("model.parameterization", m.parameterization,
-              f"choose one of {list(training.PARAMETERIZATIONS)}")
-    if m.time_input not in training.TIME_INPUTS:
-        _fail("model.time_input", m.time_input, f"choose one of {list(training.TIME_INPUTS)}")
+              f"choose one of {list(parameterization.PARAMETERIZATIONS)}")
+    if m.time_input not in parameterization.TIME_INPUTS:
+        _fail("model.time_input", m.time_input, f"choose one of {list(parameterization.TIME_INPUTS)}")
     s = config.sampling
     for field, name in [("sampling.sampler", s.sampler)] + [
             (f"eval.samplers[{i}]", n) for i, n in enumerate(config.eval.samplers)]:

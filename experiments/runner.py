@@ -12,7 +12,7 @@ notebooks::
 
 ``build`` wires the library together: a process (``diffax.processes``), a dataset
 pipeline (``diffax.data``), a flax.nnx network (``diffax.nn``), its parameterization as a
-``model_fn`` (``diffax.training.parameterization``), a loss (``diffax.losses``) and a
+``model_fn`` and a loss, together the training objective (``diffax.objectives``), and a
 sampler (``diffax.samplers``). Nothing here knows solver or loss internals.
 """
 
@@ -33,7 +33,7 @@ from flax import nnx
 
 from diffax import data as ddata
 from diffax import filesystem as fs
-from diffax import losses, nn, training
+from diffax import nn, objectives, training
 from diffax.guidance import classifier_free_guidance
 from diffax.processes import GaussianProcess, get_process
 from diffax.samplers import get_sampler, sampler_info, schedules
@@ -63,10 +63,14 @@ class Experiment:
     dataset: Any
     pipeline: Any
     network: nnx.Module
-    loss_fn: Callable
-    kind: str
+    objective: Any
     data_shape: tuple[int, ...]
     num_classes: int | None
+
+    @property
+    def kind(self) -> str:
+        """The prediction kind of the trained model, as samplers are told."""
+        return self.objective.kind
 
     def batch(self, step: int) -> dict:
         """This host's rows at ``step``; labels only for class-conditional models (every
@@ -76,9 +80,7 @@ class Experiment:
 
     def model_fn(self, net: Callable) -> Callable:
         """The diffusion model (prediction ``self.kind``) of a network ``net(x, c, **cond)``."""
-        m = self.config.model
-        return training.make_model_fn(net, self.process, m.parameterization,
-                                      time_input=m.time_input, sigma_data=m.sigma_data)[0]
+        return self.objective.model_fn(net)
 
 
 def _network_kwargs(config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
@@ -109,10 +111,12 @@ def build(config: ml_collections.ConfigDict, *, split: str = "train") -> Experim
                          f"no labels; set model.class_conditional=False.")
     network = nn.get_network(config.model.name, **_network_kwargs(config, data_shape, num_classes),
                              rngs=nnx.Rngs(config.seed))
-    loss_fn = losses.get_loss(config.loss.name, process, **dict(config.loss.kwargs))
-    kind = training.make_model_fn(lambda x, c: x, process, config.model.parameterization,
-                                  time_input=config.model.time_input)[1]
-    return Experiment(config, process, dataset, pipeline, network, loss_fn, kind, data_shape,
+    m = config.model
+    objective = objectives.get_objective(
+        config.get("objective", {}).get("name", "denoising"), process, loss=config.loss.name,
+        loss_kwargs=dict(config.loss.kwargs), parameterization=m.parameterization,
+        time_input=m.time_input, sigma_data=m.sigma_data)
+    return Experiment(config, process, dataset, pipeline, network, objective, data_shape,
                       num_classes)
 
 
@@ -128,7 +132,8 @@ def _optimizer(config: ml_collections.ConfigDict):
 
 def _initial_state(exp: Experiment, tx):
     return training.create_train_state(exp.network, tx, seed=exp.config.seed,
-                                       ema_decays=tuple(exp.config.training.ema_decays))
+                                       ema_decays=tuple(exp.config.training.ema_decays),
+                                       objective=exp.objective)
 
 
 def jitted_train_step(exp: Experiment, graphdef: nnx.GraphDef, tx, lr_schedule,
@@ -136,10 +141,10 @@ def jitted_train_step(exp: Experiment, graphdef: nnx.GraphDef, tx, lr_schedule,
     """The sharded, jitted train step of ``exp`` as its config defines it."""
     t = exp.config.training
     step_fn = training.make_train_step(
-        graphdef, exp.loss_fn, tx, exp.model_fn, ema_decays=tuple(t.ema_decays),
-        nonfinite=t.nonfinite, compute_dtype=COMPUTE_DTYPES[t.compute_dtype],
-        label_dropout=t.label_dropout if exp.num_classes else 0.0,
-        null_label=exp.num_classes, lr_schedule=lr_schedule)
+        graphdef, exp.objective, tx, ema_decays=tuple(t.ema_decays), nonfinite=t.nonfinite,
+        compute_dtype=COMPUTE_DTYPES[t.compute_dtype], lr_schedule=lr_schedule,
+        batch_transform=objectives.label_dropout(t.label_dropout if exp.num_classes else 0.0,
+                                                 exp.num_classes))
     return training.jit_train_step(step_fn, mesh)
 
 
@@ -337,8 +342,9 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str, *, step: int | Non
 
     @jax.jit
     def loss_at(batch, key):
-        model_fn = exp.model_fn(lambda x, c, **kw: apply(params, state.buffers, x, c, **kw))
-        return exp.loss_fn(model_fn, batch, key)[0]
+        def net(p, x, c, **kw):
+            return apply(p, state.buffers, x, c, **kw)
+        return exp.objective.loss(net, params, state.aux, batch, key)[0]
 
     loss_values = [float(loss_at(jax.tree.map(jnp.asarray, test.batch(i)),
                                  jax.random.PRNGKey(10_000 + i))) for i in range(e.num_batches)]

@@ -35,9 +35,13 @@ def get_config() -> ml_collections.ConfigDict:
     m.sigma_data = 0.5
     m.class_conditional = False       # adds a label embedding with a null label (CFG)
 
+    c.objective = ml_collections.ConfigDict()
+    c.objective.name = "denoising"    # diffax.objectives registry name
     c.loss = lo = ml_collections.ConfigDict()
     lo.name = "edm"                   # diffax.losses.get_loss name
-    lo.kwargs = ml_collections.ConfigDict(dict(sigma_data=0.5, p_mean=-1.2, p_std=1.2))
+    # the loss's target kind and sigma_data follow from model.parameterization and
+    # model.sigma_data (diffax.objectives.loss_options); state them here only to check
+    lo.kwargs = ml_collections.ConfigDict(dict(p_mean=-1.2, p_std=1.2))
 
     c.optim = o = ml_collections.ConfigDict()
     o.optimizer = "adam"

@@ -10,6 +10,6 @@ def get_config():
     c.model.parameterization = "edm"
     c.model.kwargs.time_scale = 250.0
     c.loss.name = "edm"
-    c.loss.kwargs = dict(sigma_data=0.5, p_mean=-1.2, p_std=1.2)
+    c.loss.kwargs = dict(p_mean=-1.2, p_std=1.2)
     c.sampling.schedule = "karras"
     return c

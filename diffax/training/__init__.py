@@ -13,17 +13,17 @@ from diffax.training.ema import ema_key, init_ema, update_ema
 from diffax.training.loop import Hook, NonFiniteLossError, fit
 from diffax.training.metric_logging import MetricLogger, read_metrics
 from diffax.training.optim import make_lr_schedule, make_optimizer
-from diffax.training.parameterization import PARAMETERIZATIONS, TIME_INPUTS, make_model_fn
 from diffax.training.sharding import make_mesh, replicate, shard_batch
 from diffax.training.state import TrainState, create_train_state, eval_params
-from diffax.training.step import (NONFINITE_POLICIES, drop_labels, jit_train_step,
-                                  make_train_step, network_apply)
+from diffax.training.objective import FunctionObjective, Objective, check_objective
+from diffax.training.step import (NONFINITE_POLICIES, jit_train_step, make_train_step,
+                                  network_apply)
 
 __all__ = [
     "Checkpointer", "CheckpointMismatchError", "CorruptCheckpointError", "state_digest",
     "abstract_like", "ema_key", "init_ema", "update_ema", "Hook",
     "NonFiniteLossError", "fit", "MetricLogger", "read_metrics", "make_lr_schedule",
-    "make_optimizer", "PARAMETERIZATIONS", "TIME_INPUTS", "make_model_fn", "make_mesh",
+    "make_optimizer", "make_mesh", "FunctionObjective", "Objective", "check_objective",
     "replicate", "shard_batch", "TrainState", "create_train_state", "eval_params",
-    "NONFINITE_POLICIES", "drop_labels", "jit_train_step", "make_train_step", "network_apply",
+    "NONFINITE_POLICIES", "jit_train_step", "make_train_step", "network_apply",
 ]

@@ -24,6 +24,8 @@ class TrainState(struct.PyTreeNode):
     buffers: every other variable of the network (e.g. fixed Fourier frequencies).
     opt_state: the optax state of ``tx``.
     ema: {"ema_<decay>": params-like} exponential moving averages.
+    aux: the objective's auxiliary state (``objective.init(params)``: a teacher, an EMA
+        target, a buffer; ``()`` for plain denoising), see ``diffax.training.objective``.
     rng: raw uint32 PRNG key; step ``s`` uses ``fold_in(rng, s)`` so batches and noise
         do not depend on where a run was resumed.
     halted: set when a non-finite loss is met under the "stop" policy; the parameters
@@ -36,14 +38,17 @@ class TrainState(struct.PyTreeNode):
     buffers: Any
     opt_state: Any
     ema: dict[str, Any]
+    aux: Any
     rng: jax.Array
     halted: jax.Array
     num_nonfinite: jax.Array
 
 
 def create_train_state(model: nnx.Module, tx: optax.GradientTransformation, *,
-                       seed: int, ema_decays: tuple[float, ...] = ()) -> tuple[nnx.GraphDef, TrainState]:
-    """Split ``model`` into (graphdef, TrainState at step 0)."""
+                       seed: int, ema_decays: tuple[float, ...] = (),
+                       objective: Any = None) -> tuple[nnx.GraphDef, TrainState]:
+    """Split ``model`` into (graphdef, TrainState at step 0); ``objective.init(params)``
+    gives the auxiliary state (none without an objective)."""
     graphdef, params, buffers = nnx.split(model, nnx.Param, ...)
     state = TrainState(
         step=jnp.zeros((), jnp.int32),
@@ -51,6 +56,7 @@ def create_train_state(model: nnx.Module, tx: optax.GradientTransformation, *,
         buffers=buffers,
         opt_state=tx.init(params),
         ema=init_ema(params, check_decays(ema_decays)),
+        aux=() if objective is None else objective.init(params),
         rng=jax.random.PRNGKey(seed),
         halted=jnp.zeros((), bool),
         num_nonfinite=jnp.zeros((), jnp.int32),

@@ -1,8 +1,14 @@
-"""The pure training step: loss, gradient, optimizer update, EMA, non-finite guard.
+"""The pure training step: objective, gradient, optimizer update, EMA, non-finite guard.
 
 ``make_train_step`` returns ``step(state, batch) -> (state, metrics)``; jit it with
 ``jit_train_step`` for data parallelism (batch sharded on "data", state replicated:
 XLA inserts the gradient all-reduce, so the update equals the single-device one).
+
+The step knows nothing about diffusion: it differentiates ``objective.loss`` (see
+:mod:`diffax.training.objective`) and then lets the objective update its auxiliary state
+(``TrainState.aux``: a teacher, an EMA target, a buffer). An optional
+``batch_transform(batch, key)`` runs first (e.g. label dropout for classifier-free
+guidance, :func:`diffax.objectives.label_dropout`).
 
 Non-finite losses or gradients never reach the parameters: the update is discarded
 with a branch-free ``where``. Policy ``"skip"`` counts the step and goes on; policy
@@ -24,12 +30,13 @@ import optax
 from flax import nnx
 
 from diffax.training.ema import update_ema
+from diffax.training.objective import Objective, check_objective
 from diffax.training.sharding import replicated
 from diffax.training.state import TrainState
 
 NONFINITE_POLICIES = ("stop", "skip")
 
-LossFn = Callable[[Callable, dict, jax.Array], tuple[jax.Array, dict]]
+BatchTransform = Callable[[dict, jax.Array], dict]
 
 
 def network_apply(graphdef: nnx.GraphDef) -> Callable:
@@ -41,15 +48,6 @@ def network_apply(graphdef: nnx.GraphDef) -> Callable:
     return apply
 
 
-def drop_labels(batch: dict, key: jax.Array, prob: float, null_label: int) -> dict:
-    """Replace each ``batch["label"]`` by the null label with probability ``prob``
-    (label dropout for classifier-free guidance, Ho & Salimans 2022)."""
-    if prob <= 0 or "label" not in batch:
-        return batch
-    drop = jax.random.bernoulli(key, prob, batch["label"].shape)
-    return {**batch, "label": jnp.where(drop, null_label, batch["label"])}
-
-
 def _cast(tree: Any, dtype) -> Any:
     if dtype is None:
         return tree
@@ -57,43 +55,41 @@ def _cast(tree: Any, dtype) -> Any:
                         tree)
 
 
-def make_train_step(graphdef: nnx.GraphDef, loss_fn: LossFn, tx: optax.GradientTransformation,
-                    make_model_fn: Callable[[Callable], Callable], *,
-                    ema_decays: tuple[float, ...] = (), nonfinite: str = "stop",
-                    compute_dtype: Any = None, label_dropout: float = 0.0,
-                    null_label: int | None = None, lr_schedule: optax.Schedule | None = None,
+def make_train_step(graphdef: nnx.GraphDef, objective: Objective,
+                    tx: optax.GradientTransformation, *, ema_decays: tuple[float, ...] = (),
+                    nonfinite: str = "stop", compute_dtype: Any = None,
+                    batch_transform: BatchTransform | None = None,
+                    lr_schedule: optax.Schedule | None = None,
                     ema_warmup: bool = True) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
-    """Build the pure step. ``make_model_fn(net)`` maps ``net(x, c, **cond)`` to the
-    ``model_fn(x, t, **cond)`` the loss expects (see ``diffax.training.parameterization``)."""
+    """Build the pure step that minimises ``objective`` (an :class:`Objective`) over the
+    parameters of the network ``graphdef``."""
     if nonfinite not in NONFINITE_POLICIES:
         raise ValueError(f"unknown non-finite policy {nonfinite!r}; valid choices: "
                          f"{list(NONFINITE_POLICIES)}.")
-    if not 0.0 <= label_dropout < 1.0:
-        raise ValueError(f"label_dropout must lie in [0, 1), got {label_dropout}.")
-    if label_dropout > 0 and null_label is None:
-        raise ValueError("label_dropout > 0 needs null_label (the network's num_classes).")
+    check_objective(objective)
     apply = network_apply(graphdef)
 
     def step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
         key = jax.random.fold_in(state.rng, state.step)
-        k_loss, k_dropout, k_label = jax.random.split(key, 3)
-        batch = drop_labels(batch, k_label, label_dropout, null_label)
+        k_loss, k_dropout, k_batch = jax.random.split(key, 3)
+        if batch_transform is not None:
+            batch = batch_transform(batch, k_batch)
+        buffers = _cast(state.buffers, compute_dtype)
 
-        def objective(params):
-            p, b = _cast(params, compute_dtype), _cast(state.buffers, compute_dtype)
+        def net(params, x, c, **cond):
+            out = apply(_cast(params, compute_dtype), buffers, _cast(x, compute_dtype),
+                        _cast(c, compute_dtype), dropout_key=k_dropout, **cond)
+            return out.astype(x.dtype)
 
-            def net(x, c, **cond):
-                out = apply(p, b, _cast(x, compute_dtype), _cast(c, compute_dtype),
-                            dropout_key=k_dropout, **cond)
-                return out.astype(x.dtype)
+        def loss_of(params):
+            return objective.loss(net, params, state.aux, batch, k_loss)
 
-            return loss_fn(make_model_fn(net), batch, k_loss)
-
-        (loss, aux), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+        (loss, _), grads = jax.value_and_grad(loss_of, has_aux=True)(state.params)
         grad_norm = optax.tree.norm(grads)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         ema = update_ema(state.ema, params, state.step, ema_decays, ema_warmup)
+        aux = objective.update(state.aux, params, state.step)
 
         finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
         apply_update = finite & ~state.halted
@@ -104,6 +100,7 @@ def make_train_step(graphdef: nnx.GraphDef, loss_fn: LossFn, tx: optax.GradientT
             params=keep(params, state.params),
             opt_state=keep(opt_state, state.opt_state),
             ema=keep(ema, state.ema),
+            aux=keep(aux, state.aux),
             halted=halted,
             num_nonfinite=state.num_nonfinite + (~finite).astype(jnp.int32),
         )

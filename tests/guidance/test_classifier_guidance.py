@@ -70,7 +70,7 @@ def trained_classifier():
     net = MLP(2, hidden=64, depth=2, out_dim=2, rngs=nnx.Rngs(0))
     graphdef, state = training.create_train_state(net, tx, seed=0)
     step = jax.jit(training.make_train_step(
-        graphdef, noisy_classifier_loss(p), tx, lambda net: (lambda xt, t: net(xt, t))))
+        graphdef, training.FunctionObjective(noisy_classifier_loss(p)), tx))
     rng = np.random.default_rng(0)
     for i in range(600):
         idx = rng.integers(0, len(x), 256)

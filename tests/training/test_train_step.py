@@ -100,16 +100,6 @@ def test_nonfinite_skip_continues():
     assert all(np.all(np.isfinite(a)) for a in jax.tree.leaves(jax.device_get(state.params)))
 
 
-def test_label_dropout_rate_and_null_value():
-    labels = jnp.arange(20000) % 10
-    out = tr.drop_labels({"label": labels}, jax.random.PRNGKey(0), 0.2, null_label=10)["label"]
-    dropped = np.asarray(out == 10)
-    assert abs(dropped.mean() - 0.2) < 4 * np.sqrt(0.2 * 0.8 / 20000)
-    np.testing.assert_array_equal(np.asarray(out)[~dropped], np.asarray(labels)[~dropped])
-    same = tr.drop_labels({"label": labels}, jax.random.PRNGKey(0), 0.0, null_label=10)
-    np.testing.assert_array_equal(same["label"], labels)
-
-
 def test_bfloat16_compute_keeps_float32_state():
     mesh = tr.make_mesh(jax.devices()[:1])
     l32, _ = run_losses(mesh, num_steps=4)

@@ -11,6 +11,7 @@ from flax import nnx
 
 from diffax import training as tr
 from diffax.analytic import GaussianMixture
+from diffax.parameterization import make_model_fn
 from diffax.processes import VPLinear
 
 PROCESS = VPLinear()
@@ -65,8 +66,9 @@ def build(mesh, *, num_steps: int = 100, nonfinite: str = "stop", compute_dtype=
     tx, schedule = tr.make_optimizer(lr, num_steps=num_steps, warmup_steps=5)
     graphdef, state = tr.create_train_state(TinyNet(nnx.Rngs(seed)), tx, seed=seed,
                                             ema_decays=ema_decays)
-    step = tr.make_train_step(
-        graphdef, loss_fn, tx, lambda net: tr.make_model_fn(net, PROCESS, "eps")[0],
-        ema_decays=ema_decays, nonfinite=nonfinite, compute_dtype=compute_dtype,
-        lr_schedule=schedule)
+    objective = tr.FunctionObjective(
+        loss_fn, wrap=lambda net: make_model_fn(net, PROCESS, "eps")[0])
+    step = tr.make_train_step(graphdef, objective, tx, ema_decays=ema_decays,
+                              nonfinite=nonfinite, compute_dtype=compute_dtype,
+                              lr_schedule=schedule)
     return tr.jit_train_step(step, mesh), tr.replicate(state, mesh), graphdef

@@ -1,5 +1,6 @@
 """Turn a network ``net(x, c, label=None, *, dropout_key=None)`` into a diffusion
-``model_fn(x, t, **cond)`` with a declared prediction kind.
+``model_fn(x, t, **cond)`` with a declared prediction kind (beside
+:mod:`diffax.predictions`, which converts between kinds; training knows neither).
 
 Two families:
 
@@ -42,6 +43,12 @@ def network_time(process: GaussianProcess, t: jnp.ndarray, time_input: str) -> j
     if time_input == "log_snr":
         return process.log_snr(t)
     return 0.25 * (jnp.log(process.sigma(t)) - jnp.log(process.alpha(t)))
+
+
+def model_kind(parameterization: str) -> str:
+    """The prediction kind of a model with this parameterization ("edm" predicts x0)."""
+    check_parameterization(parameterization, "t")
+    return "x0" if parameterization == "edm" else parameterization
 
 
 def make_model_fn(net: Net, process: GaussianProcess, parameterization: str = "edm", *,

@@ -1,0 +1,26 @@
+"""Training objectives (``init / loss / update``, see ``diffax.training.objective``) and
+the batch transforms they use.
+
+* :func:`denoising_objective`: one network trained as a diffusion model (every loss of
+  ``diffax.losses``).
+* :func:`label_dropout`: the classifier-free-guidance batch transform.
+
+Objectives with a teacher, an EMA target or a coupling buffer (distillation, consistency,
+reflow) are siblings of the denoising objective; the train step needs no change for them.
+"""
+
+from diffax.objectives.denoising import DenoisingObjective, denoising_objective, loss_options
+from diffax.objectives.label_dropout import drop_labels, label_dropout
+from diffax.registry import Registry
+
+OBJECTIVES: Registry = Registry("objective")
+OBJECTIVES.add("denoising", denoising_objective, family="gaussian")
+
+
+def get_objective(name: str, *args, **kwargs):
+    """Build the objective registered as ``name`` (options checked against its signature)."""
+    return OBJECTIVES.build(name, *args, **kwargs)
+
+
+__all__ = ["DenoisingObjective", "OBJECTIVES", "denoising_objective", "drop_labels",
+           "get_objective", "label_dropout", "loss_options"]
