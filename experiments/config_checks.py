@@ -16,7 +16,8 @@ from diffax import parameterization, training
 from diffax.samplers import SAMPLERS, schedules
 
 COMPUTE_DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}  # config name -> compute dtype
-REQUIRED = ("seed", "data", "process", "model", "loss", "optim", "training", "sampling", "eval")
+REQUIRED = ("seed", "task", "data", "process", "model", "loss", "optim", "training", "sampling",
+            "eval")
 
 
 def _fail(field: str, value, allowed: str) -> None:
@@ -75,6 +76,10 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         if math.isnan(value):
             _fail(field, value, "NaN is not a valid setting; give a number")
     _check_optim(config.optim)
+    from experiments.tasks import TASKS
+
+    if config.task.name not in TASKS:
+        _fail("task.name", config.task.name, f"choose one of {sorted(TASKS)}")
     t = config.training
     if t.compute_dtype not in COMPUTE_DTYPES:
         _fail("training.compute_dtype", t.compute_dtype, f"choose one of {list(COMPUTE_DTYPES)}")

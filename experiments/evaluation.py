@@ -87,13 +87,15 @@ def class_accuracy(samples: np.ndarray, labels: np.ndarray) -> dict:
 
 
 def heldout_likelihood(model_fn, process, kind: str, data: np.ndarray, labels, key: jax.Array,
-                    *, divergence: str, rtol: float, batch_size: int = 64) -> dict:
+                       *, divergence: str, rtol: float, images: bool,
+                       batch_size: int = 64) -> dict:
     """Negative log-likelihood of held-out data through the PF-ODE.
 
-    Images (uint8): dequantized bits/dim (an upper bound; see
-    :mod:`diffax.likelihood.bits_per_dim`). Vectors: nats per example and per dim.
+    ``images=True`` (uint8 data): dequantized bits/dim (an upper bound; see
+    :mod:`diffax.likelihood.bits_per_dim`). Otherwise nats per example and per dim.
+    The task decides (``experiments.tasks``).
     """
-    is_image = data.dtype == np.uint8
+    is_image = images
     d = math.prod(data.shape[1:])
     if divergence == "auto":
         divergence = "exact" if d <= 16 else "hutchinson"

@@ -37,8 +37,8 @@ from diffax import nn, objectives, training
 from diffax.guidance import classifier_free_guidance
 from diffax.processes import GaussianProcess, get_process
 from diffax.samplers import get_sampler, sampler_info, schedules
-from experiments import plots
 from experiments.config_checks import COMPUTE_DTYPES, validate_config
+from experiments.tasks import ElementSpec, Task, get_task
 
 
 
@@ -64,8 +64,16 @@ class Experiment:
     pipeline: Any
     network: nnx.Module
     objective: Any
-    data_shape: tuple[int, ...]
-    num_classes: int | None
+    task: Task
+    spec: ElementSpec
+
+    @property
+    def data_shape(self) -> tuple[int, ...]:
+        return self.spec.data_shape
+
+    @property
+    def num_classes(self) -> int | None:
+        return self.spec.num_classes
 
     @property
     def kind(self) -> str:
@@ -73,51 +81,35 @@ class Experiment:
         return self.objective.kind
 
     def batch(self, step: int) -> dict:
-        """This host's rows at ``step``; labels only for class-conditional models (every
-        other key of a batch is passed to the network as conditioning)."""
+        """This host's rows at ``step``: the generated key and every conditioning key of
+        the task's spec (each reaches the network as a keyword)."""
         b = self.pipeline.batch(step)
-        return {"x": b["x"], **({"label": b["label"]} if self.num_classes else {})}
+        return {"x": b[self.spec.data], **{k: b[k] for k in self.spec.condition}}
 
     def model_fn(self, net: Callable) -> Callable:
         """The diffusion model (prediction ``self.kind``) of a network ``net(x, c, **cond)``."""
         return self.objective.model_fn(net)
 
 
-def _network_kwargs(config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
-                    num_classes: int | None) -> dict:
-    kwargs = dict(config.model.kwargs)
-    if config.model.name == "mlp":
-        kwargs["data_dim"] = data_shape[-1]
-    else:
-        kwargs["in_channels"] = data_shape[-1]
-        kwargs["image_size"] = tuple(data_shape[:2])
-    kwargs["num_classes"] = num_classes if config.model.class_conditional else None
-    return kwargs
-
-
 def build(config: ml_collections.ConfigDict, *, split: str = "train") -> Experiment:
     """Construct the process, data, network and loss of ``config`` (validated first)."""
     validate_config(config)
     process = get_process(config.process.name, **dict(config.process.kwargs))
-    dataset = ddata.get_dataset(config.data.name, split=split, **dict(config.data.kwargs))
+    task = get_task(config.task.name)
+    dataset = task.dataset(config, split)
     pipeline = ddata.make_pipeline(
         dataset, config.data.batch_size, config.seed, process_index=jax.process_index(),
         process_count=jax.process_count(), flip=config.data.flip,
         dequantize=config.data.dequantize)
-    data_shape = tuple(pipeline.batch(0)["x"].shape[1:])
-    num_classes = dataset.num_classes if config.model.class_conditional else None
-    if config.model.class_conditional and not num_classes:
-        raise ValueError(f"model.class_conditional=True but dataset {config.data.name!r} has "
-                         f"no labels; set model.class_conditional=False.")
-    network = nn.get_network(config.model.name, **_network_kwargs(config, data_shape, num_classes),
+    spec = task.spec(config, dataset, pipeline.batch(0))
+    network = nn.get_network(config.model.name, **task.network_kwargs(config, spec),
                              rngs=nnx.Rngs(config.seed))
     m = config.model
     objective = objectives.get_objective(
         config.get("objective", {}).get("name", "denoising"), process, loss=config.loss.name,
         loss_kwargs=dict(config.loss.kwargs), parameterization=m.parameterization,
         time_input=m.time_input, sigma_data=m.sigma_data)
-    return Experiment(config, process, dataset, pipeline, network, objective, data_shape,
-                      num_classes)
+    return Experiment(config, process, dataset, pipeline, network, objective, task, spec)
 
 
 # ---- training ---------------------------------------------------------------------------
@@ -176,7 +168,7 @@ def _fit(exp: Experiment, config, workdir: str, graphdef, tx, lr_schedule, mesh,
             if jax.process_index() != 0:
                 return
             path = fs.join(workdir, "samples", f"step_{step:07d}.png")
-            image = plots.save_samples(x, path, reference=data_reference(exp, len(x)))
+            image = exp.task.pictures(x, path, reference=data_reference(exp, len(x)))
             if image is not None:
                 logger.write_image(step, "samples", image)
 
@@ -255,15 +247,12 @@ def make_sample_fn(exp: Experiment, graphdef: nnx.GraphDef, *, num_samples: int,
     timesteps = schedules.get_schedule(schedule, exp.process, steps)
     solve = get_sampler(sampler, **dict(s.sampler_kwargs))
     apply = training.network_apply(graphdef)
-    cond = {}
-    if exp.num_classes:
-        labels = np.arange(num_samples) % exp.num_classes if labels is None else labels
-        cond = {"label": jnp.asarray(labels, jnp.int32)}
+    cond = jax.tree.map(jnp.asarray, exp.task.sample_condition(exp.spec, num_samples, labels))
 
     @jax.jit
     def sample_fn(buffers, params, key):
         model_fn = exp.model_fn(lambda x, c, **kw: apply(params, buffers, x, c, **kw))
-        if exp.num_classes and scale != 1.0:
+        if "label" in cond and scale != 1.0:
             model_fn = classifier_free_guidance(model_fn, scale, {"label": exp.num_classes})
         k_init, k_solve = jax.random.split(key)
         x_init = exp.process.prior_sample(k_init, (num_samples, *exp.data_shape))
@@ -307,8 +296,8 @@ def sample(config: ml_collections.ConfigDict, workdir: str, *, num_samples: int 
     out_dir = fs.join(workdir, "samples")
     if jax.process_index() == 0:
         fs.save_npz(fs.join(out_dir, name + ".npz"), x=x)
-        plots.save_samples(x[: s.grid_size], fs.join(out_dir, name + ".png"),
-                           reference=data_reference(exp, min(n, s.grid_size)))
+        exp.task.pictures(x[: s.grid_size], fs.join(out_dir, name + ".png"),
+                          reference=data_reference(exp, min(n, s.grid_size)))
     print(f"[diffax] {n} samples with {name} in {wall:.1f} s (incl. compile) -> {out_dir}",
           flush=True)
     return x
@@ -373,16 +362,14 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str, *, step: int | Non
         if exp.num_classes:
             entry["guidance_scale"] = float(config.sampling.guidance_scale if scale is None
                                             else scale)
-            if exp.dataset.name == "fashion_mnist":
-                entry.update(evaluation.class_accuracy(x, np.arange(n) % exp.num_classes))
-        if exp.dataset.is_image:
-            entry["fraction_outside_pixel_range"] = float(np.mean(np.abs(x) > 1.05))
+        entry.update(exp.task.extra_metrics(x, exp.task.sample_condition(exp.spec, n),
+                                            exp.dataset))
         results["samples"].append(entry)
     if e.likelihood_num_examples > 0:
         m = min(e.likelihood_num_examples, test.dataset.num_examples)
         model_fn = exp.model_fn(lambda x, c, **kw: apply(params, state.buffers, x, c, **kw))
         labels = test.dataset.label[:m] if exp.num_classes else None
-        results["likelihood"] = evaluation.heldout_likelihood(
+        results["likelihood"] = exp.task.heldout_likelihood(
             model_fn, exp.process, exp.kind, test.dataset.x[:m], labels,
             jax.random.PRNGKey(config.seed + 17), divergence=e.likelihood_divergence,
             rtol=e.likelihood_rtol)

@@ -1,11 +1,12 @@
 """Defaults for 2-D toy experiments: an MLP denoiser trained in a minute on CPU.
 Samples are drawn as scatter plots next to the data."""
 
-from configs.image import defaults as image_defaults
+from configs import defaults
 
 
 def get_config():
-    c = image_defaults.get_config()
+    c = defaults.get_config()
+    c.task.name = "vector"
     c.data.name = "gmm2d"
     c.data.batch_size = 256
     c.process.name = "vp_linear"

@@ -1,0 +1,19 @@
+"""Tasks: one file per kind of data (see :mod:`experiments.tasks.base`), chosen by
+``config.task.name``; the runner, evaluation and training know no task."""
+
+from diffax.registry import Registry
+from experiments.tasks.base import ElementSpec, Task
+from experiments.tasks.image import ImageTask
+from experiments.tasks.vector import VectorTask
+
+TASKS: Registry = Registry("task")
+TASKS.add("image", ImageTask)
+TASKS.add("vector", VectorTask)
+
+
+def get_task(name: str) -> Task:
+    """A fresh instance of the task registered as ``name``."""
+    return TASKS.get(name)()
+
+
+__all__ = ["ElementSpec", "TASKS", "Task", "get_task"]

@@ -1,0 +1,123 @@
+"""What a task tells the task-agnostic runner (issue 16: one file per task, no
+``if task == ...`` in the runner or the train step).
+
+A task owns everything that depends on what the data are:
+
+* its data: the dataset of a split (:meth:`Task.dataset`) and the :class:`ElementSpec`
+  of one example: keys, shapes and dtypes, which key is generated (``data``), which keys
+  condition the network (``condition``: every one reaches ``net(x, c, **cond)``) and which
+  of those are masks;
+* its network, built from the spec (:meth:`Task.network_kwargs`);
+* the conditioning a sampler receives (:meth:`Task.sample_condition`);
+* its evaluation: the likelihood of held-out data in the task's units and extra
+  per-sample metrics (:meth:`Task.heldout_likelihood`, :meth:`Task.extra_metrics`);
+* its pictures (:meth:`Task.pictures`).
+
+The default methods serve vector-like data; image, sequence, point-set and token tasks
+override what differs. Model space is the space the pipeline already delivers (images
+in [-1, 1], standardised vectors), so ``to_model``/``from_model`` are identities unless a
+task overrides them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+import ml_collections
+import numpy as np
+
+from diffax import data as ddata
+
+
+@dataclasses.dataclass(frozen=True)
+class ElementSpec:
+    """One example of a task: ``shapes[key]`` and ``dtypes[key]`` per key; ``data`` is
+    the generated key, ``condition`` the keys handed to the network and sampler, ``masks``
+    the condition keys that are masks; ``num_classes`` of a ``label`` key, if any."""
+
+    shapes: Mapping[str, tuple[int, ...]]
+    dtypes: Mapping[str, str]
+    data: str = "x"
+    condition: tuple[str, ...] = ()
+    masks: tuple[str, ...] = ()
+    num_classes: int | None = None
+
+    def __post_init__(self):
+        missing = [k for k in (self.data, *self.condition, *self.masks) if k not in self.shapes]
+        if missing:
+            raise ValueError(f"ElementSpec: keys {missing} have no shape; known keys: "
+                             f"{sorted(self.shapes)}.")
+        if not set(self.masks) <= set(self.condition):
+            raise ValueError(f"ElementSpec: masks {list(self.masks)} must be condition keys "
+                             f"({list(self.condition)}).")
+
+    @property
+    def data_shape(self) -> tuple[int, ...]:
+        return tuple(self.shapes[self.data])
+
+
+class Task:
+    """Base task (vector-like data); see the module docstring."""
+
+    name = "base"
+
+    # -- data ---------------------------------------------------------------------------
+    def dataset(self, config: ml_collections.ConfigDict, split: str) -> Any:
+        return ddata.get_dataset(config.data.name, split=split, **dict(config.data.kwargs))
+
+    def spec(self, config: ml_collections.ConfigDict, dataset: Any,
+             example: Mapping[str, np.ndarray]) -> ElementSpec:
+        """The spec of one pipeline example (``example``: a batch from the pipeline)."""
+        conditional = bool(config.model.class_conditional)
+        if conditional and not dataset.num_classes:
+            raise ValueError(f"model.class_conditional=True but dataset {config.data.name!r} "
+                             f"has no labels; set model.class_conditional=False.")
+        keys = ["x"] + (["label"] if conditional else [])
+        return ElementSpec({k: tuple(np.shape(example[k])[1:]) for k in keys},
+                           {k: str(np.asarray(example[k]).dtype) for k in keys},
+                           condition=("label",) if conditional else (),
+                           num_classes=dataset.num_classes if conditional else None)
+
+    # -- network ------------------------------------------------------------------------
+    def network_kwargs(self, config: ml_collections.ConfigDict, spec: ElementSpec) -> dict:
+        return {**dict(config.model.kwargs), "data_dim": spec.data_shape[-1],
+                "num_classes": spec.num_classes}
+
+    # -- sampling -----------------------------------------------------------------------
+    def sample_condition(self, spec: ElementSpec, num_samples: int,
+                         labels: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Conditioning for ``num_samples`` generated examples: class labels 0, 1, ...
+        cycling (or ``labels``) for class-conditional models, nothing otherwise."""
+        if spec.num_classes is None:
+            return {}
+        labels = np.arange(num_samples) % spec.num_classes if labels is None else labels
+        return {"label": np.asarray(labels, np.int32)}
+
+    # -- evaluation ---------------------------------------------------------------------
+    def heldout_likelihood(self, model_fn, process, kind: str, x: np.ndarray, labels, key, *,
+                           divergence: str, rtol: float) -> dict:
+        """PF-ODE negative log-likelihood of held-out examples, in nats."""
+        from experiments import evaluation
+
+        return evaluation.heldout_likelihood(model_fn, process, kind, x, labels, key,
+                                             divergence=divergence, rtol=rtol, images=False)
+
+    def extra_metrics(self, samples: np.ndarray, condition: dict, dataset: Any) -> dict:
+        """Task-specific numbers for one set of samples (none by default)."""
+        return {}
+
+    # -- pictures -----------------------------------------------------------------------
+    def pictures(self, samples: np.ndarray, path: str,
+                 reference: np.ndarray | None = None) -> np.ndarray | None:
+        """Write a picture of ``samples`` to ``path``; return it (H, W, 3) uint8, or None
+        when the task has no picture for them."""
+        from experiments import plots
+
+        samples = np.asarray(samples)
+        if samples.ndim == 2 and samples.shape[1] == 2:
+            return plots.scatter_2d(samples, path, reference)
+        return None
+
+
+__all__ = ["ElementSpec", "Task"]

@@ -1,0 +1,48 @@
+"""Images in [-1, 1] (N, H, W, C): a U-Net or DiT sized from the spec, dequantized
+bits/dim, image grids, the fraction of pixels outside [-1, 1] and, for class-conditional
+Fashion-MNIST, how often the packaged classifier recognises the requested class."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from experiments.tasks.base import ElementSpec, Task
+
+
+class ImageTask(Task):
+    name = "image"
+
+    def network_kwargs(self, config, spec: ElementSpec) -> dict:
+        h, w, c = spec.data_shape
+        return {**dict(config.model.kwargs), "in_channels": c, "image_size": (h, w),
+                "num_classes": spec.num_classes}
+
+    def heldout_likelihood(self, model_fn, process, kind, x, labels, key, *, divergence,
+                           rtol) -> dict:
+        """Dequantized bits/dim of uint8 test images (an upper bound)."""
+        from experiments import evaluation
+
+        return evaluation.heldout_likelihood(model_fn, process, kind, x, labels, key,
+                                             divergence=divergence, rtol=rtol, images=True)
+
+    def extra_metrics(self, samples, condition, dataset) -> dict:
+        from experiments import evaluation
+
+        out = {"fraction_outside_pixel_range": float(np.mean(np.abs(samples) > 1.05))}
+        if "label" in condition and dataset.name == "fashion_mnist":
+            out.update(evaluation.class_accuracy(samples, condition["label"]))
+        return out
+
+    def pictures(self, samples, path, reference=None):
+        """A grid enlarged by pixel repetition to about 512 px (28x28 images are small);
+        ``path`` may be on a bucket (``save_image_grid`` writes through diffax.filesystem)."""
+        from diffax.data import make_image_grid, save_image_grid
+
+        samples = np.asarray(samples)
+        side = int(np.ceil(np.sqrt(len(samples))))
+        scale = max(1, int(np.ceil(512 / max(make_image_grid(samples, nrow=side).shape[:2]))))
+        grid = save_image_grid(samples, path, nrow=side, scale=scale)
+        return np.repeat(grid, 3, axis=-1) if grid.shape[-1] == 1 else grid
+
+
+__all__ = ["ImageTask"]
