@@ -83,7 +83,7 @@ class Experiment:
     def batch(self, step: int) -> dict:
         """This host's rows at ``step``: the generated key and every conditioning key of
         the task's spec (each reaches the network as a keyword)."""
-        b = self.pipeline.batch(step)
+        b = self.task.to_model(self.pipeline.batch(step))
         return {"x": b[self.spec.data], **{k: b[k] for k in self.spec.condition}}
 
     def model_fn(self, net: Callable) -> Callable:
@@ -101,7 +101,7 @@ def build(config: ml_collections.ConfigDict, *, split: str = "train") -> Experim
         dataset, config.data.batch_size, config.seed, process_index=jax.process_index(),
         process_count=jax.process_count(), flip=config.data.flip,
         dequantize=config.data.dequantize)
-    spec = task.spec(config, dataset, pipeline.batch(0))
+    spec = task.spec(config, dataset, task.to_model(pipeline.batch(0)))
     network = nn.get_network(config.model.name, **task.network_kwargs(config, spec),
                              rngs=nnx.Rngs(config.seed))
     m = config.model
@@ -257,8 +257,8 @@ def make_sample_fn(exp: Experiment, graphdef: nnx.GraphDef, *, num_samples: int,
         k_init, k_solve = jax.random.split(key)
         x_init = exp.process.prior_sample(k_init, (num_samples, *exp.data_shape))
         kwargs = {"key": k_solve} if info.stochastic else {}
-        return solve(model_fn, exp.process, x_init, timesteps, prediction=exp.kind,
-                     cond=cond, **kwargs).x
+        return exp.task.from_model(solve(model_fn, exp.process, x_init, timesteps,
+                                         prediction=exp.kind, cond=cond, **kwargs).x)
 
     return sample_fn
 

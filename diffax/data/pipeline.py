@@ -141,18 +141,22 @@ class Pipeline:
 
     # ---- batches ---------------------------------------------------------------------------
     def batch(self, step: int) -> dict[str, np.ndarray]:
-        """This host's batch at ``step``: ``{"x": float32, "label": int32}``."""
+        """This host's batch at ``step``: ``{"x": float32 (integers kept), "label": int32,
+        ...every other key of the dataset's examples}``."""
         step = _as_step(step)
         examples = self.dataset.get(self.indices(step))
         if self.dataset.is_image:
             rows = np.arange(self.local_rows.start, self.local_rows.stop)
             x = augment_images(examples["x"], seed=self.seed, step=step, rows=rows,
                                flip=self.flip, dequantize=self.dequantize)
-        else:
-            x = np.asarray(examples["x"], dtype=np.float32)
+        else:  # stored floats become float32; integer data (tokens) keep their dtype
+            x = np.asarray(examples["x"])
+            x = x.astype(np.float32) if x.dtype.kind == "f" else x
         out = {"x": x}
         if "label" in examples:
             out["label"] = np.asarray(examples["label"], dtype=np.int32)
+        for key, value in examples.items():  # masks and side information pass through
+            out.setdefault(key, np.asarray(value))
         return out
 
     __call__ = batch

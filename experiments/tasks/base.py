@@ -15,8 +15,8 @@ A task owns everything that depends on what the data are:
 
 The default methods serve vector-like data; image, sequence, point-set and token tasks
 override what differs. Model space is the space the pipeline already delivers (images
-in [-1, 1], standardised vectors), so ``to_model``/``from_model`` are identities unless a
-task overrides them.
+in [-1, 1], float vectors), so ``to_model``/``from_model`` are identities unless a task
+overrides them (e.g. tokens to one-hot vectors and back).
 """
 
 from __future__ import annotations
@@ -78,6 +78,16 @@ class Task:
                            {k: str(np.asarray(example[k]).dtype) for k in keys},
                            condition=("label",) if conditional else (),
                            num_classes=dataset.num_classes if conditional else None)
+
+    # -- model space --------------------------------------------------------------------
+    def to_model(self, batch: dict) -> dict:
+        """A pipeline batch in the model's space (identity: the pipeline already delivers
+        images in [-1, 1] and float vectors)."""
+        return batch
+
+    def from_model(self, samples):
+        """Generated samples (jax array, inside the jitted sampler) back in data space."""
+        return samples
 
     # -- network ------------------------------------------------------------------------
     def network_kwargs(self, config: ml_collections.ConfigDict, spec: ElementSpec) -> dict:
