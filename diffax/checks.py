@@ -37,7 +37,8 @@ import jax.numpy as jnp
 import numpy as np
 
 __all__ = [
-    "boolean", "choice", "concrete", "finite", "floating", "host_float", "in_range",
+    "boolean", "choice", "concrete", "finite", "float_batch", "floating", "host_float",
+    "in_range",
     "increasing", "integer", "interval", "is_concrete", "ndim", "positive", "positive_int",
     "probability", "shape",
 ]
@@ -284,4 +285,14 @@ def floating(where: str, name: str, x: Any) -> Any:
         dtype = jnp.asarray(x).dtype
     if not jnp.issubdtype(dtype, jnp.floating):
         raise ValueError(f"{_prefix(where)}{name} must be floating point, got dtype {dtype}.")
+    return x
+
+
+def float_batch(where: str, name: str, x: Any, *, min_ndim: int = 1) -> jax.Array:
+    """``jnp.asarray(x)`` if it is a floating-point batch ``(B, ...)`` with at least
+    ``min_ndim`` axes (static information only, so it also runs under ``jit``)."""
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating) or x.ndim < min_ndim:
+        raise ValueError(f"{_prefix(where)}{name} must be a float batch (B, ...) with at least "
+                         f"{min_ndim} axes, got dtype {x.dtype} and shape {x.shape}.")
     return x

@@ -30,6 +30,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from diffax import checks
 from diffax.processes.base import GaussianProcess, broadcast_to_x
 
 Array = jax.Array
@@ -39,9 +40,8 @@ KINDS = ("eps", "x0", "v", "score", "velocity")
 
 
 def check_kind(kind: str) -> str:
-    if kind not in KINDS:
-        raise ValueError(f"unknown prediction kind {kind!r}; valid choices: {list(KINDS)}.")
-    return kind
+    """``kind`` if it is one of :data:`KINDS`, else a ValueError listing them."""
+    return checks.choice("", "prediction kind", kind, KINDS)
 
 
 def _coefs(process: GaussianProcess, t: Any, x: Array):
@@ -142,8 +142,7 @@ def edm_precondition(raw_fn: ModelFn, process: GaussianProcess,
     is x0 plus noise of std s = sigma/alpha (so VP, VE and flows share one wrapper).
     Returns ``denoiser(x, t, **cond)``; pair it with prediction kind ``"x0"``.
     """
-    if sigma_data <= 0:
-        raise ValueError(f"edm_precondition: sigma_data must be > 0, got {sigma_data}.")
+    checks.positive("edm_precondition", "sigma_data", sigma_data, skip_traced=True)
 
     def denoiser(x, t, **cond):
         a = process.alpha(t)

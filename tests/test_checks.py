@@ -139,3 +139,8 @@ def test_array_checks():
         checks.floating("f", "x", jnp.zeros(2, jnp.int32))
     with pytest.raises(ValueError, match=r"dtype must be floating point, got dtype int8"):
         checks.floating("f", "dtype", "int8")
+    assert checks.float_batch("f", "x", np.ones((2, 3)), min_ndim=2).shape == (2, 3)
+    for bad in (jnp.ones(3), jnp.ones((2, 3), jnp.int32)):
+        with pytest.raises(ValueError, match=r"^f: x must be a float batch \(B, ...\) with at "
+                                             r"least 2 axes, got dtype .* and shape \("):
+            checks.float_batch("f", "x", bad, min_ndim=2)

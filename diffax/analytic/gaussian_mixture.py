@@ -43,6 +43,7 @@ from flax import struct
 from jax.scipy.linalg import solve_triangular
 from jax.scipy.special import logsumexp
 
+from diffax import checks
 from diffax.predictions import KINDS, check_kind, from_x0_eps
 from diffax.processes.base import GaussianProcess, broadcast_to_x
 
@@ -51,14 +52,6 @@ ArrayLike = Any
 
 
 # ---- validation helpers ------------------------------------------------------------------
-
-
-def _concrete(value: Any) -> np.ndarray | None:
-    """``value`` as a float64 numpy array when it is concrete, else ``None`` (tracers)."""
-    try:
-        return np.asarray(value, dtype=np.float64)
-    except Exception:  # jax tracers inside jit/vmap cannot be inspected
-        return None
 
 
 def _float_dtype(*arrays: Any, dtype: Any = None):
@@ -147,10 +140,9 @@ class GaussianMixture(struct.PyTreeNode):
                 f"means of shape {m_shape}, got shape {c_shape}."
             )
         dtype = _float_dtype(weights, means, covs, dtype=dtype)
-        if not jnp.issubdtype(dtype, jnp.floating):
-            raise ValueError(f"GaussianMixture: dtype must be floating, got {dtype}.")
+        checks.floating("GaussianMixture", "dtype", dtype)
 
-        w_np, m_np, c_np = _concrete(weights), _concrete(means), _concrete(covs)
+        w_np, m_np, c_np = (checks.concrete(a, np.float64) for a in (weights, means, covs))
         if w_np is not None:
             if not np.all(np.isfinite(w_np)) or not np.all(w_np > 0):
                 raise ValueError(
@@ -208,7 +200,7 @@ class GaussianMixture(struct.PyTreeNode):
                 f"GaussianMixture.diagonal: variances of shape {np.shape(variances)} do "
                 f"not broadcast to the means' shape {m_shape}."
             ) from None
-        v_np = _concrete(var)
+        v_np = checks.concrete(var, np.float64)
         if v_np is not None and not (np.all(np.isfinite(v_np)) and np.all(v_np > 0)):
             raise ValueError(
                 f"GaussianMixture.diagonal: variances must be finite and > 0, got min "
@@ -231,7 +223,7 @@ class GaussianMixture(struct.PyTreeNode):
                 f"GaussianMixture.isotropic: std must be a scalar or have shape (K,) = "
                 f"({m_shape[0]},), got shape {std.shape}."
             )
-        s_np = _concrete(std)
+        s_np = checks.concrete(std, np.float64)
         if s_np is not None and not (np.all(np.isfinite(s_np)) and np.all(s_np > 0)):
             raise ValueError(f"GaussianMixture.isotropic: std must be finite and > 0, got "
                              f"{s_np.tolist()}.")
@@ -374,7 +366,7 @@ class GaussianMixture(struct.PyTreeNode):
         if idx.ndim != 1 or not jnp.issubdtype(idx.dtype, jnp.integer):
             raise ValueError(f"GaussianMixture.subset: indices must be a 1-D integer "
                              f"array, got shape {idx.shape} and dtype {idx.dtype}.")
-        i_np = _concrete(idx)
+        i_np = checks.concrete(idx, np.float64)
         if i_np is not None and (i_np.size == 0 or i_np.min() < 0
                                  or i_np.max() >= self.num_components):
             raise ValueError(

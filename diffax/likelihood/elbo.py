@@ -45,6 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from diffax import checks
 from diffax.processes.base import GaussianProcess, broadcast_to_x
 from diffax.processes.vp import DiscreteDDPM
 from diffax.samplers.base import ModelFn
@@ -61,14 +62,6 @@ class ELBOResult(struct.PyTreeNode):
     reconstruction: Array
     prior_kl: Array
     diffusion_loss: Array
-
-
-def _check_x(x: Any, where: str) -> Array:
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating) or x.ndim < 2:
-        raise ValueError(f"{where}: x must be a float batch (B, ...), got dtype {x.dtype} and "
-                         f"shape {x.shape}.")
-    return x
 
 
 def _sum_sq(a: Array) -> Array:
@@ -128,21 +121,6 @@ def _reconstruction(eps_fn, process: GaussianProcess, x: Array, t0: float, key: 
     return -0.5 * d * (math.log(2.0 * math.pi) - lam0) - 0.5 * err
 
 
-def _interval(process: GaussianProcess, t_min, t_max, where: str) -> tuple[float, float]:
-    t0 = process.t_min if t_min is None else t_min
-    t1 = process.t_max if t_max is None else t_max
-    process.validate_time(t0, "t_min")
-    process.validate_time(t1, "t_max")
-    if not t0 < t1:
-        raise ValueError(f"{where}: need t_min < t_max, got t_min={t0}, t_max={t1}.")
-    return t0, t1
-
-
-def _check_positive_int(value: Any, name: str, where: str) -> None:
-    if not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{where}: {name} must be a positive int, got {value!r}.")
-
-
 def continuous_elbo(model_fn: ModelFn, process: GaussianProcess, x: Array, key: Array, *,
                     prediction: str = "eps", cond: dict | None = None, n_time: int = 64,
                     n_eps: int = 1, time_sampling: str = "log_snr",
@@ -162,13 +140,13 @@ def continuous_elbo(model_fn: ModelFn, process: GaussianProcess, x: Array, key: 
       prior_log_prob: density of z_{t_max} (default N(0, sigma(t_max)^2 I), exact KL).
     """
     where = "continuous_elbo"
-    x = _check_x(x, where)
-    if time_sampling not in TIME_SAMPLING:
-        raise ValueError(f"{where}: unknown time_sampling {time_sampling!r}; valid choices: "
-                         f"{list(TIME_SAMPLING)}.")
-    _check_positive_int(n_time, "n_time", where)
-    _check_positive_int(n_eps, "n_eps", where)
-    t0, t1 = _interval(process, t_min, t_max, where)
+    x = checks.float_batch(where, "x", x, min_ndim=2)
+    checks.choice(where, "time_sampling", time_sampling, tuple(TIME_SAMPLING))
+    checks.positive_int(where, "n_time", n_time)
+    checks.positive_int(where, "n_eps", n_eps)
+    t0 = process.t_min if t_min is None else t_min
+    t1 = process.t_max if t_max is None else t_max
+    checks.interval(where, t0, t1, lo=process.t_min, hi=process.t_max)
     eps_fn = _batched_model(model_fn, prediction, process, cond)
     k_u, k_eps, k_rec, k_prior = jax.random.split(key, 4)
     b = x.shape[0]
@@ -222,8 +200,8 @@ def discrete_elbo(model_fn: ModelFn, process: GaussianProcess, x: Array, key: Ar
     subset of that many (N / n_terms times their sum), for large N.
     """
     where = "discrete_elbo"
-    x = _check_x(x, where)
-    _check_positive_int(n_eps, "n_eps", where)
+    x = checks.float_batch(where, "x", x, min_ndim=2)
+    checks.positive_int(where, "n_eps", n_eps)
     if timesteps is None:
         timesteps = ddpm_grid(process)
     ts = np.asarray(timesteps, dtype=np.float64)
@@ -234,7 +212,7 @@ def discrete_elbo(model_fn: ModelFn, process: GaussianProcess, x: Array, key: Ar
         process.validate_time(float(t), name)
     n = ts.shape[0] - 1
     if n_terms is not None:
-        _check_positive_int(n_terms, "n_terms", where)
+        checks.positive_int(where, "n_terms", n_terms)
         if n_terms > n:
             raise ValueError(f"{where}: n_terms={n_terms} exceeds the {n} transitions of the "
                              "grid; pass n_terms=None for the exact sum.")

@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from diffax import checks
 from diffax.processes.base import GaussianProcess
 from diffax.samplers.base import ModelFn, predictor
 
@@ -54,12 +55,6 @@ class LikelihoodResult(struct.PyTreeNode):
     delta_log_prob: Array
     z: Array
     num_steps: Array
-
-
-def _check(name: str, value: Any, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"pf_ode_log_likelihood: unknown {name} {value!r}; valid choices: "
-                         f"{sorted(choices)}.")
 
 
 def divergence_fn(velocity: Callable[[Array, Array], Array], divergence: str,
@@ -98,7 +93,7 @@ def make_probes(key: Array, shape: tuple[int, ...], n_probes: int, probe: str,
                 dtype) -> Array:
     """``n_probes`` probe tensors of ``shape``: Rademacher (+-1) or standard Gaussian,
     both with E[eps eps^T] = I, so E[eps^T J eps] = tr J."""
-    _check("probe", probe, PROBES)
+    checks.choice("pf_ode_log_likelihood", "probe", probe, sorted(PROBES))
     if probe == "rademacher":
         return jax.random.rademacher(key, (n_probes,) + shape, dtype=dtype)
     return jax.random.normal(key, (n_probes,) + shape, dtype=dtype)
@@ -148,26 +143,18 @@ def pf_ode_log_likelihood(model_fn: ModelFn, process: GaussianProcess, x: Array,
       prior_log_prob: log-density of x(t_max) (default ``process.prior_log_prob``,
         N(0, sigma(t_max)^2 I)).
     """
-    _check("divergence", divergence, DIVERGENCES)
-    _check("solver", solver, SOLVERS)
+    where = "pf_ode_log_likelihood"
+    checks.choice(where, "divergence", divergence, sorted(DIVERGENCES))
+    checks.choice(where, "solver", solver, sorted(SOLVERS))
     if divergence == "hutchinson":
         if key is None:
             raise ValueError("pf_ode_log_likelihood: divergence='hutchinson' needs "
                              "key=jax.random.key(seed) for its probes.")
-        if not isinstance(n_probes, int) or n_probes < 1:
-            raise ValueError(f"pf_ode_log_likelihood: n_probes must be a positive int, "
-                             f"got {n_probes!r}.")
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating) or x.ndim < 2:
-        raise ValueError(f"pf_ode_log_likelihood: x must be a float batch (B, ...), got "
-                         f"dtype {x.dtype} and shape {x.shape}.")
+        checks.positive_int(where, "n_probes", n_probes)
+    x = checks.float_batch(where, "x", x, min_ndim=2)
     t0 = process.t_min if t_min is None else t_min
     t1 = process.t_max if t_max is None else t_max
-    process.validate_time(t0, "t_min")
-    process.validate_time(t1, "t_max")
-    if not t0 < t1:
-        raise ValueError(f"pf_ode_log_likelihood: need t_min < t_max (data -> noise), got "
-                         f"t_min={t0}, t_max={t1}.")
+    checks.interval(where, t0, t1, lo=process.t_min, hi=process.t_max)  # data -> noise
     velocity = predictor(model_fn, prediction, process, "velocity", cond)
     probes = (make_probes(key, x.shape, n_probes, probe, x.dtype)
               if divergence == "hutchinson" else None)
