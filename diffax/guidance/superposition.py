@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from diffax import checks
 from diffax.likelihood.ito import euler_maruyama_step, ito_log_density_increment
 from diffax.processes.base import GaussianProcess
 from diffax.samplers.base import ModelFn, check_timesteps, predictor
@@ -78,8 +79,7 @@ def superposition(model_fns: Sequence[ModelFn], process: GaussianProcess, x_init
       log_prob_init: per model, log q^i_{t_0}(x_init) as an array (B,) or a function
         (default: the process prior for all, so only the differences matter).
     """
-    if mode not in MODES:
-        raise ValueError(f"superposition: unknown mode {mode!r}; valid choices: {list(MODES)}.")
+    checks.choice("superposition", "mode", mode, MODES)
     m = len(model_fns)
     if m < 2:
         raise ValueError(f"superposition: needs at least two models, got {m}.")
@@ -90,8 +90,7 @@ def superposition(model_fns: Sequence[ModelFn], process: GaussianProcess, x_init
     if len(conds) != m:
         raise ValueError(f"superposition: got {len(conds)} conds for {m} models.")
     lw = jnp.zeros(m) if log_weights is None else jnp.asarray(log_weights)
-    if lw.shape != (m,):  # may be traced (e.g. swept under jit)
-        raise ValueError(f"superposition: log_weights must have shape ({m},), got {lw.shape}.")
+    checks.shape("superposition", "log_weights", lw, (m,))  # static: may be traced
     x_init = jnp.asarray(x_init)
     inits = [None] * m if log_prob_init is None else list(log_prob_init)
     if len(inits) != m:

@@ -1,10 +1,10 @@
-"""Shared helpers for the metrics: input checks and pairwise distances."""
+"""Shared helpers for the metrics: float inputs and pairwise distances (argument checks
+are in :mod:`diffax.checks`)."""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 Array = jax.Array
 
@@ -15,26 +15,6 @@ def as_float_array(x) -> Array:
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.result_type(float))
     return x
-
-
-def check_ndim(x: Array, ndim: int | tuple[int, ...], name: str, fn: str,
-               layout: str) -> None:
-    """Raise ValueError unless ``x.ndim`` is (one of) ``ndim``."""
-    allowed = (ndim,) if isinstance(ndim, int) else ndim
-    if x.ndim not in allowed:
-        raise ValueError(f"{fn}: {name} must have shape {layout}, got shape {x.shape}.")
-
-
-def check_positive_int(value, name: str, fn: str, minimum: int = 1) -> int:
-    """``value`` as a Python int >= ``minimum``, else ValueError."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{fn}: {name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
-
-
-def is_concrete(*xs) -> bool:
-    """True when no argument is a tracer, so value checks can run on the host."""
-    return not any(isinstance(x, jax.core.Tracer) for x in xs)
 
 
 def pairwise_sq_dists(x: Array, y: Array) -> Array:

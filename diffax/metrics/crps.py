@@ -15,7 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from diffax.metrics._common import as_float_array, is_concrete
+from diffax import checks
+from diffax.metrics._common import as_float_array
 
 Array = jax.Array
 
@@ -90,7 +91,7 @@ def _check_quantiles(quantiles, levels, y, quantile_axis: int, fn: str):
         raise ValueError(f"{fn}: levels must be 1-D with one level per quantile "
                          f"({quantiles.shape[0]} along axis {quantile_axis}), got shape "
                          f"{levels.shape}.")
-    if is_concrete(levels):
+    if checks.is_concrete(levels):
         lv = np.asarray(levels)
         if not np.all((lv > 0) & (lv < 1)):
             raise ValueError(f"{fn}: levels must lie strictly inside (0, 1), got {lv}.")

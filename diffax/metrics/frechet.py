@@ -19,7 +19,8 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from diffax.metrics._common import as_float_array, check_ndim
+from diffax import checks
+from diffax.metrics._common import as_float_array
 
 Array = jax.Array
 
@@ -33,7 +34,7 @@ def _accumulator_dtype() -> jnp.dtype:
 
 def _check_features(features, name: str, fn: str) -> Array:
     features = as_float_array(features)
-    check_ndim(features, 2, name, fn, "(n, d)")
+    checks.ndim(fn, name, features, 2, "(n, d)")
     return features
 
 
@@ -62,11 +63,9 @@ class FeatureStatistics:
 
 def init_feature_statistics(dim: int, dtype=None) -> FeatureStatistics:
     """Empty accumulator for ``dim``-dimensional features."""
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-        raise ValueError(f"init_feature_statistics: dim must be a positive int, got {dim!r}.")
+    checks.positive_int("init_feature_statistics", "dim", dim)
     dtype = _accumulator_dtype() if dtype is None else jnp.dtype(dtype)
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise ValueError(f"init_feature_statistics: dtype must be floating, got {dtype}.")
+    checks.floating("init_feature_statistics", "dtype", dtype)
     count_dtype = jax.dtypes.canonicalize_dtype(jnp.int64)
     return FeatureStatistics(count=jnp.zeros((), count_dtype),
                              shift=jnp.zeros((dim,), dtype), sum=jnp.zeros((dim,), dtype),
@@ -136,7 +135,7 @@ def finalize_feature_statistics(stats: FeatureStatistics) -> tuple[Array, Array]
 
     Needs at least two feature vectors; the count is checked when it is concrete.
     """
-    if not isinstance(stats.count, jax.core.Tracer) and int(stats.count) < 2:
+    if checks.is_concrete(stats.count) and int(stats.count) < 2:
         raise ValueError(f"finalize_feature_statistics: need at least 2 feature vectors "
                          f"for a covariance, got {int(stats.count)}.")
     return _finalize(stats)
@@ -222,7 +221,7 @@ def frechet_distance(mu1: Array, cov1: Array, mu2: Array, cov2: Array) -> Array:
     """
     fn = "frechet_distance"
     mu1, cov1, mu2, cov2 = (as_float_array(a) for a in (mu1, cov1, mu2, cov2))
-    check_ndim(mu1, 1, "mu1", fn, "(d,)")
+    checks.ndim(fn, "mu1", mu1, 1, "(d,)")
     d = mu1.shape[0]
     for name, arr, shape in (("mu2", mu2, (d,)), ("cov1", cov1, (d, d)),
                              ("cov2", cov2, (d, d))):

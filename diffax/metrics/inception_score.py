@@ -17,7 +17,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from diffax.metrics._common import as_float_array, check_ndim, check_positive_int
+from diffax import checks
+from diffax.metrics._common import as_float_array
 
 Array = jax.Array
 
@@ -28,8 +29,8 @@ def inception_score(logits: Array, n_splits: int = 10) -> tuple[Array, Array]:
     The last ``N mod n_splits`` rows are dropped so the splits have equal size.
     """
     logits = as_float_array(logits)
-    check_ndim(logits, 2, "logits", "inception_score", "(N, K)")
-    n_splits = check_positive_int(n_splits, "n_splits", "inception_score")
+    checks.ndim("inception_score", "logits", logits, 2, "(N, K)")
+    n_splits = checks.positive_int("inception_score", "n_splits", n_splits)
     size = logits.shape[0] // n_splits
     if size < 1:
         raise ValueError(f"inception_score: {logits.shape[0]} samples cannot fill "

@@ -17,7 +17,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from diffax.metrics._common import as_float_array, check_ndim, check_positive_int
+from diffax import checks
+from diffax.metrics._common import as_float_array
 
 Array = jax.Array
 
@@ -71,13 +72,13 @@ def kernel_inception_distance(f1: Array, f2: Array, subset_size: int = 1000,
     """
     fn = "kernel_inception_distance"
     f1, f2 = as_float_array(f1), as_float_array(f2)
-    check_ndim(f1, 2, "f1", fn, "(n1, d)")
-    check_ndim(f2, 2, "f2", fn, "(n2, d)")
+    checks.ndim(fn, "f1", f1, 2, "(n1, d)")
+    checks.ndim(fn, "f2", f2, 2, "(n2, d)")
     if f1.shape[1] != f2.shape[1]:
         raise ValueError(f"{fn}: f1 and f2 must have the same feature dimension, got "
                          f"{f1.shape} and {f2.shape}.")
-    subset_size = check_positive_int(subset_size, "subset_size", fn, minimum=2)
-    n_subsets = check_positive_int(n_subsets, "n_subsets", fn)
+    subset_size = checks.integer(fn, "subset_size", subset_size, minimum=2)
+    n_subsets = checks.positive_int(fn, "n_subsets", n_subsets)
     if subset_size > min(f1.shape[0], f2.shape[0]):
         raise ValueError(f"{fn}: subset_size={subset_size} exceeds the smaller set "
                          f"(f1 {f1.shape}, f2 {f2.shape}); valid: 2..{min(f1.shape[0], f2.shape[0])}.")

@@ -12,8 +12,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from diffax.metrics._common import (as_float_array, check_positive_int, is_concrete,
-                                    pairwise_dists, pairwise_sq_dists)
+from diffax import checks
+from diffax.metrics._common import as_float_array, pairwise_dists, pairwise_sq_dists
 from diffax.metrics.assignment import _hungarian
 
 Array = jax.Array
@@ -163,11 +163,8 @@ def sinkhorn_emd(a: Array, b: Array, *, epsilon: float = 1e-2, n_iters: int = 30
     """
     fn = "sinkhorn_emd"
     a, b = _check_sets(a, b, fn, same_size=False)
-    if is_concrete(epsilon, scaling):
-        if not float(epsilon) > 0:
-            raise ValueError(f"{fn}: epsilon must be > 0, got {epsilon!r}.")
-        if not 0 < float(scaling) <= 1:
-            raise ValueError(f"{fn}: scaling must be in (0, 1], got {scaling!r}.")
-    n_iters = check_positive_int(n_iters, "n_iters", fn)
+    checks.positive(fn, "epsilon", epsilon, skip_traced=True)
+    checks.in_range(fn, "scaling", scaling, lo=0, hi=1, lo_open=True, skip_traced=True)
+    n_iters = checks.positive_int(fn, "n_iters", n_iters)
     return _sinkhorn_jit(a, b, jnp.asarray(epsilon, a.dtype), jnp.asarray(scaling, a.dtype),
                          n_iters=n_iters)

@@ -24,7 +24,8 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from diffax.metrics._common import as_float_array, check_positive_int
+from diffax import checks
+from diffax.metrics._common import as_float_array
 from diffax.metrics.point_cloud import _chamfer, _emd_exact, _sinkhorn
 
 Array = jax.Array
@@ -93,7 +94,7 @@ def set_distance_matrix(xs: Array, ys: Array, distance: str | DistanceFn = "cham
     if distance == "emd" and xs.shape[1] != ys.shape[1]:
         raise ValueError(f"{fn}: distance 'emd' needs equal-size clouds, got {xs.shape[1]} "
                          f"and {ys.shape[1]} points; use 'sinkhorn' for unequal sizes.")
-    block_size = check_positive_int(block_size, "block_size", fn)
+    block_size = checks.positive_int(fn, "block_size", block_size)
     dtype = jnp.result_type(xs, ys)
     return _matrix_jit(xs.astype(dtype), ys.astype(dtype), dist=dist, block_size=block_size)
 

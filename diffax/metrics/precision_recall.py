@@ -17,8 +17,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from diffax.metrics._common import (as_float_array, check_ndim, check_positive_int,
-                                    sq_dists_to_rows)
+from diffax import checks
+from diffax.metrics._common import as_float_array, sq_dists_to_rows
 
 Array = jax.Array
 
@@ -76,17 +76,17 @@ def precision_recall(real: Array, fake: Array, k: int = 3,
     """
     fn = "precision_recall"
     real, fake = as_float_array(real), as_float_array(fake)
-    check_ndim(real, 2, "real", fn, "(n_real, d)")
-    check_ndim(fake, 2, "fake", fn, "(n_fake, d)")
+    checks.ndim(fn, "real", real, 2, "(n_real, d)")
+    checks.ndim(fn, "fake", fake, 2, "(n_fake, d)")
     if real.shape[1] != fake.shape[1]:
         raise ValueError(f"{fn}: real and fake must have the same dimension, got "
                          f"{real.shape} and {fake.shape}.")
-    k = check_positive_int(k, "k", fn)
+    k = checks.positive_int(fn, "k", k)
     n_min = min(real.shape[0], fake.shape[0])
     if k >= n_min:
         raise ValueError(f"{fn}: k={k} needs more than k points per set, got "
                          f"real {real.shape} and fake {fake.shape}; valid: 1..{n_min - 1}.")
-    block_size = check_positive_int(block_size, "block_size", fn)
+    block_size = checks.positive_int(fn, "block_size", block_size)
     dtype = jnp.result_type(real, fake)
     return _precision_recall_jit(real.astype(dtype), fake.astype(dtype), k=k,
                                  block_size=block_size)

@@ -15,15 +15,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from diffax.metrics._common import (as_float_array, check_ndim, check_positive_int,
-                                    is_concrete, safe_sqrt, sq_dists_to_rows)
+from diffax import checks
+from diffax.metrics._common import as_float_array, safe_sqrt, sq_dists_to_rows
 
 Array = jax.Array
 
 
 def _as_points(x, name: str, fn: str) -> Array:
     x = as_float_array(x)
-    check_ndim(x, (1, 2), name, fn, "(n,) or (n, d)")
+    checks.ndim(fn, name, x, (1, 2), "(n,) or (n, d)")
     return x[:, None] if x.ndim == 1 else x
 
 
@@ -108,9 +108,9 @@ def mmd(x: Array, y: Array, bandwidths: float | Sequence[float] | Array = 1.0, *
     if bw.ndim != 1 or bw.shape[0] == 0:
         raise ValueError(f"{fn}: bandwidths must be a positive scalar or a non-empty 1-D "
                          f"sequence, got shape {bw.shape}.")
-    if is_concrete(bw) and not bool(np.all(np.asarray(bw) > 0)):
+    if checks.is_concrete(bw) and not bool(np.all(np.asarray(bw) > 0)):
         raise ValueError(f"{fn}: bandwidths must all be > 0, got {np.asarray(bw)}.")
-    block_size = check_positive_int(block_size, "block_size", fn)
+    block_size = checks.positive_int(fn, "block_size", block_size)
     return _mmd_jit(x, y, bw, unbiased=bool(unbiased), block_size=block_size)
 
 
@@ -151,5 +151,5 @@ def energy_distance(x: Array, y: Array, *, squared: bool = False,
     """
     fn = "energy_distance"
     x, y = _check_pair(x, y, fn, 1)
-    block_size = check_positive_int(block_size, "block_size", fn)
+    block_size = checks.positive_int(fn, "block_size", block_size)
     return _energy_jit(x, y, squared=bool(squared), block_size=block_size)

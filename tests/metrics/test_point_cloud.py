@@ -79,7 +79,7 @@ def test_errors():
         chamfer_distance(a, np.zeros((4, 2)))
     with pytest.raises(ValueError, match=r"both have shape \(n, d\) or both \(B, n, d\)"):
         chamfer_distance(a, np.zeros((1, 4, 3)))
-    with pytest.raises(ValueError, match="epsilon must be > 0"):
+    with pytest.raises(ValueError, match="epsilon must be finite and > 0, got epsilon="):
         sinkhorn_emd(a, a, epsilon=0.0)
-    with pytest.raises(ValueError, match=r"scaling must be in \(0, 1\]"):
+    with pytest.raises(ValueError, match=r"scaling must be finite and in \(0, 1\], got scaling="):
         sinkhorn_emd(a, a, scaling=1.5)
