@@ -16,7 +16,7 @@ from diffax.data.idx import parse_idx, read_idx
 from diffax.data.pipeline import Pipeline, epoch_permutation, make_pipeline
 from diffax.data.preprocess import (augment_images, center_crop, dequantize_uint8, resize,
                                     to_uint8, uint8_to_float)
-from diffax.data.registry import dataset_names, dataset_options, get_dataset
+from diffax.data.registry import DATASETS, dataset_names, dataset_options, get_dataset
 from diffax.data.tfds_source import (TFDS_DATASETS, DatasetNotPreparedError, TfdsDataset,
                                      load_tfds)
 from diffax.data.toys import TOY_NAMES, eight_gaussians_mixture, gmm2d_mixture, load_toy
@@ -26,7 +26,7 @@ __all__ = [
     "ArrayDataset", "ArraySpec", "Dataset", "load_digits", "load_fashion_mnist",
     "parse_idx", "read_idx", "Pipeline", "epoch_permutation", "make_pipeline",
     "augment_images", "center_crop", "dequantize_uint8", "resize", "to_uint8",
-    "uint8_to_float", "dataset_names", "dataset_options", "get_dataset", "TFDS_DATASETS",
+    "uint8_to_float", "DATASETS", "dataset_names", "dataset_options", "get_dataset", "TFDS_DATASETS",
     "DatasetNotPreparedError", "TfdsDataset", "load_tfds", "TOY_NAMES",
     "eight_gaussians_mixture", "gmm2d_mixture", "load_toy", "make_image_grid",
     "save_image_grid",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from diffax import checks
 from diffax.data.base import ArrayDataset
 
 NUM_TRAIN = 1500
@@ -27,8 +28,7 @@ def digits_to_uint8(values: np.ndarray) -> np.ndarray:
 
 def load_digits(split: str = "train") -> ArrayDataset:
     """The digits split as an in-memory dataset: ``x`` uint8 (N, 8, 8, 1), 10 classes."""
-    if split not in SPLITS:
-        raise ValueError(f"digits: unknown split {split!r}; valid splits: {list(SPLITS)}.")
+    checks.choice("digits", "split", split, SPLITS)
     from sklearn.datasets import load_digits as sklearn_load_digits  # slow import
 
     bunch = sklearn_load_digits()

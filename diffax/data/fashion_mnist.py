@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 
+from diffax import checks
 from diffax.data.base import ArrayDataset
 from diffax.data.idx import read_idx
 
@@ -47,9 +48,7 @@ def load_fashion_mnist_arrays(split: str = "train", data_dir: str | None = None
       FileNotFoundError: the directory or a file is missing (the message says how to
         install the Debian package or which ``data_dir`` to pass).
     """
-    if split not in FILES:
-        raise ValueError(f"Fashion-MNIST: unknown split {split!r}; valid splits: "
-                         f"{sorted(FILES)}.")
+    checks.choice("Fashion-MNIST", "split", split, FILES)
     data_dir = os.fspath(DEFAULT_DIR if data_dir is None else data_dir)
     if not os.path.isdir(data_dir):
         raise FileNotFoundError(

@@ -4,12 +4,15 @@ Names: ``"fashion_mnist"`` (offline Debian files), ``"digits"`` (scikit-learn), 
 toys ``"moons"``, ``"rings"``, ``"swiss_roll"``, ``"checkerboard"``, ``"8gaussians"``,
 ``"gmm2d"``, and ``"tfds:<name>"`` for the TFDS image sets (``"tfds:mnist"``,
 ``"tfds:fashion_mnist"``, ``"tfds:cifar10"``, ``"tfds:celeb_a"``).
+
+:data:`DATASETS` is a :class:`~diffax.registry.Registry` of loaders
+``loader(split, **options) -> Dataset``; each entry's metadata ``options`` lists the
+keyword options it accepts.
 """
 
 from __future__ import annotations
 
 import functools
-import inspect
 from typing import Callable
 
 from diffax.data.base import Dataset
@@ -17,30 +20,35 @@ from diffax.data.digits import load_digits
 from diffax.data.fashion_mnist import load_fashion_mnist
 from diffax.data.tfds_source import TFDS_DATASETS, load_tfds
 from diffax.data.toys import TOY_NAMES, load_toy, toy_options
+from diffax.registry import Registry, accepted_options, check_options
 
 TFDS_PREFIX = "tfds:"
 
-_LOADERS: dict[str, Callable[..., Dataset]] = {
-    "fashion_mnist": load_fashion_mnist,
-    "digits": load_digits,
-    **{name: functools.partial(load_toy, name) for name in TOY_NAMES},
-}
+DATASETS: Registry[Callable[..., Dataset]] = Registry("data set")
+
+
+def _add(name: str, loader: Callable[..., Dataset], options: tuple[str, ...] | None = None):
+    if options is None:  # the keyword options after ``split``
+        options = tuple(accepted_options(loader, skip=1))
+    DATASETS.add(name, loader, options=options)
+
+
+_add("fashion_mnist", load_fashion_mnist)
+_add("digits", load_digits)
+for _toy in TOY_NAMES:
+    _add(_toy, functools.partial(load_toy, _toy), toy_options(_toy))
+for _tfds in TFDS_DATASETS:
+    _add(TFDS_PREFIX + _tfds, functools.partial(load_tfds, _tfds))
 
 
 def dataset_names() -> list[str]:
     """Every name :func:`get_dataset` accepts."""
-    return list(_LOADERS) + [TFDS_PREFIX + name for name in TFDS_DATASETS]
+    return list(DATASETS)
 
 
 def dataset_options(name: str) -> tuple[str, ...]:
     """The keyword options data set ``name`` accepts (besides ``split``)."""
-    if name in TOY_NAMES:
-        return toy_options(name)
-    loader = load_tfds if name.startswith(TFDS_PREFIX) else _LOADERS.get(name)
-    if loader is None:
-        raise ValueError(f"unknown data set {name!r}; valid names: {dataset_names()}.")
-    return tuple(p for p in inspect.signature(loader).parameters
-                 if p not in ("name", "split"))
+    return DATASETS.entry(name).metadata["options"]
 
 
 def get_dataset(name: str, split: str = "train", **options) -> Dataset:
@@ -51,21 +59,15 @@ def get_dataset(name: str, split: str = "train", **options) -> Dataset:
     ``tfds:*``: ``data_dir``, ``crop_size``, ``image_size``.
 
     Raises:
-      ValueError: unknown name (the message lists the valid ones), unknown option or
-        split.
+      ValueError: unknown name (the message lists the valid ones and the closest),
+        unknown option (with the valid ones) or split.
     """
     if not isinstance(name, str):
         raise ValueError(f"data set name must be a string, got {name!r}.")
-    if name.startswith(TFDS_PREFIX) and name[len(TFDS_PREFIX):] not in TFDS_DATASETS:
-        raise ValueError(f"unknown data set {name!r}; valid names: {dataset_names()}.")
-    valid = dataset_options(name)
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise ValueError(f"data set {name!r}: unknown option(s) {unknown}; valid options: "
-                         f"{list(valid)}.")
-    if name.startswith(TFDS_PREFIX):
-        return load_tfds(name[len(TFDS_PREFIX):], split, **options)
-    return _LOADERS[name](split, **options)
+    loader = DATASETS.get(name)
+    # Toy loaders take **params and check them against toy_options themselves.
+    check_options(f"data set {name!r}", loader, options, skip=1)
+    return loader(split, **options)
 
 
-__all__ = ["TFDS_PREFIX", "dataset_names", "dataset_options", "get_dataset"]
+__all__ = ["DATASETS", "TFDS_PREFIX", "dataset_names", "dataset_options", "get_dataset"]

@@ -19,6 +19,7 @@ from typing import Callable
 
 import numpy as np
 
+from diffax import checks
 from diffax.data.base import ArrayDataset
 
 SPLIT_IDS = {"train": 0, "test": 1}
@@ -117,22 +118,20 @@ def sample_mixture(mixture, key, n: int) -> tuple[np.ndarray, np.ndarray]:
 # ---- datasets ---------------------------------------------------------------------------------
 
 
-def _check_split(name: str, split: str) -> int:
-    if split not in SPLIT_IDS:
-        raise ValueError(f"{name}: unknown split {split!r}; valid splits: {sorted(SPLIT_IDS)}.")
-    return SPLIT_IDS[split]
+def _split_id(split: str) -> int:
+    return SPLIT_IDS[checks.choice("toy data", "split", split, SPLIT_IDS)]
 
 
 def split_rng(seed: int, split: str) -> np.random.Generator:
     """The numpy generator that draws a toy split: ``default_rng([seed, split_id])``."""
-    return np.random.default_rng([int(seed), _check_split("toy data", split)])
+    return np.random.default_rng([int(seed), _split_id(split)])
 
 
 def split_key(seed: int, split: str):
     """The JAX key that draws a mixture split: ``fold_in(PRNGKey(seed), split_id)``."""
     import jax
 
-    return jax.random.fold_in(jax.random.PRNGKey(int(seed)), _check_split("toy data", split))
+    return jax.random.fold_in(jax.random.PRNGKey(int(seed)), _split_id(split))
 
 
 _NUMPY_TOYS: dict[str, tuple[Callable, Callable[[dict], int | None]]] = {
@@ -179,7 +178,7 @@ def load_toy(name: str, split: str = "train", *, num_examples: int | None = None
     unknown = sorted(set(params) - set(valid))
     if unknown:
         raise ValueError(f"{name}: unknown option(s) {unknown}; valid options: {list(valid)}.")
-    _check_split(name, split)
+    checks.choice(name, "split", split, SPLIT_IDS)
     n = DEFAULT_NUM_EXAMPLES[split] if num_examples is None else int(num_examples)
     if n < 1:
         raise ValueError(f"{name}: num_examples must be >= 1, got {num_examples}.")

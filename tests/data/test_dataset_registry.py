@@ -5,8 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from diffax.data import (ArrayDataset, augment_images, center_crop, dataset_names,
-                         get_dataset, make_pipeline, resize)
+from diffax.data import (DATASETS, ArrayDataset, augment_images, center_crop, dataset_names,
+                         dataset_options, get_dataset, make_pipeline, resize)
 from diffax.data.digits import digits_to_uint8
 from diffax.data.fashion_mnist import DEFAULT_DIR
 
@@ -17,10 +17,16 @@ def test_names_and_unknown_name():
                  "8gaussians", "gmm2d", "tfds:mnist", "tfds:cifar10", "tfds:celeb_a",
                  "tfds:fashion_mnist"):
         assert name in names
-    with pytest.raises(ValueError, match=r"unknown data set 'cifar10'; valid names: .*'digits'"):
+    with pytest.raises(ValueError, match=r"unknown data set 'cifar10' \(did you mean "
+                                         r"'tfds:cifar10'\?\); valid choices: .*'digits'"):
         get_dataset("cifar10")
-    with pytest.raises(ValueError, match=r"'digits': unknown option\(s\) \['data_dir'\]"):
+    with pytest.raises(ValueError, match=r"data set 'digits': unknown option\(s\) \['data_dir'\]; "
+                                         r"valid options: \[\]"):
         get_dataset("digits", data_dir="/tmp")
+    assert list(DATASETS) == names and DATASETS.family("moons") is None
+    assert dataset_options("fashion_mnist") == ("data_dir",)
+    assert dataset_options("tfds:mnist") == ("data_dir", "crop_size", "image_size")
+    assert "noise" in dataset_options("moons")
 
 
 def test_digits():

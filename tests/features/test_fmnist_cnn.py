@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from diffax.data import get_dataset
-from diffax.features import FEATURE_NAMES, fmnist_cnn, get_feature_fn
+from diffax.features import FEATURE_NAMES, feature_name, fmnist_cnn, get_feature_fn
 from diffax.metrics import frechet_distance_from_features
 
 
@@ -54,8 +54,14 @@ def test_fd_grows_with_corruption(test_images):
 
 def test_names_and_errors(tmp_path):
     assert FEATURE_NAMES["fmnist_cnn"].startswith("FD-FMNIST")
-    with pytest.raises(ValueError, match="valid choices"):
+    with pytest.raises(ValueError, match=r"get_feature_fn: unknown features 'vgg'; valid "
+                                         r"choices: \['fmnist_cnn', 'inception_v3'\]"):
         get_feature_fn("vgg")
+    with pytest.raises(ValueError, match=r"features 'fmnist_cnn': unknown option\(s\) \['pth'\] "
+                                         r"\(did you mean 'path'\?\)"):
+        get_feature_fn("fmnist_cnn", pth="weights.npz")
+    with pytest.raises(ValueError, match=r"feature_name: unknown features 'fid'"):
+        feature_name("fid")
     with pytest.raises(FileNotFoundError, match="train_fmnist_classifier"):
         fmnist_cnn.load_params(str(tmp_path / "missing.npz"))
     bad = tmp_path / "bad.npz"
