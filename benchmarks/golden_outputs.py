@@ -76,7 +76,7 @@ GROUPS: dict[str, str] = {
     "likelihood": "PF-ODE (exact trace, Hutchinson), bits/dim, continuous and discrete "
                   "ELBO, Ito density",
     "inverse": "replacement, RePaint, DPS, PiGDM, RED-diff, steered (inpainting, random "
-               "projection); PiGDM guidance with three samplers",
+               "projection); PiGDM, DPS and steered guidance with three samplers",
     "train": "parameters and EMA after 50 training steps of configs/toy/gmm2d.py and "
              "configs/image/fashion_mnist_edm.py (float32)",
 }
@@ -101,6 +101,8 @@ INVERSE_METHODS: dict[str, dict[str, Any]] = {
     "red_diff": {"noise_std": INVERSE_SIGMA_Y},
     "steered": {"step_size": 2.0},
 }
+# Guidance wrappers of diffax.inverse (scales as in tests/inverse), with three samplers.
+GUIDANCE = ("pigdm_guidance", "dps_guidance", "steered_guidance")
 GUIDANCE_SAMPLERS = ("ddim", "euler", "dpm_solver++_2m")
 TRAIN_CONFIGS = {"gmm2d": "configs/toy/gmm2d.py",
                  "fashion_mnist_edm": "configs/image/fashion_mnist_edm.py"}
@@ -578,14 +580,14 @@ def likelihood_cases(probs: Problems) -> list[Case]:
 def _inverse(probs: Problems, prefix: str, method: str, task: str) -> Arrays:
     import jax
     import jax.numpy as jnp
-    from diffax.inverse import get_solver
+    from diffax.inverse import get_solver, initial_state
     from diffax.samplers import schedules
     p = process("vp_linear")
     model = probs.inverse_prior.model_fn("eps", p)
     op, y = probs.inverse_task(task)
     ts = schedules.uniform_log_snr(p, INVERSE_STEPS)
     x_T = p.prior_sample(jax.random.PRNGKey(5), (BATCH, INVERSE_DIM), jnp.float64)
-    x0 = 0.1 * x_T if method == "red_diff" else x_T  # as benchmarks/inverse.py
+    x0 = initial_state(method, x_T)  # RED-diff: 0.1 x_T, as benchmarks/inverse.py
     solver, kw = get_solver(method), INVERSE_METHODS[method]
     out = jax.jit(lambda x, k: solver(model, p, x, ts, operator=op, y=y, key=k, **kw))(
         x0, jax.random.PRNGKey(SEED_SAMPLER))
@@ -593,15 +595,27 @@ def _inverse(probs: Problems, prefix: str, method: str, task: str) -> Arrays:
             f"{prefix}/nfe": np.asarray(int(out.nfe), np.int64)}
 
 
-def _pigdm_guided(probs: Problems, prefix: str, sampler_name: str, task: str) -> Arrays:
-    import jax
-    import jax.numpy as jnp
-    from diffax.inverse import pigdm_guidance
-    from diffax.samplers import get_sampler, schedules
+def _guidance(probs: Problems, name: str, task: str):
+    """The guidance wrapper ``name`` of diffax.inverse on the inverse task ``task``."""
+    from diffax import inverse
     p = process("vp_linear")
     op, y = probs.inverse_task(task)
-    model = pigdm_guidance(probs.inverse_prior.model_fn("eps", p), p, op, y,
-                           noise_std=INVERSE_SIGMA_Y, prior_variance=0.16)
+    model = probs.inverse_prior.model_fn("eps", p)
+    if name == "pigdm_guidance":
+        return inverse.pigdm_guidance(model, p, op, y, noise_std=INVERSE_SIGMA_Y,
+                                      prior_variance=0.16)
+    if name == "dps_guidance":
+        return inverse.dps_guidance(model, p, op, y, scale=3.0)
+    return inverse.steered_guidance(model, p, y, operator=op, scale=10.0)
+
+
+def _guided(probs: Problems, prefix: str, guidance: str, sampler_name: str,
+            task: str) -> Arrays:
+    import jax
+    import jax.numpy as jnp
+    from diffax.samplers import get_sampler, schedules
+    p = process("vp_linear")
+    model = _guidance(probs, guidance, task)
     ts = schedules.uniform_log_snr(p, INVERSE_STEPS)
     x_T = p.prior_sample(jax.random.PRNGKey(5), (BATCH, INVERSE_DIM), jnp.float64)
     out = jax.jit(lambda x: get_sampler(sampler_name)(model, p, x, ts))(x_T)
@@ -620,10 +634,11 @@ def inverse_cases(probs: Problems) -> list[Case]:
         for method in INVERSE_METHODS:
             prefix = f"inverse/{method}/{task}/steps{INVERSE_STEPS}"
             cases.append(Case(prefix, functools.partial(_inverse, probs, prefix, method, task)))
-        for name in GUIDANCE_SAMPLERS:
-            prefix = f"inverse/pigdm_guidance/{name}/{task}/steps{INVERSE_STEPS}"
-            cases.append(Case(prefix, functools.partial(_pigdm_guided, probs, prefix, name,
-                                                        task)))
+        for guidance in GUIDANCE:
+            for name in GUIDANCE_SAMPLERS:
+                prefix = f"inverse/{guidance}/{name}/{task}/steps{INVERSE_STEPS}"
+                cases.append(Case(prefix, functools.partial(_guided, probs, prefix, guidance,
+                                                            name, task)))
     return cases
 
 

@@ -77,16 +77,13 @@ def solve(config: ml_collections.ConfigDict, workdir: str) -> dict:
         y = op(y)
     solver = inverse.get_solver(inv.method)
     timesteps = schedules.get_schedule(inv.schedule, exp.process, inv.nfe)
-    options = dict(inv.options)
-    if inv.method in ("pigdm", "red_diff"):
-        options.setdefault("noise_std", max(inv.noise_std, 1e-3))
+    options = inverse.solver_options(inv.method, inv.noise_std, inv.options)
 
     @jax.jit
     def run(params, key_init, key_solve):
         model_fn = exp.model_fn(lambda x, c, **kw: apply(params, state.buffers, x, c, **kw))
-        x_init = exp.process.prior_sample(key_init, (n, *exp.data_shape))
-        if inv.method == "red_diff":
-            x_init = 0.1 * x_init
+        x_init = inverse.initial_state(
+            inv.method, exp.process.prior_sample(key_init, (n, *exp.data_shape)))
         return solver(model_fn, exp.process, x_init, timesteps, operator=op, y=y,
                       key=key_solve, prediction=exp.kind, **options)
 

@@ -11,8 +11,8 @@ p(y | x_t) ~ N(A x0_hat, r_t^2 A A^T + sigma_y^2 I) and the guidance
 one vector-Jacobian product through the denoiser. (With sigma_y = 0 and A of full row
 rank, A^T (A A^T)^{-1} = A^+: the paper's noiseless form.) The guided score
 score + scale * g is returned as a ``model_fn`` of the original prediction kind, so any
-sampler can use it; :func:`pigdm` runs it with DDIM steps (the paper's choice, eta
-configurable). For Gaussian data N(mu, c I) the guided score is the exact posterior
+sampler can use it; :func:`pigdm` runs it with the registered DDIM sampler (the paper's
+choice, eta configurable). For Gaussian data N(mu, c I) the guided score is the exact posterior
 score, so sampling is exact as the step count grows (tested).
 """
 
@@ -23,11 +23,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from diffax import predictions
-from diffax.inverse.common import check_measurement, check_noise_std
+from diffax import predictions, samplers
+from diffax.inverse.common import (check_measurement, check_noise_std,
+                                   check_normal_solve_operator)
+from diffax.inverse.registry import register
 from diffax.processes.base import GaussianProcess, broadcast_to_x
 from diffax.samplers.base import ModelFn, SampleOutput, check_timesteps
-from diffax.samplers.ddim import ddim
 
 Array = jax.Array
 
@@ -38,10 +39,7 @@ def pigdm_guidance(model_fn: ModelFn, process: GaussianProcess, operator, y: Arr
     """``model_fn`` guided towards y = A x + noise_std n (same prediction kind)."""
     predictions.check_kind(prediction)
     check_noise_std(noise_std, "pigdm_guidance")
-    if not hasattr(operator, "normal_solve"):
-        raise ValueError(f"pigdm_guidance: needs a linear operator from diffax.inverse "
-                         f"(Mask, Downsample, Blur, RandomProjection, Radon), got "
-                         f"{type(operator).__name__}; use dps or red_diff for nonlinear ones.")
+    check_normal_solve_operator(operator, "pigdm_guidance")
 
     def guided(x, t, **cond):
         def x0_fn(z):
@@ -64,18 +62,23 @@ def pigdm_guidance(model_fn: ModelFn, process: GaussianProcess, operator, y: Arr
     return guided
 
 
+@register("pigdm", noise_floor=1e-3)
 def pigdm(model_fn: ModelFn, process: GaussianProcess, x_init: Array, timesteps: Any, *,
           operator, y: Array, noise_std: Any = 0.0, prediction: str = "eps",
           key: Array | None = None, eta: float = 0.0, prior_variance: Any = 1.0,
-          scale: Any = 1.0, cond: dict | None = None) -> SampleOutput:
-    """PiGDM with DDIM steps (``eta`` = 0 deterministic, 1 ancestral; needs ``key``)."""
+          scale: Any = 1.0, cond: dict | None = None,
+          return_trajectory: bool = False) -> SampleOutput:
+    """PiGDM: :func:`pigdm_guidance` sampled by DDIM (``eta`` = 0 deterministic, 1
+    ancestral; needs ``key``)."""
     check_timesteps(timesteps, process, name="pigdm")
     check_measurement(operator, jnp.asarray(x_init), y, "pigdm")
     guided = pigdm_guidance(model_fn, process, operator, y, noise_std=noise_std,
                             prediction=prediction, prior_variance=prior_variance, scale=scale)
     kw = {"key": key} if eta else {}
+    # The DDIM sampler function itself: the registered names fix eta (0 or 1).
+    ddim = samplers.sampler_info("ddim").fn
     return ddim(guided, process, x_init, timesteps, prediction=prediction, eta=eta,
-                cond=cond, **kw)
+                cond=cond, return_trajectory=return_trajectory, **kw)
 
 
 __all__ = ["pigdm", "pigdm_guidance"]

@@ -5,43 +5,14 @@ the bias measured for docs/inverse.md (tolerances = measured value + margin)."""
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
+from posterior_problem import N_SAMPLES, SIGMA_Y, D, problem, sw
 
 from diffax.analytic import GaussianMixture
-from diffax.inverse import (Mask, Nonlinear, Radon, RandomProjection, dense_matrix, dps,
-                            get_solver, pigdm, pigdm_guidance)
-from diffax.metrics import sliced_wasserstein
+from diffax.inverse import (Nonlinear, Radon, RandomProjection, dense_matrix, dps, get_solver,
+                            initial_state, pigdm, pigdm_guidance)
 from diffax.processes import VPLinear
 from diffax.samplers import get_sampler, schedules
-
-D, N_SAMPLES, SIGMA_Y = 4, 1000, 0.1
-
-
-def problem(task: str):
-    p = VPLinear()
-    means = np.random.default_rng(0).normal(size=(3, D)) * 1.5
-    gm = GaussianMixture.isotropic([0.3, 0.3, 0.4], means, 0.4)
-    if task == "mask":
-        mask = jnp.array([1.0, 1.0, 0.0, 0.0])
-        op = Mask(mask=mask)
-    else:
-        op = RandomProjection.create(jax.random.PRNGKey(0), 2, D, dtype=jnp.float64)
-    A = dense_matrix(op, (D,), jnp.float64)
-    x_true = gm.sample(jax.random.PRNGKey(11), 1)
-    y1 = op(x_true + 0.0) + SIGMA_Y * jax.random.normal(jax.random.PRNGKey(2), op(x_true).shape)
-    rows = np.asarray(jnp.abs(A).sum(1) > 0)  # a mask measures only its kept entries
-    if task == "mask":
-        y1 = y1 * mask
-    post = gm.posterior(A[rows], SIGMA_Y**2, y1[0][rows])
-    ref = post.sample(jax.random.PRNGKey(3), N_SAMPLES)
-    y = jnp.broadcast_to(y1, (N_SAMPLES,) + y1.shape[1:])
-    x_T = p.prior_sample(jax.random.PRNGKey(5), (N_SAMPLES, D), jnp.float64)
-    return gm, p, op, y, x_T, ref, post
-
-
-def sw(a, b):
-    return float(sliced_wasserstein(jax.random.PRNGKey(0), a, b))
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +40,7 @@ def test_methods_approach_the_exact_posterior(method, f64):
     gm, p, op, y, x_T, ref, post = problem("projection")
     kw, tol = PROJECTION[method]
     ts = schedules.uniform_log_snr(p, 50)
-    x0 = x_T if method != "red_diff" else 0.1 * x_T
+    x0 = initial_state(method, x_T)
     f = get_solver(method)
     out = jax.jit(lambda x, k: f(gm.model_fn("eps", p), p, x, ts, operator=op, y=y, key=k,
                                  **kw).x)(x0, jax.random.PRNGKey(1))
