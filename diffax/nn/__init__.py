@@ -26,15 +26,22 @@ from diffax.nn.functional import dropout
 from diffax.nn.mlp import MLP
 from diffax.nn.params import count_params, param_summary
 from diffax.nn.unet import UNet
+from diffax.registry import Registry, check_options
 
-NETWORKS = {"mlp": MLP, "unet": UNet, "dit": DiT}
+# Networks fit any process family (they map arrays to arrays); no family recorded.
+NETWORKS: Registry[type[nnx.Module]] = Registry("network")
+NETWORKS.add("mlp", MLP)
+NETWORKS.add("unet", UNet)
+NETWORKS.add("dit", DiT)
 
 
-def get_network(name: str, **kwargs: Any) -> nnx.Module:
-    """Build a network by name (for configs); kwargs (including ``rngs``) go to its constructor."""
-    if name not in NETWORKS:
-        raise ValueError(f"unknown network {name!r}; valid choices: {sorted(NETWORKS)}.")
-    return NETWORKS[name](**kwargs)
+def get_network(name: str, **options: Any) -> nnx.Module:
+    """Build a network by name (for configs); ``options`` (including ``rngs``) go to its
+    constructor, and a misspelt option is a ValueError naming the valid ones."""
+    cls = NETWORKS.get(name)
+    # nnx's metaclass hides the constructor's signature from the class itself.
+    check_options(f"network {name!r}", cls.__init__, options, skip=1)
+    return cls(**options)
 
 
 __all__ = [

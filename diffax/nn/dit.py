@@ -24,8 +24,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from diffax import checks
 from diffax.nn.embeddings import LabelEmbedding, TimeEmbedding, check_label
-from diffax.nn.functional import batch_times, check_positive, check_rate, dropout, site_key
+from diffax.nn.functional import batch_times, dropout, site_key
 from diffax.nn.layers import linear
 
 
@@ -139,7 +140,7 @@ class DiT(nnx.Module):
                  rngs: nnx.Rngs):
         for name, value in [("in_channels", in_channels), ("patch", patch), ("hidden", hidden),
                             ("depth", depth), ("heads", heads)]:
-            check_positive(name, value)
+            checks.positive_int("DiT", name, value)
         size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
         if len(size) != 2 or not all(isinstance(s, int) and s > 0 for s in size):
             raise ValueError(f"image_size must be a positive int or (H, W), got {image_size!r}.")
@@ -149,11 +150,11 @@ class DiT(nnx.Module):
             raise ValueError(f"heads={heads} does not divide hidden={hidden}.")
         if hidden % 4:
             raise ValueError(f"hidden={hidden} must be divisible by 4 (2-D sin-cos positions).")
-        if mlp_ratio <= 0:
-            raise ValueError(f"mlp_ratio must be positive, got {mlp_ratio!r}.")
-        rate = check_rate(dropout)
-        out_channels = in_channels if out_channels is None else check_positive("out_channels",
-                                                                               out_channels)
+        checks.positive("DiT", "mlp_ratio", mlp_ratio)
+        rate = checks.probability("DiT", "dropout", dropout, hi_open=True)
+        if out_channels is None:
+            out_channels = in_channels
+        checks.positive_int("DiT", "out_channels", out_channels)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.image_size, self.patch, self.hidden = size, patch, hidden
         self.num_classes = num_classes

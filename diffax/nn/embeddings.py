@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from diffax import checks
 from diffax.nn import init
 from diffax.nn.layers import embed, linear
 
@@ -80,8 +81,7 @@ class TimeEmbedding(nnx.Module):
     def __init__(self, base_dim: int, emb_dim: int, *, embedding: str = "sinusoidal",
                  time_scale: float = 1000.0, fourier_scale: float = 16.0,
                  max_period: float = 10000.0, dtype: Any = None, rngs: nnx.Rngs):
-        if embedding not in EMBEDDINGS:
-            raise ValueError(f"unknown embedding {embedding!r}; valid choices: {list(EMBEDDINGS)}.")
+        checks.choice("TimeEmbedding", "embedding", embedding, EMBEDDINGS)
         self.embedding = embedding
         self.base_dim = base_dim
         self.time_scale = float(time_scale)

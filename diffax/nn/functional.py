@@ -27,20 +27,6 @@ def dropout(x: jax.Array, rate: float, key: jax.Array | None) -> jax.Array:
     return jnp.where(keep, x / jnp.asarray(1.0 - rate, x.dtype), jnp.zeros((), x.dtype))
 
 
-def check_rate(rate: float) -> float:
-    """Validate a dropout rate (must lie in [0, 1))."""
-    if not 0.0 <= rate < 1.0:
-        raise ValueError(f"dropout must lie in [0, 1), got {rate!r}.")
-    return float(rate)
-
-
-def check_positive(name: str, value: int) -> int:
-    """Validate a positive integer option."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return value
-
-
 def batch_times(t: jax.Array, batch: int) -> jax.Array:
     """Broadcast the noise-conditioning input ``t`` (scalar or (B,)) to shape (B,)."""
     t = jnp.asarray(t)

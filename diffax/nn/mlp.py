@@ -15,8 +15,9 @@ from typing import Any
 import jax
 from flax import nnx
 
+from diffax import checks
 from diffax.nn.embeddings import LabelEmbedding, TimeEmbedding, check_label
-from diffax.nn.functional import batch_times, check_positive, check_rate, dropout, site_key
+from diffax.nn.functional import batch_times, dropout, site_key
 from diffax.nn.layers import linear
 
 
@@ -54,11 +55,11 @@ class MLP(nnx.Module):
                  embedding: str = "sinusoidal", fourier_scale: float = 16.0,
                  num_classes: int | None = None, dropout: float = 0.0, dtype: Any = None,
                  rngs: nnx.Rngs):
-        check_positive("data_dim", data_dim)
-        check_positive("hidden", hidden)
-        check_positive("depth", depth)
-        out_dim = data_dim if out_dim is None else check_positive("out_dim", out_dim)
-        rate = check_rate(dropout)
+        checks.positive_int("MLP", "data_dim", data_dim)
+        checks.positive_int("MLP", "hidden", hidden)
+        checks.positive_int("MLP", "depth", depth)
+        out_dim = data_dim if out_dim is None else checks.positive_int("MLP", "out_dim", out_dim)
+        rate = checks.probability("MLP", "dropout", dropout, hi_open=True)
         self.data_dim = data_dim
         self.num_classes = num_classes
         self.time_embed = TimeEmbedding(hidden, hidden, embedding=embedding, time_scale=time_scale,

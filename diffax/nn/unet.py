@@ -28,8 +28,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from diffax import checks
 from diffax.nn.embeddings import EMBEDDINGS, LabelEmbedding, TimeEmbedding, check_label
-from diffax.nn.functional import batch_times, check_positive, check_rate
+from diffax.nn.functional import batch_times
 from diffax.nn.layers import conv
 from diffax.nn.unet_blocks import (AttentionBlock, Downsample, ResBlock, Stage, Upsample,
                                    group_norm)
@@ -90,21 +91,21 @@ class UNet(nnx.Module):
                  norm_groups: int | None = None, mid_attention: bool = True,
                  resample_conv: bool = True, dtype: Any = None,
                  rngs: nnx.Rngs):
-        check_positive("in_channels", in_channels)
-        check_positive("channels", channels)
-        check_positive("num_res_blocks", num_res_blocks)
-        check_positive("num_heads", num_heads)
+        checks.positive_int("UNet", "in_channels", in_channels)
+        checks.positive_int("UNet", "channels", channels)
+        checks.positive_int("UNet", "num_res_blocks", num_res_blocks)
+        checks.positive_int("UNet", "num_heads", num_heads)
         if norm_groups is not None:
-            check_positive("norm_groups", norm_groups)
+            checks.positive_int("UNet", "norm_groups", norm_groups)
         channel_mult = tuple(channel_mult)
         if not channel_mult or not all(isinstance(m, int) and m > 0 for m in channel_mult):
             raise ValueError(f"channel_mult must be a non-empty sequence of positive integers, "
                              f"got {channel_mult!r}.")
-        if embedding not in EMBEDDINGS:
-            raise ValueError(f"unknown embedding {embedding!r}; valid choices: {list(EMBEDDINGS)}.")
-        rate = check_rate(dropout)
-        out_channels = in_channels if out_channels is None else check_positive("out_channels",
-                                                                               out_channels)
+        checks.choice("UNet", "embedding", embedding, EMBEDDINGS)
+        rate = checks.probability("UNet", "dropout", dropout, hi_open=True)
+        if out_channels is None:
+            out_channels = in_channels
+        checks.positive_int("UNet", "out_channels", out_channels)
         size = _image_size(image_size)
         attn_resolutions = tuple(attn_resolutions)
         levels = len(channel_mult)

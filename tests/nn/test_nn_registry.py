@@ -10,6 +10,9 @@ def test_registry_names():
     assert NETWORKS == {"mlp": MLP, "unet": UNet, "dit": DiT}
     with pytest.raises(ValueError, match=r"'resnet'.*\['dit', 'mlp', 'unet'\]"):
         get_network("resnet", rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match=r"network 'mlp': unknown option\(s\) \['hiden'\] "
+                                         r"\(did you mean 'hidden'\?\); valid options: \["):
+        get_network("mlp", data_dim=2, hiden=8, rngs=nnx.Rngs(0))
 
 
 def test_param_summary_parts_add_up():
