@@ -49,6 +49,8 @@ def _suggest(name: str, choices) -> str:
 def accepted_options(fn: Callable, *, skip: int = 0) -> list[str] | None:
     """Keyword options ``fn`` accepts after its first ``skip`` positional parameters;
     None when it takes ``**kwargs`` (anything goes)."""
+    if inspect.isclass(fn):  # a class's signature can be hidden by its metaclass (nnx)
+        fn, skip = fn.__init__, skip + 1
     try:
         params = list(inspect.signature(fn).parameters.values())[skip:]
     except (TypeError, ValueError):  # builtins without a signature
@@ -135,7 +137,8 @@ class Registry(Mapping[str, T]):
         if own is not None and family is not None and own != family:
             raise ValueError(
                 f"{self.kind} {name!r} is for {own} processes, but {what or 'the process'} "
-                f"is {family}; {family} {self.kind}s: {self.names(family)}.")
+                f"is {family}; {self.kind} entries for {family} processes: "
+                f"{self.names(family)}.")
 
     def build(self, name: str, *args: Any, **options: Any) -> Any:
         """Call the entry ``name`` with ``args`` and keyword ``options``, after checking

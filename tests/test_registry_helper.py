@@ -48,7 +48,8 @@ def test_family_mismatch_is_refused():
     reg = make()
     reg.check_family("ddim", "gaussian")
     with pytest.raises(ValueError, match=r"sampler 'mask' is for discrete processes, but the "
-                                         r"process is gaussian; gaussian samplers: \['ddim'\]"):
+                                         r"process is gaussian; sampler entries for gaussian "
+                                         r"processes: \['ddim'\]"):
         reg.check_family("mask", "gaussian")
 
 
@@ -58,3 +59,19 @@ def test_bound_options_cannot_be_overridden():
     check_options("dpm", solver, {"order": 2}, skip=1, bound={"order": 2})
     with pytest.raises(ValueError, match="order=3 conflicts with order=2"):
         check_options("dpm", solver, {"order": 3}, skip=1, bound={"order": 2})
+
+
+def test_class_options_come_from_its_constructor():
+    class Meta(type):
+        def __call__(cls, *args, **kwargs):  # hides __init__'s signature, as nnx does
+            return super().__call__(*args, **kwargs)
+
+    class Net(metaclass=Meta):
+        def __init__(self, width=8, *, rngs=None):
+            self.width = width
+
+    reg = Registry("network")
+    reg.add("net", Net)
+    assert reg.build("net", width=4).width == 4
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['widht'\]"):
+        reg.build("net", widht=4)
