@@ -1,8 +1,14 @@
 """Diffusion and flow samplers under one signature (see :mod:`diffax.samplers.base`).
 
 ``get_sampler(name, **options)`` returns a registered sampler; ``SAMPLERS`` lists
-them with their theoretical order and NFE accounting; :mod:`.schedules` builds time
-grids; :func:`pf_ode_reference` is the adaptive diffrax ground truth.
+them with their theoretical order and NFE accounting (:mod:`.registry`); :mod:`.schedules`
+builds time grids; :func:`pf_ode_reference` is the adaptive diffrax ground truth.
+
+Layout: one file per sampler family, each registering its names with a decorator and
+importing only :mod:`.base`, :mod:`.registry` and the shared engines
+(:mod:`.exponential_integrators`: phi functions and the DPM-Solver engine;
+:mod:`.multistep`: the linear multistep driver; :mod:`.reverse_sde`: affine reverse-SDE
+steps), never a sibling sampler.
 """
 
 # Importing each sampler module registers its variants.
@@ -20,12 +26,13 @@ from diffax.samplers import (  # noqa: F401
     sde,
     unipc,
 )
-from diffax.samplers.base import SampleOutput
+from diffax.samplers.base import AdaptiveSampleOutput, SampleOutput
 from diffax.samplers.reference import ReferenceSolution, pf_ode_reference, pf_ode_velocity
-from diffax.samplers.registry import SAMPLERS, get_sampler, register, sampler_info
-from diffax.samplers.schedules import get_schedule
+from diffax.samplers.registry import SAMPLERS, SamplerInfo, get_sampler, register, sampler_info
+from diffax.samplers.schedules import SCHEDULES, get_schedule
 
 __all__ = [
-    "SampleOutput", "ReferenceSolution", "pf_ode_reference", "pf_ode_velocity", "SAMPLERS",
-    "get_sampler", "register", "sampler_info", "get_schedule",
+    "SampleOutput", "AdaptiveSampleOutput", "ReferenceSolution", "pf_ode_reference",
+    "pf_ode_velocity", "SAMPLERS", "SamplerInfo", "get_sampler", "register", "sampler_info",
+    "SCHEDULES", "get_schedule",
 ]

@@ -48,6 +48,24 @@ class SampleOutput(struct.PyTreeNode):
     nfe: int = struct.field(pytree_node=False, default=0)
 
 
+class AdaptiveSampleOutput(struct.PyTreeNode):
+    """Result of an adaptive sampler (its steps depend on the data).
+
+    ``x``: state at ``timesteps[-1]`` if ``success``, else where the solver stopped;
+    ``trajectory``: states at every timestep (or None); ``nfe``: model evaluations
+    actually spent (an int32 array, so it jits and vmaps); ``num_accepted`` /
+    ``num_rejected``: trial steps; ``success``: whether the end time was reached within
+    the solver's ``max_steps``.
+    """
+
+    x: Array
+    trajectory: Array | None
+    nfe: Array
+    num_accepted: Array
+    num_rejected: Array
+    success: Array
+
+
 def batch_time(t: Any, x: Array) -> Array:
     """Broadcast a scalar time to one time per example, shape ``(B,)``."""
     return jnp.full((x.shape[0],), t, dtype=x.dtype)
@@ -113,6 +131,23 @@ def check_timesteps(timesteps: Any, process: GaussianProcess, *, increasing: boo
         raise ValueError(f"{name}: timesteps span [{c.min()}, {c.max()}], outside the "
                          f"process interval [t_min={process.t_min}, t_max={process.t_max}].")
     return ts
+
+
+def check_choice(name: str, value: Any, choices: tuple, where: str) -> None:
+    """``ValueError`` naming ``where``, the option, its value and the valid choices."""
+    if value not in choices:
+        raise ValueError(f"{where}: unknown {name} {value!r}; valid choices: {list(choices)}.")
+
+
+def check_bool(name: str, value: Any, where: str) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{where}: {name} must be True or False, got {value!r}.")
+
+
+def last_step_mask(n: int, denoise: bool, dtype) -> Array:
+    """Per-step noise multipliers: ones, with the last set to 0 when ``denoise``."""
+    mask = jnp.ones((n,), dtype)
+    return mask.at[-1].set(0.0) if denoise else mask
 
 
 def require_key(key: Any, name: str) -> Array:

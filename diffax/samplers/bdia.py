@@ -109,6 +109,7 @@ def _bdia_chain(model_fn, process, x_init, ts, prediction, cond, weight, x_secon
     return BDIAOutput(x=y_last, trajectory=traj, nfe=nfe, x_penultimate=y_pen)
 
 
+@register("bdia", order=2, options=dict(gamma=1.0))
 def bdia(model_fn: ModelFn, process: GaussianProcess, x_init: Array, timesteps: Array, *,
          prediction: str = "eps", key: Array | None = None, return_trajectory: bool = False,
          cond: dict | None = None, gamma: float = 1.0,
@@ -139,6 +140,3 @@ def bdia_inversion(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
     _check_gamma(gamma, True, "bdia_inversion")
     return _bdia_chain(model_fn, process, x_init, ts, prediction, cond, 1.0 / gamma,
                        x_second, return_trajectory, "bdia_inversion")
-
-
-register("bdia", bdia, order=2, options=dict(gamma=1.0))

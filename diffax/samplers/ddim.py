@@ -36,13 +36,14 @@ from diffax.processes.base import GaussianProcess
 from diffax.samplers.base import (
     ModelFn,
     SampleOutput,
+    check_bool,
     check_timesteps,
+    last_step_mask,
     require_key,
     run_scan,
     x0_eps_predictor,
 )
 from diffax.samplers.registry import register
-from diffax.samplers.sde import check_bool, last_step_mask
 
 Array = jax.Array
 
@@ -54,6 +55,8 @@ def _concrete_eta(eta) -> float | None:
         return None
 
 
+@register("ddim", order=1, options=dict(eta=0.0))
+@register("ddim_eta1", order=None, stochastic=True, options=dict(eta=1.0))
 def ddim(model_fn: ModelFn, process: GaussianProcess, x_init: Array, timesteps: Array, *,
          prediction: str = "eps", key: Array | None = None, return_trajectory: bool = False,
          cond: dict | None = None, eta: float = 0.0, denoise: bool = True) -> SampleOutput:
@@ -125,7 +128,3 @@ def ddim_inversion(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
     x, traj = run_scan(step, x_init, (ts[:-1], alpha_u, sigma_u), lambda x: x, x_init,
                        return_trajectory)
     return SampleOutput(x=x, trajectory=traj, nfe=n)
-
-
-register("ddim", ddim, order=1, options=dict(eta=0.0))
-register("ddim_eta1", ddim, order=None, stochastic=True, options=dict(eta=1.0))

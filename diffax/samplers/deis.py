@@ -42,13 +42,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from diffax.processes.base import GaussianProcess
-from diffax.samplers.base import (
-    ModelFn,
-    SampleOutput,
-    check_timesteps,
-    predictor,
-    run_scan,
-)
+from diffax.samplers import multistep
+from diffax.samplers.base import ModelFn, SampleOutput, check_timesteps, predictor
 from diffax.samplers.registry import register
 
 Array = jax.Array
@@ -78,12 +73,7 @@ def deis_coefficients(process: GaussianProcess, ts: Array, *, order: int, basis:
     # Interpolation nodes s_{i-j}, j = 0..p-1; the grid is extended backwards (linearly
     # in t or rho) with distinct dummy nodes that only warm-up steps would touch, and
     # those steps zero their weights.
-    s = ts if basis == "t" else jnp.exp(-lam)
-    if p > 1:
-        front = s[0] + (s[0] - s[1]) * jnp.arange(p - 1, 0, -1, dtype=s.dtype)
-        s = jnp.concatenate([front, s])
-    idx = np.arange(n)[:, None] + (p - 1) - np.arange(p)[None, :]
-    nodes = s[idx]  # (N, p)
+    nodes = multistep.lagged_nodes(ts if basis == "t" else jnp.exp(-lam), range(p))  # (N, p)
 
     u, w = np.polynomial.legendre.leggauss(quad_nodes)
     u = jnp.asarray(0.5 * (u + 1.0), dtype=lam.dtype)
@@ -93,7 +83,7 @@ def deis_coefficients(process: GaussianProcess, ts: Array, *, order: int, basis:
     kernel = w[None, :] * jnp.exp(h[:, None] * (1.0 - u[None, :]))
     scale = -jnp.exp(log_s[1:]) * h  # (N,)
 
-    orders = np.minimum(p, np.arange(n) + 1)
+    orders = multistep.step_orders(n, p)
     C = jnp.zeros((n, p), dtype=lam.dtype)
     for o in range(1, p + 1):
         if not np.any(orders == o):
@@ -110,6 +100,11 @@ def deis_coefficients(process: GaussianProcess, ts: Array, *, order: int, basis:
     return A, C
 
 
+@register("deis_tab_1", order=1, options=dict(order=1, basis="t"))
+@register("deis_tab_2", order=2, options=dict(order=2, basis="t"))
+@register("deis_tab_3", order=3, options=dict(order=3, basis="t"))
+@register("deis_rhoab_2", order=2, options=dict(order=2, basis="rho"))
+@register("deis_rhoab_3", order=3, options=dict(order=3, basis="rho"))
 def deis(model_fn: ModelFn, process: GaussianProcess, x_init: Array, timesteps: Array, *,
          prediction: str = "eps", key: Array | None = None, return_trajectory: bool = False,
          cond: dict | None = None, order: int = 3, basis: str = "t",
@@ -136,23 +131,5 @@ def deis(model_fn: ModelFn, process: GaussianProcess, x_init: Array, timesteps: 
     n = ts.shape[0] - 1
     eps_fn = predictor(model_fn, prediction, process, "eps", cond)
     A, C = deis_coefficients(process, ts, order=order, basis=basis, quad_nodes=quad_nodes)
-    A, C = A.astype(x_init.dtype), C.astype(x_init.dtype)
-
-    def step(carry, inp):
-        x, hist = carry  # hist[j] = eps_{i-1-j}
-        a, c, t = inp
-        e = eps_fn(x, t)
-        hist = jnp.concatenate([e[None], hist[:-1]], axis=0)
-        return a * x + jnp.tensordot(c, hist, axes=1), hist
-
-    hist0 = jnp.zeros((order,) + x_init.shape, x_init.dtype)
-    (x, _), traj = run_scan(step, (x_init, hist0), (A, C, ts[:-1]), lambda c: c[0], x_init,
-                            return_trajectory)
+    x, traj = multistep.run(eps_fn, x_init, ts, A, C, return_trajectory=return_trajectory)
     return SampleOutput(x=x, trajectory=traj, nfe=n)
-
-
-register("deis_tab_1", deis, order=1, nfe=lambda n: n, options=dict(order=1, basis="t"))
-register("deis_tab_2", deis, order=2, nfe=lambda n: n, options=dict(order=2, basis="t"))
-register("deis_tab_3", deis, order=3, nfe=lambda n: n, options=dict(order=3, basis="t"))
-register("deis_rhoab_2", deis, order=2, nfe=lambda n: n, options=dict(order=2, basis="rho"))
-register("deis_rhoab_3", deis, order=3, nfe=lambda n: n, options=dict(order=3, basis="rho"))

@@ -51,10 +51,11 @@ Two loops give the same trials and results (``loop``):
   ``jax.vmap`` ``lax.cond`` becomes a select, so every one of the ``max_steps``
   iterations then evaluates the model.
 
-Not in the registry: the registry's NFE accounting (``nfe(N)`` for N steps) does not
-apply to a data-dependent step count. Bind the variants with
-``functools.partial(dpm_solver_adaptive, order=2)`` (DPM-Solver-12) or ``order=3``
-(DPM-Solver-23); :data:`VARIANTS` lists them.
+Registered as ``dpm_solver_adaptive_12`` (``order=2``) and ``dpm_solver_adaptive_23``
+(``order=3``) with ``adaptive=True``: an NFE budget does not apply (see
+:mod:`diffax.samplers.registry`); the registry's ``nfe(N)`` is the bound
+``order * max_steps`` of the default ``max_steps``, and ``steps_for_nfe`` gives one
+interval, ``timesteps = [t_start, t_end]``.
 """
 
 from __future__ import annotations
@@ -63,37 +64,19 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from flax import struct
 
 from diffax.processes.base import GaussianProcess
 from diffax.samplers import exponential_integrators as ei
-from diffax.samplers.base import ModelFn, check_timesteps, predictor
-from diffax.samplers.dpm_solver import DEFAULT_FRACTIONS, singlestep_coefs, singlestep_step
+from diffax.samplers.base import AdaptiveSampleOutput, ModelFn, check_timesteps, predictor
+from diffax.samplers.registry import register
 
 Array = jax.Array
 
 ALGORITHMS = {"dpm_solver": "eps", "dpm_solver++": "x0"}
 VARIANTS = {"dpm_solver_adaptive_12": dict(order=2), "dpm_solver_adaptive_23": dict(order=3)}
+MAX_STEPS = 1000  # default bound on the trials
 LOOPS = {"while": "lax.while_loop: fastest, forward-mode differentiation only",
          "scan": "lax.scan over max_steps: reverse-mode differentiable (jax.grad)"}
-
-
-class AdaptiveSampleOutput(struct.PyTreeNode):
-    """Result of the adaptive solver.
-
-    ``x``: state at ``timesteps[-1]`` if ``success``, else where the solver stopped;
-    ``trajectory``: states at every timestep (or None); ``nfe``: model evaluations
-    actually spent (int32 array, ``order`` per trial); ``num_accepted`` /
-    ``num_rejected``: trial steps; ``success``: whether the end time was reached within
-    ``max_steps`` trials.
-    """
-
-    x: Array
-    trajectory: Array | None
-    nfe: Array
-    num_accepted: Array
-    num_rejected: Array
-    success: Array
 
 
 class _State(NamedTuple):
@@ -141,13 +124,17 @@ def _safe_sqrt(a: Array) -> Array:
     return jnp.where(pos, jnp.sqrt(jnp.where(pos, a, 1.0)), 0.0)
 
 
+@register("dpm_solver_adaptive_12", order=None, adaptive=True, nfe=lambda n: 2 * MAX_STEPS,
+          options=VARIANTS["dpm_solver_adaptive_12"])
+@register("dpm_solver_adaptive_23", order=None, adaptive=True, nfe=lambda n: 3 * MAX_STEPS,
+          options=VARIANTS["dpm_solver_adaptive_23"])
 def dpm_solver_adaptive(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
                         timesteps: Array, *, prediction: str = "eps",
                         key: Array | None = None, return_trajectory: bool = False,
                         cond: dict | None = None, order: int = 3,
                         algorithm: str = "dpm_solver", rtol: float = 0.05,
                         atol: float = 0.0078, h_init: float = 0.05, theta: float = 0.9,
-                        max_steps: int = 1000, loop: str = "while") -> AdaptiveSampleOutput:
+                        max_steps: int = MAX_STEPS, loop: str = "while") -> AdaptiveSampleOutput:
     """Adaptive DPM-Solver-12 (``order=2``) / -23 (``order=3``), Lu et al. Algorithm 4.
 
     Args:
@@ -166,7 +153,7 @@ def dpm_solver_adaptive(model_fn: ModelFn, process: GaussianProcess, x_init: Arr
     param = ALGORITHMS[algorithm]
     ts = check_timesteps(timesteps, process, name="dpm_solver_adaptive")
     f = predictor(model_fn, prediction, process, param, cond)
-    fractions = DEFAULT_FRACTIONS[order]
+    fractions = ei.DEFAULT_FRACTIONS[order]
     dt = x_init.dtype
     n = ts.shape[0] - 1  # number of intervals
     lam_grid = ei.half_log_snr(process, ts)
@@ -188,8 +175,8 @@ def dpm_solver_adaptive(model_fn: ModelFn, process: GaussianProcess, x_init: Arr
         h = jnp.minimum(s.h, remaining)
         t = jnp.where(last, t_end, ei.t_from_half_log_snr(process, s.lam + h))
         tab = ei.singlestep_tables(process, param, jnp.stack([s.t, t]), fractions)
-        coefs = jax.tree_util.tree_map(lambda a: a[0], singlestep_coefs(tab, dt))
-        x_high, x_low = singlestep_step(f, s.x, s.t, tab.t_mid[0], coefs, order)
+        coefs = jax.tree_util.tree_map(lambda a: a[0], ei.singlestep_coefs(tab, dt))
+        x_high, x_low = ei.singlestep_step(f, s.x, s.t, tab.t_mid[0], coefs, order)
         x_high, x_low = x_high.astype(dt), x_low.astype(dt)
         delta = jnp.maximum(atol, rtol * jnp.maximum(jnp.abs(x_low), jnp.abs(s.x_prev)))
         err = ((x_high - x_low) / delta).reshape(s.x.shape[0], -1)

@@ -49,15 +49,14 @@ import jax.numpy as jnp
 
 from diffax.processes.base import GaussianProcess
 from diffax.samplers import exponential_integrators as ei
+from diffax.samplers import multistep
 from diffax.samplers.base import (
     ModelFn,
     SampleOutput,
     check_timesteps,
     predictor,
     require_key,
-    run_scan,
 )
-from diffax.samplers.dpm_solver import check_options, solve
 from diffax.samplers.registry import register
 
 Array = jax.Array
@@ -91,6 +90,15 @@ def data_predictor(model_fn: ModelFn, prediction: str, process: GaussianProcess,
     return lambda x, t: dynamic_threshold(f(x, t), ratio, max_val)
 
 
+@register("dpm_solver++_1", order=1, options=dict(order=1, method="singlestep"))
+@register("dpm_solver++_2s", order=2, options=dict(order=2, method="singlestep"))
+@register("dpm_solver++_3s", order=3, options=dict(order=3, method="singlestep"))
+@register("dpm_solver++_2s_fixed", order=2, nfe=lambda n: 2 * n,
+          options=dict(order=2, method="singlestep_fixed"))
+@register("dpm_solver++_3s_fixed", order=3, nfe=lambda n: 3 * n,
+          options=dict(order=3, method="singlestep_fixed"))
+@register("dpm_solver++_2m", order=2, options=dict(order=2, method="multistep"))
+@register("dpm_solver++_3m", order=3, options=dict(order=3, method="multistep"))
 def dpm_solver_pp(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
                   timesteps: Array, *, prediction: str = "eps", key: Array | None = None,
                   return_trajectory: bool = False, cond: dict | None = None,
@@ -104,16 +112,17 @@ def dpm_solver_pp(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
     thresholding of the data prediction (``thresholding``, quantile
     ``threshold_ratio``, data bound ``threshold_max``). ``key`` is ignored.
     """
-    fractions = check_options("dpm_solver_pp", order, method, r1, r2)
+    fractions = ei.check_solver_options("dpm_solver_pp", order, method, r1, r2)
     _check_threshold("dpm_solver_pp", threshold_ratio, threshold_max)
     ts = check_timesteps(timesteps, process, name="dpm_solver_pp")
     f = data_predictor(model_fn, prediction, process, cond, thresholding, threshold_ratio,
                        threshold_max)
-    return solve(f, process, "x0", x_init, ts, order=order, method=method,
+    return ei.solve(f, process, "x0", x_init, ts, order=order, method=method,
                  lower_order_final=lower_order_final, fractions=fractions,
                  return_trajectory=return_trajectory)
 
 
+@register("sde_dpm_solver++_2m", order=None, stochastic=True, options=dict(order=2))
 def sde_dpm_solver_pp(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
                       timesteps: Array, *, prediction: str = "eps",
                       key: Array | None = None, return_trajectory: bool = False,
@@ -138,45 +147,17 @@ def sde_dpm_solver_pp(model_fn: ModelFn, process: GaussianProcess, x_init: Array
     f = data_predictor(model_fn, prediction, process, cond, thresholding, threshold_ratio,
                        threshold_max)
     n = ts.shape[0] - 1
-    dt = x_init.dtype
 
     la, ls = process.log_alpha(ts), process.log_sigma(ts)
     h = (la[1:] - ls[1:]) - (la[:-1] - ls[:-1])
     decay = jnp.exp(ls[1:] - ls[:-1] - eta * h)
     c = jnp.exp(la[1:]) * -jnp.expm1(-(1.0 + eta) * h)
     noise_std = jnp.exp(ls[1:]) * jnp.sqrt(-jnp.expm1(-2.0 * eta * h))
-    r = jnp.concatenate([h[:1], h])[:n] / h
+    r = multistep.lagged(h, (1,))[:, 0] / h  # h_{i-1} / h_i
     k = jnp.asarray(ei.multistep_orders(n, order, lower_order_final))
     w0 = jnp.where(k == 2, c * (1.0 + 0.5 / r), c)
     w1 = jnp.where(k == 2, -0.5 * c / r, 0.0)
-    keys = jax.random.split(key, n)
-    coefs = tuple(jnp.asarray(a, dt) for a in (decay, w0, w1, noise_std))
-
-    def step(carry, inp):
-        x, m_prev = carry
-        t, step_key, (a, b0, b1, std) = inp
-        m = f(x, t).astype(dt)
-        z = jax.random.normal(step_key, x.shape, dt)
-        return (a * x + b0 * m + b1 * m_prev + std * z).astype(dt), m
-
-    (x, _), traj = run_scan(step, (x_init, jnp.zeros_like(x_init)), (ts[:-1], keys, coefs),
-                            lambda cr: cr[0], x_init, return_trajectory)
+    x, traj = multistep.run(f, x_init, ts, decay, jnp.stack([w0, w1], -1),
+                            noise=(noise_std, jax.random.split(key, n)),
+                            return_trajectory=return_trajectory)
     return SampleOutput(x=x, trajectory=traj, nfe=n)
-
-
-register("dpm_solver++_1", dpm_solver_pp, order=1, nfe=lambda n: n,
-         options=dict(order=1, method="singlestep"))
-register("dpm_solver++_2s", dpm_solver_pp, order=2, nfe=lambda n: n,
-         options=dict(order=2, method="singlestep"))
-register("dpm_solver++_3s", dpm_solver_pp, order=3, nfe=lambda n: n,
-         options=dict(order=3, method="singlestep"))
-register("dpm_solver++_2s_fixed", dpm_solver_pp, order=2, nfe=lambda n: 2 * n,
-         options=dict(order=2, method="singlestep_fixed"))
-register("dpm_solver++_3s_fixed", dpm_solver_pp, order=3, nfe=lambda n: 3 * n,
-         options=dict(order=3, method="singlestep_fixed"))
-register("dpm_solver++_2m", dpm_solver_pp, order=2, nfe=lambda n: n,
-         options=dict(order=2, method="multistep"))
-register("dpm_solver++_3m", dpm_solver_pp, order=3, nfe=lambda n: n,
-         options=dict(order=3, method="multistep"))
-register("sde_dpm_solver++_2m", sde_dpm_solver_pp, order=None, stochastic=True,
-         nfe=lambda n: n, options=dict(order=2, eta=1.0))

@@ -122,6 +122,7 @@ def _prepare(process, x_init, timesteps, name):
     return ts, ts.shape[0] - 1
 
 
+@register("edm_heun", order=2, nfe=heun_nfe, options=dict(final_euler=False))
 def edm_heun(model_fn: ModelFn, process: GaussianProcess, x_init: Array, timesteps: Array,
              *, prediction: str = "eps", key: Array | None = None,
              return_trajectory: bool = False, cond: dict | None = None,
@@ -188,6 +189,8 @@ def churn_schedule(process: GaussianProcess, ts: Array, s_churn: Any = 40.0, s_m
     return t_hat, s_hat, a_hat, ratio.astype(ts.dtype), noise_std.astype(ts.dtype)
 
 
+@register("edm_heun_stochastic", order=None, stochastic=True, nfe=heun_nfe,
+          options=dict(final_euler=False))
 def edm_heun_stochastic(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
                         timesteps: Array, *, prediction: str = "eps",
                         key: Array | None = None, return_trajectory: bool = False,
@@ -228,8 +231,3 @@ def edm_heun_stochastic(model_fn: ModelFn, process: GaussianProcess, x_init: Arr
     xs = (t_hat, s_hat, a_hat, ratio, noise_std, ts[1:], s[1:], a[1:], keys)
     x, traj = _integrate(step, x_init, xs, n, final_euler, return_trajectory)
     return SampleOutput(x=x, trajectory=traj, nfe=heun_nfe(n, final_euler))
-
-
-register("edm_heun", edm_heun, order=2, nfe=lambda n: heun_nfe(n))
-register("edm_heun_stochastic", edm_heun_stochastic, order=None, stochastic=True,
-         nfe=lambda n: heun_nfe(n))

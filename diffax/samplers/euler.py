@@ -22,6 +22,7 @@ from diffax.samplers.base import (
 from diffax.samplers.registry import register
 
 
+@register("euler", order=1)
 def euler(model_fn: ModelFn, process: GaussianProcess, x_init: jax.Array,
           timesteps: jax.Array, *, prediction: str = "eps", key: jax.Array | None = None,
           return_trajectory: bool = False, cond: dict | None = None) -> SampleOutput:
@@ -35,6 +36,3 @@ def euler(model_fn: ModelFn, process: GaussianProcess, x_init: jax.Array,
 
     x, traj = run_scan(step, x_init, (ts[:-1], ts[1:]), lambda x: x, x_init, return_trajectory)
     return SampleOutput(x=x, trajectory=traj, nfe=ts.shape[0] - 1)
-
-
-register("euler", euler, order=1)

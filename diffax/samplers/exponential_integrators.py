@@ -19,21 +19,31 @@ P = alpha_t, z = -h (data), and the phi-functions of exponential integrators
     phi_1(z) = (e^z - 1)/z,   phi_{k+1}(z) = (phi_k(z) - 1/k!)/z,   phi_k(0) = 1/k!.
 
 :func:`phis` evaluates them without cancellation for small |z| (Taylor series), so the
-coefficients stay accurate for tiny steps in float32. The DPM-Solver samplers differ
-only in how they estimate D_1, D_2 (intermediate stages or past steps); the weight
-tables are computed here before the scan. This module knows nothing of the model.
+coefficients stay accurate for tiny steps in float32 (UniPC uses them too). The
+DPM-Solver samplers differ only in how they estimate D_1, D_2 (intermediate stages or
+past steps); the weight tables are computed here before the scan.
+
+The second half is the DPM-Solver engine shared by DPM-Solver (noise prediction),
+DPM-Solver++ (data prediction) and the adaptive DPM-Solver: option checks, the
+singlestep stages (:func:`singlestep_stages`, with the embedded lower-order solution),
+the singlestep, DPM-Solver-fast and multistep runners (the latter on
+:mod:`diffax.samplers.multistep`) and :func:`solve`. It sees the model only as
+``f(x, t) -> m`` in the parameterization ``param``.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from diffax.processes.base import GaussianProcess
+from diffax.samplers import multistep
+from diffax.samplers.base import SampleOutput, run_scan
 
 Array = jax.Array
 
@@ -125,11 +135,8 @@ def multistep_orders(n_steps: int, order: int, lower_order_final: bool) -> np.nd
     """Effective order of each of the N steps: warm-up min(order, i + 1) and, with
     ``lower_order_final`` and N < 10, min(order, N - i) at the end (the reference
     implementation's rule; it stabilizes very-few-step sampling)."""
-    i = np.arange(n_steps)
-    k = np.minimum(order, i + 1)
-    if lower_order_final and n_steps < LOWER_ORDER_FINAL_MAX_STEPS:
-        k = np.minimum(k, n_steps - i)
-    return k
+    return multistep.step_orders(n_steps, order, lower_order_final=lower_order_final
+                                 and n_steps < LOWER_ORDER_FINAL_MAX_STEPS)
 
 
 def multistep_weights(coefs: StepCoefficients, orders: np.ndarray) -> Array:
@@ -148,10 +155,8 @@ def multistep_weights(coefs: StepCoefficients, orders: np.ndarray) -> Array:
     the Taylor coefficient, which makes its 3M a second-order method; see the tests.)
     """
     h = coefs.h
-    n = h.shape[0]
-    h_prev1 = jnp.concatenate([h[:1], h])[:n]
-    h_prev2 = jnp.concatenate([h[:1], h[:1], h])[:n]
-    r0, r1 = h_prev1 / h, h_prev2 / h
+    h_prev = multistep.lagged(h, (1, 2))  # h_{i-1}, h_{i-2} (h_0 before the start)
+    r0, r1 = h_prev[:, 0] / h, h_prev[:, 1] / h
     zero = jnp.zeros_like(h)
     c1, c2, c3 = coefs.c1, coefs.c2, coefs.c3
     w1 = jnp.stack([c1, zero, zero], -1)
@@ -230,3 +235,162 @@ def singlestep_tables(process: GaussianProcess, param: str, ts: Array,
     h = half_log_snr(process, t_t) - lam_s
     t_mid = jnp.stack([t_from_half_log_snr(process, lam_s + r * h) for r in fractions], -1)
     return singlestep_tables_at(process, param, t_s, t_t, t_mid)
+
+
+# ---- the DPM-Solver engine: options, singlestep and multistep runners -------------------
+
+METHODS = ("singlestep", "singlestep_fixed", "multistep")
+ORDERS = (1, 2, 3)
+DEFAULT_FRACTIONS = {1: (), 2: (0.5,), 3: (1.0 / 3.0, 2.0 / 3.0)}
+
+
+def check_solver_options(name: str, order: int, method: str, r1: float | None,
+                         r2: float | None) -> tuple[float, ...]:
+    """Validate order/method/r1/r2; return the singlestep stage fractions (r1[, r2])."""
+    if order not in ORDERS:
+        raise ValueError(f"{name}: order must be one of {list(ORDERS)}, got order={order!r}.")
+    if method not in METHODS:
+        raise ValueError(f"{name}: unknown method {method!r}; valid choices: {list(METHODS)}.")
+    fr = list(DEFAULT_FRACTIONS[order])
+    if method != "singlestep_fixed" or order == 1:
+        if r1 is not None or r2 is not None:
+            raise ValueError(f"{name}: r1/r2 only apply to method='singlestep_fixed' with "
+                             f"order 2 or 3 (method='singlestep' places the stages at the "
+                             f"grid times), got r1={r1}, r2={r2} with method={method!r}, "
+                             f"order={order}.")
+        return tuple(fr)
+    if r1 is not None:
+        fr[0] = float(r1)
+    if r2 is not None:
+        if order != 3:
+            raise ValueError(f"{name}: r2 only applies to order 3, got r2={r2} with order=2.")
+        fr[1] = float(r2)
+    if not all(0.0 < r < 1.0 for r in fr) or (order == 3 and not fr[0] < fr[1]):
+        raise ValueError(f"{name}: need 0 < r1 < 1 (and r1 < r2 < 1 for order 3), "
+                         f"got {dict(zip(('r1', 'r2'), fr))}.")
+    return tuple(fr)
+
+
+def _cast(tree, dtype):
+    return jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), tree)
+
+
+def singlestep_stages(f: Callable[[Array, Array], Array], x: Array, t: Array, t_mid: Array,
+                      coefs: tuple, order: int) -> tuple[Array, Array, tuple[Array, ...]]:
+    """One singlestep DPM-Solver-``order`` step from ``t``: ``(x_next, x_lower, stages)``.
+
+    ``coefs = (A, c1, c2, A_mid, c1_mid, c2_mid, r)`` for this step (see
+    :class:`~diffax.samplers.exponential_integrators.SinglestepTables`). ``x_lower`` is
+    the embedded lower-order solution sharing the same model calls (order 1 for
+    order 2; DPM-Solver-2 with r1 = r_1 for order 3), used by the adaptive solver.
+    ``stages`` are the ``order - 1`` intermediate states u_j at ``t_mid[j]`` (first-
+    order u_1, second-order u_2), where the model is evaluated.
+    """
+    A, c1, c2, A_m, c1_m, c2_m, r = coefs
+    m = f(x, t)
+    first = A * x + c1 * m
+    if order == 1:
+        return first, first, ()
+    u1 = A_m[0] * x + c1_m[0] * m
+    m1 = f(u1, t_mid[0])
+    second = first + (0.5 * c1 / r[0]) * (m1 - m)
+    if order == 2:
+        return second, first, (u1,)
+    u2 = A_m[1] * x + c1_m[1] * m + (c2_m[1] * r[1] / r[0]) * (m1 - m)
+    m2 = f(u2, t_mid[1])
+    return first + (c2 / r[1]) * (m2 - m), second, (u1, u2)
+
+
+def singlestep_step(f: Callable[[Array, Array], Array], x: Array, t: Array, t_mid: Array,
+                    coefs: tuple, order: int) -> tuple[Array, Array]:
+    """:func:`singlestep_stages` without the stages: ``(x_next, x_lower)``."""
+    return singlestep_stages(f, x, t, t_mid, coefs, order)[:2]
+
+
+def singlestep_coefs(tab: SinglestepTables, dtype) -> tuple:
+    """The per-step coefficient tuple of :func:`singlestep_step`, cast to ``dtype``."""
+    return _cast((tab.full.A, tab.full.c1, tab.full.c2, tab.A_mid, tab.c1_mid, tab.c2_mid,
+                  tab.ratio), dtype)
+
+
+def run_singlestep(f: Callable[[Array, Array], Array], process: GaussianProcess,
+                   param: str, ts: Array, x_init: Array, order: int,
+                   fractions: tuple[float, ...],
+                   return_trajectory: bool) -> tuple[Array, Array | None]:
+    """Singlestep DPM-Solver-``order`` with model output ``f(x, t)`` of kind ``param``
+    ("eps": DPM-Solver, "x0": DPM-Solver++). ``order`` model calls per step."""
+    tab = singlestep_tables(process, param, ts, fractions)
+    dt = x_init.dtype
+
+    def step(x, inp):
+        t, t_mid, coefs = inp
+        return singlestep_step(f, x, t, t_mid, coefs, order)[0].astype(dt)
+
+    return run_scan(step, x_init, (ts[:-1], tab.t_mid, singlestep_coefs(tab, dt)),
+                    lambda x: x, x_init, return_trajectory)
+
+
+def run_singlestep_fast(f: Callable[[Array, Array], Array], process: GaussianProcess,
+                        param: str, ts: Array, x_init: Array, order: int,
+                        return_trajectory: bool) -> tuple[Array, Array | None]:
+    """DPM-Solver-fast on the evaluation grid ``ts`` (N + 1 times): steps of orders
+    ``singlestep_fast_orders(N, order)``, step j from ts[c_j] to ts[c_j + k_j] with its
+    stages at the grid times in between (c_j = k_0 + ... + k_{j-1}); N model calls.
+
+    One ``lax.scan`` per run of equal orders (at most three). The trajectory holds one
+    state per grid time: the step end points, and the stage states u_1 (first order) and
+    u_2 (second order) at the intermediate times.
+    """
+    n = ts.shape[0] - 1
+    orders = singlestep_fast_orders(n, order)
+    starts = np.cumsum((0,) + orders)[:-1]
+    dt = x_init.dtype
+    x, pieces, first = x_init, [x_init[None]], 0
+    for k, group in itertools.groupby(orders):
+        c = starts[first: first + len(list(group))]
+        first += c.shape[0]
+        t_mid = ts[c[:, None] + np.arange(1, k)[None, :]]  # (steps, k - 1)
+        tab = singlestep_tables_at(process, param, ts[c], ts[c + k], t_mid)
+
+        def step(x, inp, k=k):
+            t, tm, coefs = inp
+            x_next, _, stages = singlestep_stages(f, x, t, tm, coefs, k)
+            x_next = x_next.astype(dt)
+            states = jnp.stack([*(u.astype(dt) for u in stages), x_next]) \
+                if return_trajectory else None
+            return x_next, states
+
+        x, states = jax.lax.scan(step, x, (ts[c], tab.t_mid, singlestep_coefs(tab, dt)))
+        if return_trajectory:
+            pieces.append(states.reshape((-1,) + x.shape))
+    return x, (jnp.concatenate(pieces, axis=0) if return_trajectory else None)
+
+
+def run_multistep(f: Callable[[Array, Array], Array], process: GaussianProcess,
+                  param: str, ts: Array, x_init: Array, order: int, lower_order_final: bool,
+                  return_trajectory: bool) -> tuple[Array, Array | None]:
+    """Multistep DPM-Solver-``order`` (one model call per step): x_{i+1} = A_i x_i +
+    sum_j W_ij m_{i-j} with warm-up/final orders baked into the weight table."""
+    coefs = step_coefficients(process, param, ts[:-1], ts[1:])
+    w = multistep_weights(coefs, multistep_orders(ts.shape[0] - 1, order, lower_order_final))
+    return multistep.run(f, x_init, ts, coefs.A, w[:, :order],
+                         return_trajectory=return_trajectory)
+
+
+def solve(f: Callable[[Array, Array], Array], process: GaussianProcess, param: str,
+          x_init: Array, ts: Array, *, order: int, method: str, lower_order_final: bool,
+          fractions: tuple[float, ...], return_trajectory: bool) -> SampleOutput:
+    """Dispatch to the singlestep or multistep runner and count NFE."""
+    n = ts.shape[0] - 1
+    if method == "singlestep":
+        x, traj = run_singlestep_fast(f, process, param, ts, x_init, order, return_trajectory)
+        nfe = n
+    elif method == "singlestep_fixed":
+        x, traj = run_singlestep(f, process, param, ts, x_init, order, fractions,
+                                 return_trajectory)
+        nfe = order * n
+    else:
+        x, traj = run_multistep(f, process, param, ts, x_init, order, lower_order_final,
+                                return_trajectory)
+        nfe = n
+    return SampleOutput(x=x, trajectory=traj, nfe=nfe)

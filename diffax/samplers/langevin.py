@@ -48,16 +48,18 @@ import jax.numpy as jnp
 
 from diffax.processes.base import GaussianProcess
 from diffax.samplers import base
-from diffax.samplers.base import ModelFn, SampleOutput, check_timesteps, require_key, run_scan
-from diffax.samplers.registry import register
-from diffax.samplers.sde import (
-    PREDICTORS,
-    VARIANCES,
+from diffax.samplers.base import (
+    ModelFn,
+    SampleOutput,
     check_bool,
     check_choice,
+    check_timesteps,
     last_step_mask,
-    predictor_coefficients,
+    require_key,
+    run_scan,
 )
+from diffax.samplers.registry import register
+from diffax.samplers.reverse_sde import PREDICTORS, VARIANCES, predictor_coefficients
 
 Array = jax.Array
 
@@ -83,6 +85,8 @@ def _mean_norm(v: Array) -> Array:
     return jnp.mean(jnp.sqrt(jnp.sum(v.reshape(v.shape[0], -1) ** 2, axis=-1)))
 
 
+@register("pc_langevin", order=None, stochastic=True, nfe=lambda n: 2 * n,
+          options=dict(predictor="reverse_diffusion", n_corrector_steps=1))
 def pc_sampler(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
                timesteps: Array, *, prediction: str = "eps", key: Array | None = None,
                return_trajectory: bool = False, cond: dict | None = None,
@@ -144,6 +148,8 @@ def pc_sampler(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
     return SampleOutput(x=x, trajectory=traj, nfe=n * (m + int(use_predictor)))
 
 
+@register("annealed_langevin", order=None, stochastic=True, nfe=lambda n: 100 * n,
+          options=dict(steps_per_level=100))
 def annealed_langevin(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
                       timesteps: Array, *, prediction: str = "eps",
                       key: Array | None = None, return_trajectory: bool = False,
@@ -180,9 +186,3 @@ def annealed_langevin(model_fn: ModelFn, process: GaussianProcess, x_init: Array
     xs = (levels, a, jax.random.split(key, n))
     x, traj = run_scan(step, x_init, xs, lambda x: x, x_init, return_trajectory)
     return SampleOutput(x=x, trajectory=traj, nfe=n * m)
-
-
-register("pc_langevin", pc_sampler, order=None, stochastic=True, nfe=lambda n: 2 * n,
-         options=dict(predictor="reverse_diffusion", n_corrector_steps=1, snr=0.16))
-register("annealed_langevin", annealed_langevin, order=None, stochastic=True,
-         nfe=lambda n: 100 * n, options=dict(step_size=2e-5, steps_per_level=100))

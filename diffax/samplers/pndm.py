@@ -64,11 +64,15 @@ but with so small a constant (eps barely changes at high noise) that its order-3
 regime lies beyond N = 512.
 
 The sampler runs two branch-free ``lax.scan`` loops: the warm-up steps (Runge-Kutta
-or improved Euler), then the multistep steps with per-step weights precomputed from
-the number of stored evaluations (lower orders at the start).
+or improved Euler), then the multistep steps on the shared driver
+(:mod:`diffax.samplers.multistep`), with phi written as the linear map
+x_{i+1} = (alpha'/alpha) x_i + (sigma' - (alpha'/alpha) sigma) e'_i and per-step weights
+precomputed from the number of stored evaluations (lower orders at the start).
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -76,13 +80,8 @@ import numpy as np
 
 from diffax import predictions
 from diffax.processes.base import GaussianProcess
-from diffax.samplers.base import (
-    ModelFn,
-    SampleOutput,
-    check_timesteps,
-    predictor,
-    run_scan,
-)
+from diffax.samplers import multistep
+from diffax.samplers.base import ModelFn, SampleOutput, check_timesteps, predictor, run_scan
 from diffax.samplers.registry import register
 
 Array = jax.Array
@@ -121,15 +120,22 @@ def _check_variant(variant: str):
 
 
 def _multistep_weights(n_steps: int, n_prev: int, max_order: int) -> np.ndarray:
-    """(n_steps, 4) weights on [e_i, e_{i-1}, e_{i-2}, e_{i-3}]; step k of this block
-    has ``n_prev + k`` stored evaluations, so its order is min(max_order, that + 1)."""
+    """(n_steps, 4) Adams-Bashforth weights on [e_i, e_{i-1}, e_{i-2}, e_{i-3}]; the
+    first step has ``n_prev`` stored evaluations (lower orders while warming up)."""
     w = np.zeros((n_steps, _HIST + 1))
-    for k in range(n_steps):
-        order = min(max_order, n_prev + k + 1)
+    for k, order in enumerate(multistep.step_orders(n_steps, max_order, history=n_prev)):
         w[k, :order] = AB_WEIGHTS[order]
     return w
 
 
+@register("s_pndm", order=2, nfe=functools.partial(pndm_nfe, "s_pndm"),
+          options=dict(variant="s_pndm"))
+@register("f_pndm", order=2, nfe=functools.partial(pndm_nfe, "f_pndm"),
+          options=dict(variant="f_pndm"))
+@register("plms", order=2, nfe=functools.partial(pndm_nfe, "plms"),
+          options=dict(variant="plms"))
+@register("ipndm", order=2, nfe=functools.partial(pndm_nfe, "ipndm"),
+          options=dict(variant="ipndm"))
 def pndm(model_fn: ModelFn, process: GaussianProcess, x_init: Array, timesteps: Array, *,
          prediction: str = "eps", key: Array | None = None, return_trajectory: bool = False,
          cond: dict | None = None, variant: str = "f_pndm") -> SampleOutput:
@@ -167,7 +173,7 @@ def pndm(model_fn: ModelFn, process: GaussianProcess, x_init: Array, timesteps: 
         return a_to * x0_hat + s_to * e
 
     def push(hist, e):
-        return jnp.concatenate([e[None], hist[:-1]], axis=0)
+        return (e,) + hist[:-1]
 
     def improved_euler_step(carry, c):
         x, hist = carry
@@ -186,15 +192,8 @@ def pndm(model_fn: ModelFn, process: GaussianProcess, x_init: Array, timesteps: 
         e = (e1 + 2.0 * e2 + 2.0 * e3 + e4) / 6.0
         return transfer(x, e, ti, an, sn), push(hist, e1)
 
-    def multistep_step(carry, c):
-        x, hist = carry
-        ti, an, sn, wi = c
-        e = eps_fn(x, ti)
-        e_comb = wi[0] * e + jnp.tensordot(wi[1:], hist, axes=1)
-        return transfer(x, e_comb, ti, an, sn), push(hist, e)
-
     sl_w, sl_m = slice(0, w), slice(w, n)
-    carry = (x_init, jnp.zeros((_HIST,) + x_init.shape, x_init.dtype))
+    carry = (x_init, tuple(jnp.zeros_like(x_init) for _ in range(_HIST)))
     trajs = []
     if w > 0:
         if kind == "runge_kutta":
@@ -207,20 +206,14 @@ def pndm(model_fn: ModelFn, process: GaussianProcess, x_init: Array, timesteps: 
         carry, traj = run_scan(step, carry, xs, lambda c: c[0], x_init, return_trajectory)
         trajs.append(traj)
     if n > w:
-        weights = jnp.asarray(_multistep_weights(n - w, w, max_order), dtype=ts.dtype)
-        xs = (t[sl_m], a_next[sl_m], s_next[sl_m], weights)
-        carry, traj = run_scan(multistep_step, carry, xs, lambda c: c[0], x_init,
-                               return_trajectory)
+        # phi(x, e', t, t') = (a'/a) x + (s' - (a'/a) s) e' is linear in e' = sum_j w_j e_{i-j}
+        ratio = a_next / process.alpha(t)
+        A = ratio[sl_m]
+        B = (s_next - ratio * process.sigma(t))[sl_m]
+        W = B[:, None] * jnp.asarray(_multistep_weights(n - w, w, max_order), dtype=ts.dtype)
+        x, traj = multistep.run(eps_fn, carry[0], ts[w:], A, W, history=carry[1],
+                                return_trajectory=return_trajectory)
+        carry = (x, carry[1])
         trajs.append(traj[1:] if trajs and return_trajectory else traj)
     traj = jnp.concatenate(trajs, axis=0) if return_trajectory else None
     return SampleOutput(x=carry[0], trajectory=traj, nfe=pndm_nfe(variant, n))
-
-
-register("s_pndm", pndm, order=2, nfe=lambda n: pndm_nfe("s_pndm", n),
-         options=dict(variant="s_pndm"))
-register("f_pndm", pndm, order=2, nfe=lambda n: pndm_nfe("f_pndm", n),
-         options=dict(variant="f_pndm"))
-register("plms", pndm, order=2, nfe=lambda n: pndm_nfe("plms", n),
-         options=dict(variant="plms"))
-register("ipndm", pndm, order=2, nfe=lambda n: pndm_nfe("ipndm", n),
-         options=dict(variant="ipndm"))

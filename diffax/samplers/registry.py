@@ -1,13 +1,30 @@
-"""Name -> sampler registry, for configs.
+"""Name -> sampler table, for configs.
 
-Each sampler module registers its variants with one :func:`register` line per name,
-fixing options such as the order::
+Each sampler file registers its variants with a decorator on the sampler function, one
+line per name, binding the options that define the name::
 
-    register("dpm_solver++_2m", dpm_solver_pp, order=2, nfe=lambda n: n,
-             options=dict(order=2, multistep=True))
+    @register("dpm_solver++_2m", order=2, options=dict(order=2, method="multistep"))
+    def dpm_solver_pp(model_fn, process, x_init, timesteps, *, order=2, ...): ...
 
-:func:`get_sampler` returns the sampler function with those options bound, and
-:func:`sampler_info` the metadata (theoretical order, stochastic, NFE per N steps).
+``SAMPLERS`` is a :class:`diffax.registry.Registry` (a read-only Mapping name ->
+:class:`SamplerInfo`, every entry of family ``"gaussian"``). :func:`get_sampler` returns
+the sampler with its options bound and :func:`sampler_info` its metadata.
+
+**Options.** A name binds exactly the options its metadata depends on (order, NFE per
+step count, whether it needs a key). ``get_sampler(name, **options)`` and calls of the
+returned sampler check ``options`` against the sampler's signature (a misspelt option
+is a ``ValueError`` naming the valid ones) and refuse to override a bound option with
+another value: the ``ValueError`` names the registered names that bind the requested
+value. Otherwise the metadata (and the NFE budget a caller spends through
+``steps_for_nfe``) would silently describe another method. Unbound options (thresholds,
+``lower_order_final``, stage fractions, ...) never change the metadata.
+
+**Adaptive samplers** (``adaptive=True``: ``dpm_solver_adaptive_*``, ``diffrax_pf_ode``)
+choose their steps from the data. ``timesteps`` only lists the times at which the state
+is reported, an NFE budget does not apply: ``steps_for_nfe(budget)`` is 1 for any
+budget (one interval, ``timesteps = [t_start, t_end]``), ``nfe(N)`` is only the upper
+bound set by the default ``max_steps``, and the output's ``nfe`` (an integer array of
+:class:`~diffax.samplers.base.AdaptiveSampleOutput`) reports what was spent.
 """
 
 from __future__ import annotations
@@ -16,7 +33,28 @@ import dataclasses
 import functools
 from typing import Any, Callable
 
-SAMPLERS: dict[str, "SamplerInfo"] = {}
+from diffax.registry import Registry, check_options
+
+FAMILY = "gaussian"
+# The positional parameters of every sampler: model_fn, process, x_init, timesteps.
+POSITIONAL = 4
+
+SAMPLERS: Registry["SamplerInfo"] = Registry("sampler")
+
+
+def _largest_steps_within(nfe: Callable[[int], int]) -> Callable[[int], int]:
+    def steps_for_nfe(budget: int) -> int:
+        """Largest N with nfe(N) <= budget (1 if none)."""
+        n = 1
+        while nfe(n + 1) <= budget:
+            n += 1
+        return n
+    return steps_for_nfe
+
+
+def _one_interval(budget: int) -> int:
+    """Adaptive samplers: the budget does not apply; one reporting interval."""
+    return 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,12 +63,16 @@ class SamplerInfo:
 
     Attributes:
       fn: the sampler function (the common signature, see :mod:`.base`).
-      options: keyword options bound by this name.
+      options: keyword options bound by this name (those the metadata depends on).
       order: theoretical global order of convergence of a deterministic solver, or
-        ``None`` (stochastic samplers, methods with no ODE order).
+        ``None`` (stochastic samplers, methods with no ODE order, adaptive solvers).
       stochastic: whether it needs a PRNG key.
-      nfe: number of model evaluations for N steps (len(timesteps) - 1).
-      steps_for_nfe: the number of steps N that spends a given NFE budget.
+      nfe: number of model evaluations for N steps (len(timesteps) - 1); for adaptive
+        samplers the upper bound of the default ``max_steps``.
+      steps_for_nfe: the number of steps N that spends a given NFE budget (1 for
+        adaptive samplers).
+      adaptive: the step sizes depend on the data (the output reports the NFE spent).
+      family: the process family the sampler works on.
     """
 
     name: str
@@ -40,36 +82,67 @@ class SamplerInfo:
     stochastic: bool
     nfe: Callable[[int], int]
     steps_for_nfe: Callable[[int], int]
+    adaptive: bool = False
+    family: str = FAMILY
 
-    def __call__(self, *args, **kwargs):
-        return functools.partial(self.fn, **self.options)(*args, **kwargs)
+    def check(self, options: dict) -> None:
+        """Raise ``ValueError`` for an option the sampler does not take, or one that
+        overrides a bound option with another value."""
+        check_options(f"sampler {self.name!r}", self.fn, options, skip=POSITIONAL)
+        for key, value in self.options.items():
+            if key in options and not _same(options[key], value):
+                raise ValueError(_conflict(self, key, options[key]))
+
+    def __call__(self, model_fn, process, x_init, timesteps, **kwargs):
+        self.check(kwargs)
+        return self.fn(model_fn, process, x_init, timesteps, **{**self.options, **kwargs})
 
 
-def register(name: str, fn: Callable, *, order: int | None, stochastic: bool = False,
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # arrays: not a bound value
+        return False
+
+
+def _conflict(info: SamplerInfo, key: str, value: Any) -> str:
+    others = [n for n, i in SAMPLERS.items() if i.fn is info.fn
+              and _same(i.options.get(key, object()), value)
+              and all(_same(i.options.get(k), v) for k, v in info.options.items()
+                      if k != key and k in i.options)]
+    others = others or [n for n, i in SAMPLERS.items() if i.fn is info.fn
+                        and _same(i.options.get(key, object()), value)]
+    fn = f"{info.fn.__module__}.{info.fn.__name__}"
+    hint = (f"use {others[0]!r}" + (f" (or {others[1:]})" if others[1:] else "")
+            if others else f"no registered name has {key}={value!r}; call {fn} directly")
+    return (f"sampler {info.name!r} fixes {key}={info.options[key]!r} (its order and NFE "
+            f"accounting depend on it) and cannot take {key}={value!r}: {hint}.")
+
+
+def register(name: str, *, order: int | None, stochastic: bool = False,
              nfe: Callable[[int], int] = lambda n: n,
              steps_for_nfe: Callable[[int], int] | None = None,
-             options: dict | None = None) -> None:
-    """Register ``fn`` with bound ``options`` under ``name`` (names must be unique)."""
-    if name in SAMPLERS:
-        raise ValueError(f"sampler {name!r} is registered twice.")
-    if steps_for_nfe is None:
-        def steps_for_nfe(budget: int, _nfe=nfe) -> int:
-            # Largest N with nfe(N) <= budget.
-            n = 1
-            while _nfe(n + 1) <= budget:
-                n += 1
-            return n
-    SAMPLERS[name] = SamplerInfo(name, fn, dict(options or {}), order, stochastic, nfe,
-                                 steps_for_nfe)
+             options: dict | None = None, adaptive: bool = False) -> Callable:
+    """Decorator registering the sampler function under ``name`` with bound ``options``
+    (names must be unique; the options must be keywords the function takes)."""
+    def decorate(fn: Callable) -> Callable:
+        opts = dict(options or {})
+        check_options(f"register({name!r})", fn, opts, skip=POSITIONAL)
+        steps = steps_for_nfe or (_one_interval if adaptive else _largest_steps_within(nfe))
+        SAMPLERS.add(name, SamplerInfo(name, fn, opts, order, stochastic, nfe, steps,
+                                       adaptive, FAMILY), family=FAMILY)
+        return fn
+    return decorate
 
 
 def sampler_info(name: str) -> SamplerInfo:
-    if name not in SAMPLERS:
-        raise ValueError(f"unknown sampler {name!r}; valid choices: {sorted(SAMPLERS)}.")
-    return SAMPLERS[name]
+    """The metadata of ``name``; ``ValueError`` naming the valid choices otherwise."""
+    return SAMPLERS.get(name)
 
 
 def get_sampler(name: str, **options: Any) -> Callable:
-    """The sampler registered as ``name``, with its options and ``options`` bound."""
+    """The sampler registered as ``name``, with its options and ``options`` bound
+    (checked: see the module docstring)."""
     info = sampler_info(name)
-    return functools.partial(info.fn, **{**info.options, **options})
+    info.check(options)
+    return functools.partial(info, **options)

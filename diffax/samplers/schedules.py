@@ -25,8 +25,12 @@ import numpy as np
 
 from diffax.processes.base import GaussianProcess
 from diffax.processes.vp import DiscreteDDPM
+from diffax.registry import Registry
 
 Array = jax.Array
+
+# name -> schedule(process, n, **options); a read-only Mapping (see diffax.registry).
+SCHEDULES: Registry[Callable[..., Array]] = Registry("schedule")
 
 
 def _bounds(process: GaussianProcess, n: int, t_start, t_end, name: str):
@@ -41,25 +45,32 @@ def _bounds(process: GaussianProcess, n: int, t_start, t_end, name: str):
     return t0, t1
 
 
-def uniform_time(process: GaussianProcess, n: int, t_start=None, t_end=None) -> Array:
+@SCHEDULES.register("uniform_time", family="gaussian")
+def uniform_time(process: GaussianProcess, n: int, t_start: float | None = None,
+                 t_end: float | None = None) -> Array:
     t0, t1 = _bounds(process, n, t_start, t_end, "uniform_time")
     return jnp.linspace(t0, t1, n + 1)
 
 
-def uniform_log_snr(process: GaussianProcess, n: int, t_start=None, t_end=None) -> Array:
+@SCHEDULES.register("uniform_log_snr", family="gaussian")
+def uniform_log_snr(process: GaussianProcess, n: int, t_start: float | None = None,
+                    t_end: float | None = None) -> Array:
     t0, t1 = _bounds(process, n, t_start, t_end, "uniform_log_snr")
     lam = jnp.linspace(process.log_snr(t0), process.log_snr(t1), n + 1)
     ts = process.t_from_log_snr(lam)
     return ts.at[0].set(t0).at[-1].set(t1)
 
 
-def quadratic_time(process: GaussianProcess, n: int, t_start=None, t_end=None) -> Array:
+@SCHEDULES.register("quadratic_time", family="gaussian")
+def quadratic_time(process: GaussianProcess, n: int, t_start: float | None = None,
+                   t_end: float | None = None) -> Array:
     t0, t1 = _bounds(process, n, t_start, t_end, "quadratic_time")
     return jnp.linspace(t0**0.5, t1**0.5, n + 1) ** 2
 
 
-def karras(process: GaussianProcess, n: int, t_start=None, t_end=None,
-           rho: float = 7.0) -> Array:
+@SCHEDULES.register("karras", family="gaussian")
+def karras(process: GaussianProcess, n: int, t_start: float | None = None,
+           t_end: float | None = None, rho: float = 7.0) -> Array:
     t0, t1 = _bounds(process, n, t_start, t_end, "karras")
     if not rho > 0:
         raise ValueError(f"karras: rho must be > 0, got rho={rho}.")
@@ -92,6 +103,7 @@ def discrete_steps(n_train: int, n: int, spacing: str, steps_offset: int = 1) ->
     return np.concatenate([k, [0]])
 
 
+@SCHEDULES.register("discrete", family="gaussian")
 def discrete(process: DiscreteDDPM, n: int, spacing: str = "trailing",
              steps_offset: int = 1) -> Array:
     """Discrete spacings for a :class:`DiscreteDDPM`: t = (k + 1) / N, ending at k = 0."""
@@ -104,17 +116,7 @@ def discrete(process: DiscreteDDPM, n: int, spacing: str = "trailing",
     return jnp.asarray((k + 1) / process.n_steps)
 
 
-SCHEDULES: dict[str, Callable[..., Array]] = {
-    "uniform_time": uniform_time,
-    "uniform_log_snr": uniform_log_snr,
-    "quadratic_time": quadratic_time,
-    "karras": karras,
-    "discrete": discrete,
-}
-
-
-def get_schedule(name: str, process: GaussianProcess, n: int, **kwargs) -> Array:
-    """Build the schedule ``name`` with ``n`` steps (for configs)."""
-    if name not in SCHEDULES:
-        raise ValueError(f"unknown schedule {name!r}; valid choices: {sorted(SCHEDULES)}.")
-    return SCHEDULES[name](process, n, **kwargs)
+def get_schedule(name: str, process: GaussianProcess, n: int, **options) -> Array:
+    """Build the schedule ``name`` with ``n`` steps (for configs); unknown names and
+    option names are ``ValueError``s naming the valid choices."""
+    return SCHEDULES.build(name, process, n, **options)

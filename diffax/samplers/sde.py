@@ -45,63 +45,24 @@ noise, i.e. returns the mean of the final transition.
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
-import jax.numpy as jnp
 
 from diffax.processes.base import GaussianProcess
 from diffax.samplers import base
-from diffax.samplers.base import ModelFn, SampleOutput, check_timesteps, require_key, run_scan
+from diffax.samplers.base import (
+    ModelFn,
+    SampleOutput,
+    check_bool,
+    check_choice,
+    check_timesteps,
+    last_step_mask,
+    require_key,
+    run_scan,
+)
 from diffax.samplers.registry import register
+from diffax.samplers.reverse_sde import VARIANCES, predictor_coefficients
 
 Array = jax.Array
-
-PREDICTORS = ("euler_maruyama", "reverse_diffusion", "ancestral")
-VARIANCES = ("small", "large")
-
-
-def check_choice(name: str, value: Any, choices: tuple, where: str) -> None:
-    if value not in choices:
-        raise ValueError(f"{where}: unknown {name} {value!r}; valid choices: {list(choices)}.")
-
-
-def check_bool(name: str, value: Any, where: str) -> None:
-    if not isinstance(value, bool):
-        raise ValueError(f"{where}: {name} must be True or False, got {value!r}.")
-
-
-def last_step_mask(n: int, denoise: bool, dtype) -> Array:
-    """Per-step noise multipliers: ones, with the last set to 0 when ``denoise``."""
-    mask = jnp.ones((n,), dtype)
-    return mask.at[-1].set(0.0) if denoise else mask
-
-
-def predictor_coefficients(name: str, process: GaussianProcess, t: Array, s: Array,
-                           variance: str = "small") -> tuple[str, Array, Array, Array]:
-    """Coefficient tables of one reverse step t -> s (arrays of shape (N,)).
-
-    Returns ``(target_kind, a, b, c)`` with ``x_s = a x_t + b pred + c z`` and
-    ``pred`` the model's prediction of ``target_kind`` at ``(x_t, t)``; see the module
-    docstring for the formulas.
-    """
-    check_choice("predictor", name, PREDICTORS, "predictor_coefficients")
-    if name == "euler_maruyama":
-        dt = t - s  # > 0
-        g2 = process.diffusion_sq(t)
-        return "score", 1.0 - dt * process.drift_coef(t), dt * g2, jnp.sqrt(g2 * dt)
-    lam_t, lam_s = process.log_snr(t), process.log_snr(s)
-    one_minus_e = -jnp.expm1(lam_t - lam_s)  # 1 - e^{-h} = sigma_{t|s}^2 / sigma_t^2
-    if name == "reverse_diffusion":
-        alpha_ts = jnp.exp(process.log_alpha(t) - process.log_alpha(s))
-        sig_ts2 = process.sigma(t) ** 2 * one_minus_e
-        return "score", 2.0 - alpha_ts, sig_ts2, jnp.sqrt(sig_ts2)
-    check_choice("variance", variance, VARIANCES, "ancestral")
-    log_sig_t, log_sig_s = process.log_sigma(t), process.log_sigma(s)
-    a = jnp.exp(0.5 * (lam_t - lam_s) + log_sig_s - log_sig_t)
-    b = process.alpha(s) * one_minus_e
-    c = jnp.exp(log_sig_s if variance == "small" else log_sig_t) * jnp.sqrt(one_minus_e)
-    return "x0", a, b, c
 
 
 def _sample_affine(name: str, model_fn: ModelFn, process: GaussianProcess, x_init: Array,
@@ -128,6 +89,7 @@ def _sample_affine(name: str, model_fn: ModelFn, process: GaussianProcess, x_ini
     return SampleOutput(x=x, trajectory=traj, nfe=n)
 
 
+@register("euler_maruyama", order=None, stochastic=True)
 def euler_maruyama(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
                    timesteps: Array, *, prediction: str = "eps", key: Array | None = None,
                    return_trajectory: bool = False, cond: dict | None = None,
@@ -140,6 +102,7 @@ def euler_maruyama(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
                           prediction, key, return_trajectory, cond, denoise)
 
 
+@register("reverse_diffusion", order=None, stochastic=True)
 def reverse_diffusion(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
                       timesteps: Array, *, prediction: str = "eps",
                       key: Array | None = None, return_trajectory: bool = False,
@@ -152,6 +115,7 @@ def reverse_diffusion(model_fn: ModelFn, process: GaussianProcess, x_init: Array
                           prediction, key, return_trajectory, cond, denoise)
 
 
+@register("ancestral", order=None, stochastic=True)
 def ancestral(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
               timesteps: Array, *, prediction: str = "eps", key: Array | None = None,
               return_trajectory: bool = False, cond: dict | None = None,
@@ -166,8 +130,3 @@ def ancestral(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
     check_choice("variance", variance, VARIANCES, "ancestral")
     return _sample_affine("ancestral", model_fn, process, x_init, timesteps, prediction,
                           key, return_trajectory, cond, denoise, variance)
-
-
-register("euler_maruyama", euler_maruyama, order=None, stochastic=True)
-register("reverse_diffusion", reverse_diffusion, order=None, stochastic=True)
-register("ancestral", ancestral, order=None, stochastic=True)

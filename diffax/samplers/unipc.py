@@ -67,13 +67,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from diffax.processes.base import GaussianProcess
-from diffax.samplers.base import (
-    ModelFn,
-    SampleOutput,
-    check_timesteps,
-    predictor,
-    run_scan,
-)
+from diffax.samplers import exponential_integrators as ei
+from diffax.samplers import multistep
+from diffax.samplers.base import ModelFn, SampleOutput, check_timesteps, predictor
 from diffax.samplers.registry import register
 
 Array = jax.Array
@@ -81,47 +77,6 @@ Array = jax.Array
 ORDERS = (1, 2, 3)
 VARIANTS = ("bh1", "bh2")
 ALGORITHM_TYPES = ("data_prediction", "noise_prediction")
-
-
-def phi_functions(z: Array, k_max: int) -> list[Array]:
-    """[phi_1(z), ..., phi_{k_max}(z)] with phi_k(z) = sum_j z^j / (j + k)!.
-
-    Taylor series (20 terms, Horner) for |z| < 1, where the recursion
-    phi_{k+1} = (phi_k - 1/k!) / z would cancel; the recursion elsewhere (it loses at
-    most a few digits for |z| >= 1). Both branches are finite everywhere, so gradients
-    through ``jnp.where`` stay finite.
-    """
-    small = jnp.abs(z) < 1.0
-    zs = jnp.where(small, 1.0, z)  # safe divisor for the recursion branch
-    zt = jnp.where(small, z, 0.0)[..., None]
-    series = jnp.zeros(z.shape + (k_max,), z.dtype)
-    for j in reversed(range(20)):  # Horner, all k at once
-        c = np.array([1.0 / math.factorial(j + k) for k in range(1, k_max + 1)])
-        series = series * zt + jnp.asarray(c, z.dtype)
-    rec = [jnp.expm1(zs) / zs]
-    for k in range(1, k_max):
-        rec.append((rec[-1] - 1.0 / math.factorial(k)) / zs)
-    return [jnp.where(small, series[..., k], rec[k]) for k in range(k_max)]
-
-
-def step_orders(n: int, order: int, lower_order_final: bool) -> np.ndarray:
-    """Static order of each of the n steps: warm-up min(order, i + 1), and with
-    ``lower_order_final`` also at most n - i."""
-    i = np.arange(n)
-    o = np.minimum(order, i + 1)
-    if lower_order_final:
-        o = np.minimum(o, n - i)
-    return o
-
-
-def _padded_lambda(lam: Array, pad: int) -> Array:
-    """Extend the lambda grid backwards by ``pad`` equally spaced dummy nodes, so that
-    every step has ``pad`` distinct "previous" nodes (unused ones get zero weight)."""
-    if pad == 0:
-        return lam
-    d = lam[1] - lam[0]
-    front = lam[0] - d * jnp.arange(pad, 0, -1, dtype=lam.dtype)
-    return jnp.concatenate([front, lam])
 
 
 def _weights(r: Array, rhs: Array, n: int) -> Array:
@@ -169,19 +124,18 @@ def unipc_coefficients(process: GaussianProcess, ts: Array, *, order: int, varia
     else:
         A = jnp.exp(log_a[1:] - log_a[:-1])
         scale = jnp.exp(log_s[1:])
-    phis = phi_functions(hh, p + 1)
+    phis = ei.phis(hh, p + 1)
     # B(hh) = hh * beta;  rhs_m = m! phi_{m+1}(hh) hh / B(hh) = m! phi_{m+1} / beta.
     beta = jnp.ones_like(hh) if variant == "bh1" else phis[0]
     rhs = jnp.stack([math.factorial(m) * phis[m] / beta for m in range(1, p + 1)], -1)
     c0 = -scale * hh * phis[0]  # -c (e^{hh} - 1)
     cb = -scale * hh * beta  # -c B(hh)
 
-    lam_pad = _padded_lambda(lam, p - 1)
-    idx = np.arange(n)[:, None] + (p - 1) - np.arange(1, p)[None, :]  # lambda_{i-k}
-    r = (lam_pad[idx] - lam[:-1, None]) / h[:, None]  # (N, p - 1)
+    lam_prev = multistep.lagged_nodes(lam, range(1, p))  # lambda_{i-k}, k = 1..p-1
+    r = (lam_prev - lam[:-1, None]) / h[:, None]  # (N, p - 1)
     ones = jnp.ones((n, 1), dtype=lam.dtype)
 
-    orders = step_orders(n, p, lower_order_final)
+    orders = multistep.step_orders(n, p, lower_order_final=lower_order_final)
     P = jnp.zeros((n, p), dtype=lam.dtype)
     C = jnp.zeros((n, p), dtype=lam.dtype)
     Ct = jnp.zeros((n,), dtype=lam.dtype)
@@ -226,6 +180,27 @@ def _check_options(order, variant, algorithm_type, corrector, lower_order_final)
             raise ValueError(f"unipc: {name} must be True or False, got {v!r}.")
 
 
+@register("unipc_bh1_1", order=2, options=dict(order=1, variant="bh1", corrector=True,
+                                               algorithm_type="data_prediction"))
+@register("unipc_bh1_2", order=3, options=dict(order=2, variant="bh1", corrector=True,
+                                               algorithm_type="data_prediction"))
+@register("unipc_bh1_3", order=4, options=dict(order=3, variant="bh1", corrector=True,
+                                               algorithm_type="data_prediction"))
+@register("unipc_bh2_1", order=2, options=dict(order=1, variant="bh2", corrector=True,
+                                               algorithm_type="data_prediction"))
+@register("unipc_bh2_2", order=3, options=dict(order=2, variant="bh2", corrector=True,
+                                               algorithm_type="data_prediction"))
+@register("unipc_bh2_3", order=4, options=dict(order=3, variant="bh2", corrector=True,
+                                               algorithm_type="data_prediction"))
+@register("unipc_bh2_1_noise", order=2, options=dict(order=1, variant="bh2", corrector=True,
+                                                     algorithm_type="noise_prediction"))
+@register("unipc_bh2_2_noise", order=3, options=dict(order=2, variant="bh2", corrector=True,
+                                                     algorithm_type="noise_prediction"))
+@register("unipc_bh2_3_noise", order=4, options=dict(order=3, variant="bh2", corrector=True,
+                                                     algorithm_type="noise_prediction"))
+@register("unip_bh2_1", order=1, options=dict(order=1, variant="bh2", corrector=False))
+@register("unip_bh2_2", order=2, options=dict(order=2, variant="bh2", corrector=False))
+@register("unip_bh2_3", order=3, options=dict(order=3, variant="bh2", corrector=False))
 def unipc(model_fn: ModelFn, process: GaussianProcess, x_init: Array, timesteps: Array, *,
           prediction: str = "eps", key: Array | None = None, return_trajectory: bool = False,
           cond: dict | None = None, order: int = 2, variant: str = "bh2",
@@ -252,54 +227,6 @@ def unipc(model_fn: ModelFn, process: GaussianProcess, x_init: Array, timesteps:
     A, P, C, Ct = unipc_coefficients(process, ts, order=order, variant=variant,
                                      algorithm_type=algorithm_type,
                                      lower_order_final=lower_order_final)
-    dt = x_init.dtype
-    A, P, C, Ct = (a.astype(dt) for a in (A, P, C, Ct))
-
-    m0 = model(x_init, ts[0]).astype(dt)
-    hist0 = jnp.broadcast_to(m0, (order,) + m0.shape)  # hist[j] = m_{i-j}
-
-    def combine(w, hist):
-        return jnp.tensordot(w, hist, axes=1)
-
-    def step(carry, inp):
-        x, hist = carry
-        a, pw, cw, ct, t_next = inp
-        x_pred = a * x + combine(pw, hist)
-        m_new = model(x_pred, t_next)
-        x_new = a * x + combine(cw, hist) + ct * m_new if corrector else x_pred
-        hist = jnp.concatenate([m_new[None], hist[:-1]], axis=0)
-        return x_new, hist
-
-    xs = (A[:-1], P[:-1], C[:-1], Ct[:-1], ts[1:-1])
-    (x, hist), traj = run_scan(step, (x_init, hist0), xs, lambda c: c[0], x_init,
-                               return_trajectory)
-    x = (A[-1] * x + combine(P[-1], hist)).astype(dt)  # last step: predictor only
-    if return_trajectory:
-        traj = jnp.concatenate([traj, x[None]], axis=0)
+    x, traj = multistep.run(model, x_init, ts, A, P, corrector=(C, Ct) if corrector else None,
+                            return_trajectory=return_trajectory)
     return SampleOutput(x=x, trajectory=traj, nfe=n)
-
-
-register("unipc_bh1_1", unipc, order=2, nfe=lambda n: n,
-         options=dict(order=1, variant="bh1", algorithm_type="data_prediction"))
-register("unipc_bh1_2", unipc, order=3, nfe=lambda n: n,
-         options=dict(order=2, variant="bh1", algorithm_type="data_prediction"))
-register("unipc_bh1_3", unipc, order=4, nfe=lambda n: n,
-         options=dict(order=3, variant="bh1", algorithm_type="data_prediction"))
-register("unipc_bh2_1", unipc, order=2, nfe=lambda n: n,
-         options=dict(order=1, variant="bh2", algorithm_type="data_prediction"))
-register("unipc_bh2_2", unipc, order=3, nfe=lambda n: n,
-         options=dict(order=2, variant="bh2", algorithm_type="data_prediction"))
-register("unipc_bh2_3", unipc, order=4, nfe=lambda n: n,
-         options=dict(order=3, variant="bh2", algorithm_type="data_prediction"))
-register("unipc_bh2_1_noise", unipc, order=2, nfe=lambda n: n,
-         options=dict(order=1, variant="bh2", algorithm_type="noise_prediction"))
-register("unipc_bh2_2_noise", unipc, order=3, nfe=lambda n: n,
-         options=dict(order=2, variant="bh2", algorithm_type="noise_prediction"))
-register("unipc_bh2_3_noise", unipc, order=4, nfe=lambda n: n,
-         options=dict(order=3, variant="bh2", algorithm_type="noise_prediction"))
-register("unip_bh2_1", unipc, order=1, nfe=lambda n: n,
-         options=dict(order=1, variant="bh2", corrector=False))
-register("unip_bh2_2", unipc, order=2, nfe=lambda n: n,
-         options=dict(order=2, variant="bh2", corrector=False))
-register("unip_bh2_3", unipc, order=3, nfe=lambda n: n,
-         options=dict(order=3, variant="bh2", corrector=False))

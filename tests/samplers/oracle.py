@@ -4,7 +4,7 @@ A 2-D Gaussian mixture with the exact model for any process and prediction kind,
 the adaptive diffrax PF-ODE solution as reference, and a log-log slope fit for
 measured convergence orders. Also the exact model evaluated on the host
 (:class:`HostModel`, which counts model calls), the cached float64 problems built on
-it, and two cheap smooth models for algebra and jit/vmap/grad checks.
+it, and two cheap smooth models for algebra checks.
 
 Test files import from here (``from oracle import ...``), never from each other.
 """
@@ -167,48 +167,10 @@ def convergence(name, ns, **options):
 
 def smooth_sin_model(x, t):
     """``0.3 x + 0.1 sin(x) t``: for the exponential-integrator tests (DPM-Solver,
-    DPM-Solver++, adaptive, DEIS, UniPC) algebra and jit/vmap/grad checks."""
+    DPM-Solver++, adaptive, DEIS, UniPC)."""
     return 0.3 * x + 0.1 * jnp.sin(x) * t[:, None]
 
 
 def smooth_tanh_model(x, t):
-    """``0.4 tanh(x) + 0.2 t x``: for the DDIM / SDE / Langevin / BDIA algebra and
-    jit/vmap/grad checks."""
+    """``0.4 tanh(x) + 0.2 t x``: for the DDIM / SDE / Langevin / BDIA tests."""
     return 0.4 * jnp.tanh(x) + 0.2 * t[:, None] * x
-
-
-def check_jit_vmap_grad(name: str, n_steps: int = 6) -> None:
-    """Shared transformation checks of a registered deterministic sampler (float64):
-    one trace per number of steps (timesteps may be traced), the trajectory's ends and
-    exact NFE, vmap equals the batched call, and jax.grad wrt x_init matches a central
-    finite difference along a random direction."""
-    p = VPLinear()
-    info = registry.sampler_info(name)
-    sampler = registry.get_sampler(name)
-    traces = []
-
-    def sample(x, ts):
-        traces.append(1)
-        return sampler(smooth_sin_model, p, x, ts, return_trajectory=True)
-
-    f = jax.jit(sample)
-    x = p.prior_sample(jax.random.PRNGKey(0), (8, 2), jnp.float64)
-    ts = schedules.uniform_time(p, n_steps)
-    out = f(x, ts)
-    f(x, schedules.uniform_log_snr(p, n_steps))  # traced timesteps: no retrace
-    assert len(traces) == 1
-    assert out.trajectory.shape == (n_steps + 1, 8, 2) and out.nfe == info.nfe(n_steps)
-    # bitwise: the trajectory stores x_init and each scan carry themselves (base.run_scan)
-    np.testing.assert_array_equal(out.trajectory[0], x)
-    np.testing.assert_array_equal(out.trajectory[-1], out.x)
-
-    vm = jax.jit(jax.vmap(lambda xi: sampler(smooth_sin_model, p, xi, ts).x))(x.reshape(2, 4, 2))
-    np.testing.assert_allclose(vm.reshape(8, 2), out.x, rtol=1e-12, atol=1e-12)
-
-    g = jax.jit(jax.grad(lambda x: jnp.sum(sampler(smooth_sin_model, p, x, ts).x ** 2)))(x)
-    assert bool(jnp.all(jnp.isfinite(g)))
-    v = jax.random.normal(jax.random.PRNGKey(3), x.shape, x.dtype)
-    eps = 1e-5
-    fd = (jnp.sum(f(x + eps * v, ts).x ** 2) - jnp.sum(f(x - eps * v, ts).x ** 2)) / (2 * eps)
-    np.testing.assert_allclose(jnp.sum(g * v), fd, rtol=1e-6)
-    assert len(traces) == 1

@@ -1,7 +1,8 @@
 """DPM-Solver (noise prediction): measured convergence orders on the GMM oracle, exact
 answers for every process and prediction kind, the exponential-integrator algebra,
 DPM-Solver-fast (the paper's order schedule, a transcription of the algorithm, its
-accuracy at low NFE), exact NFE, jit/vmap/grad and option validation."""
+accuracy at low NFE), exact NFE and option validation (jit/vmap/grad and dtypes:
+test_conformance.py)."""
 
 import math
 
@@ -10,7 +11,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from oracle import (
-    check_jit_vmap_grad,
     convergence,
     fit_order,
     full_range_problem,
@@ -93,24 +93,33 @@ def test_every_process_and_kind_matches_closed_form(x64, process_name, kind, nam
 
 # ---- exponential-integrator algebra -------------------------------------------------------
 
+def _phi_reference(z: float, k: int) -> float:
+    """phi_k(z) = sum_n z^n / (n + k)! in 60-digit decimal arithmetic."""
+    from decimal import Decimal, localcontext
+    with localcontext() as ctx:
+        ctx.prec = 60
+        zd = Decimal(z)
+        return float(sum(zd**n / math.factorial(n + k) for n in range(1, 250))
+                     + Decimal(1) / math.factorial(k))
+
+
 def test_phi_functions_are_accurate_for_small_and_large_arguments(x64):
-    z = jnp.array([-30.0, -3.0, -0.7, -0.5, -0.3, -1e-3, -1e-9, 0.0, 1e-9, 1e-3, 0.3, 0.5,
-                   0.7, 3.0])
-    p1, p2, p3 = (np.asarray(v) for v in jax.jit(ei.phis)(z))
-    # Reference in high precision: the series at small |z|, the closed forms otherwise.
-    for zi, a, b, c in zip(np.asarray(z), p1, p2, p3):
-        if abs(zi) < 1e-2:
-            ref = [sum(zi**n / math.factorial(n + k) for n in range(8)) for k in (1, 2, 3)]
-        else:
-            e = np.expm1(zi)
-            ref = [e / zi, (e - zi) / zi**2, (e - zi - zi**2 / 2) / zi**3]
-        np.testing.assert_allclose([a, b, c], ref, rtol=1e-12)
+    """phi_1..phi_4 (UniPC-3 uses phi_4) against a 60-digit series. Measured worst
+    relative error 2.3e-14 (phi_4 at z = -0.5, where the recursion starts)."""
+    z = [-30.0, -3.0, -1.0, -0.7, -0.5, -0.4999, -0.3, -1e-3, -1e-9, 0.0, 1e-9, 1e-3, 0.3,
+         0.4999, 0.5, 0.7, 0.999, 1.0, 2.5, 3.0]
+    got = np.stack(jax.jit(lambda z: ei.phis(z, 4))(jnp.asarray(z)), -1)
+    ref = [[_phi_reference(zi, k) for k in (1, 2, 3, 4)] for zi in z]
+    np.testing.assert_allclose(got, ref, rtol=1e-13)
     # float32: no cancellation at tiny steps (the recursion alone would give noise).
-    q = jax.jit(ei.phis)(jnp.asarray(1e-4, jnp.float32))
-    np.testing.assert_allclose([float(v) for v in q], [1.00005, 0.5000167, 0.1666708],
-                               rtol=1e-6)
+    q = jax.jit(lambda z: ei.phis(z, 4))(jnp.asarray(1e-4, jnp.float32))
+    assert all(v.dtype == jnp.float32 for v in q)
+    np.testing.assert_allclose([float(v) for v in q],
+                               [1.00005, 0.50001667, 0.16667083, 0.04166750], rtol=1e-6)
     g = jax.jit(jax.grad(lambda z: ei.phi(3, z)))(0.0)
     np.testing.assert_allclose(g, 1 / 24, rtol=1e-12)
+    g4 = jax.jit(jax.grad(lambda z: ei.phi(4, z)))(0.0)
+    np.testing.assert_allclose(g4, 1 / 120, rtol=1e-12)
 
 
 def test_first_order_step_is_ddim(x64):
@@ -170,25 +179,6 @@ def test_multistep_orders_warm_up_and_lower_order_final():
     np.testing.assert_array_equal(ei.multistep_orders(2, 2, True), [1, 1])
 
 
-# ---- transformations -----------------------------------------------------------------------
-
-@pytest.mark.parametrize("name", ["dpm_solver_3s", "dpm_solver_3s_fixed", "dpm_solver_3m"])
-def test_jit_vmap_grad(x64, name):
-    check_jit_vmap_grad(name)
-
-
-@pytest.mark.parametrize("method", ["singlestep", "singlestep_fixed"])
-def test_float32_state_stays_float32(method):
-    p = VPLinear()
-    x = jnp.ones((3, 2), jnp.float32)
-    out = jax.jit(lambda x: dpm_solver(smooth_sin_model, p, x, schedules.uniform_log_snr(p, 6),
-                                       order=3, method=method,
-                                       return_trajectory=True))(x)
-    assert out.x.dtype == jnp.float32 and out.trajectory.dtype == jnp.float32
-    assert out.trajectory.shape == (7, 3, 2)
-    assert bool(jnp.all(jnp.isfinite(out.x)))
-
-
 # ---- options and registry ------------------------------------------------------------------
 
 def test_bad_options_raise():
@@ -208,10 +198,6 @@ def test_bad_options_raise():
     with pytest.raises(ValueError, match="need 0 < r1 < 1"):
         dpm_solver(smooth_sin_model, p, x, ts, order=3, method="singlestep_fixed", r1=0.7,
                    r2=0.6)
-    with pytest.raises(ValueError, match="decrease strictly"):
-        dpm_solver(smooth_sin_model, p, x, jnp.array([0.1, 0.5, 1.0]))
-    with pytest.raises(ValueError, match="unknown prediction kind"):
-        dpm_solver(smooth_sin_model, p, x, ts, prediction="noise")
 
 
 def test_custom_stage_fractions_keep_the_order(x64):

@@ -1,7 +1,9 @@
 """Predictor-corrector (Langevin corrector) and annealed Langevin dynamics: the sample
 distribution on the GMM oracle with negative controls, every process and prediction
-kind against exact Gaussian marginals, the step-size rules, exact NFE, jit/vmap/grad,
-option validation."""
+kind against exact Gaussian marginals, the step-size rules, exact NFE, option validation
+(jit/vmap/grad and dtypes: test_conformance.py)."""
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +13,7 @@ from oracle import COV, MEAN, gaussian_host, host_mixture, smooth_tanh_model
 
 from diffax import predictions
 from diffax.metrics import sliced_wasserstein
-from diffax.processes import PROCESSES, VE, VPLinear, get_process
+from diffax.processes import PROCESSES, VPLinear, get_process
 from diffax.samplers import registry, schedules
 from diffax.samplers.langevin import annealed_langevin, pc_sampler
 
@@ -48,11 +50,11 @@ def test_matches_mixture_distribution_with_negative_control(x64, case):
     n = 2048
     if grid == "ald":
         ts = ald_grid(p, 10, 0.5)
-        sampler = registry.get_sampler("annealed_langevin", step_size=0.2 * 0.25,
-                                       steps_per_level=30)
+        sampler = functools.partial(annealed_langevin, step_size=0.2 * 0.25, steps_per_level=30)
     else:
         ts = schedules.uniform_time(p, 100)
-        sampler = registry.get_sampler("pc_langevin", **options)
+        sampler = functools.partial(pc_sampler, **{**registry.sampler_info("pc_langevin").options,
+                                                   **options})
     exact = gmm.sample_marginal(jax.random.PRNGKey(7), n, ts[-1], p)
     x = p.prior_sample(jax.random.PRNGKey(1), (n, 2), jnp.float64)
     run = jax.jit(lambda scale: sampler(host(p, scale=scale), p, x, ts,
@@ -151,56 +153,21 @@ def test_langevin_step_sizes(x64):
     np.testing.assert_allclose(jnp.std(resid), 1.0, rtol=0.01)
 
 
-# ---- jit / vmap / grad / trajectory / NFE ------------------------------------------------------
+# ---- NFE with other options than the registered ones -----------------------------------------
 
-@pytest.mark.parametrize("name", ["pc", "ald"])
-def test_jit_vmap_grad_trajectory(x64, name):
+@pytest.mark.parametrize("options,nfe", [
+    (dict(predictor="euler_maruyama", n_corrector_steps=2), 15),
+    (dict(predictor="none", n_corrector_steps=2), 10),
+    (dict(steps_per_level=3), 15),
+])
+def test_nfe_for_other_options(options, nfe):
+    """NFE = N (n_corrector_steps + 1), N n_corrector_steps without predictor, N
+    steps_per_level (traced only: the NFE is static)."""
     p = VPLinear()
-    x = p.prior_sample(jax.random.PRNGKey(0), (8, 2), jnp.float64)
-    traces = []
-
-    def f(x, ts, key):
-        traces.append(ts.shape[0])
-        if name == "pc":
-            return pc_sampler(smooth_tanh_model, p, x, ts, key=key, predictor="euler_maruyama",
-                              n_corrector_steps=2, return_trajectory=True)
-        return annealed_langevin(smooth_tanh_model, p, x, ts, key=key, step_size=1e-3,
-                                 steps_per_level=3, return_trajectory=True)
-
-    jf = jax.jit(f)
-    key = jax.random.PRNGKey(9)
-    ts = schedules.uniform_log_snr(p, 5)
-    out = jf(x, ts, key)
-    assert out.nfe == 15 and out.trajectory.shape == (6, 8, 2)
-    np.testing.assert_allclose(out.trajectory[0], x)
-    np.testing.assert_allclose(out.trajectory[-1], out.x)
-    if name == "ald":  # one compilation per NFE, vmap over keys (PC compiles slowly)
-        jf(x, schedules.uniform_time(p, 5), key)
-        jf(x, schedules.uniform_time(p, 7), key)
-        assert traces == [6, 8]
-        keys = jax.random.split(key, 3)
-        vm = jax.jit(jax.vmap(lambda k: f(x, ts, k).x))(keys)
-        np.testing.assert_allclose(vm, jnp.stack([jf(x, ts, k).x for k in keys]),
-                                   rtol=1e-12)
-    w = jnp.cos(jnp.arange(16.0)).reshape(8, 2)
-    grad = jax.jit(jax.grad(lambda x: jnp.sum(w * f(x, ts, key).x)))(x)
-    v = jnp.sin(jnp.arange(16.0) + 1.0).reshape(8, 2)
-    jl = lambda x: jnp.sum(w * jf(x, ts, key).x)  # noqa: E731
-    fd = (jl(x + 1e-6 * v) - jl(x - 1e-6 * v)) / 2e-6
-    assert np.all(np.isfinite(grad))
-    np.testing.assert_allclose(jnp.sum(grad * v), fd, rtol=1e-6)
-
-
-def test_float32_state_stays_float32():
-    p = VE()
-    x = p.prior_sample(jax.random.PRNGKey(0), (4, 2))
-    ts = schedules.uniform_log_snr(p, 4)
-    key = jax.random.PRNGKey(0)
-    outs = jax.jit(lambda x: (pc_sampler(smooth_tanh_model, p, x, ts, key=key).x,
-                              annealed_langevin(smooth_tanh_model, p, x, ts, key=key,
-                                                steps_per_level=2).x))(x)
-    for y in outs:
-        assert y.dtype == jnp.float32 and np.all(np.isfinite(y))
+    sampler = annealed_langevin if "steps_per_level" in options else pc_sampler
+    out = jax.eval_shape(lambda x: sampler(smooth_tanh_model, p, x, schedules.uniform_time(p, 5),
+                                           key=jax.random.PRNGKey(0), **options), jnp.ones((2, 2)))
+    assert out.nfe == nfe
 
 
 # ---- validation and registry -------------------------------------------------------------------
@@ -210,10 +177,6 @@ def test_bad_options_raise():
     x = jnp.zeros((2, 2))
     ts = schedules.uniform_time(p, 4)
     key = jax.random.PRNGKey(0)
-    with pytest.raises(ValueError, match="stochastic: pass key"):
-        pc_sampler(smooth_tanh_model, p, x, ts)
-    with pytest.raises(ValueError, match="stochastic: pass key"):
-        annealed_langevin(smooth_tanh_model, p, x, ts)
     with pytest.raises(ValueError, match="predictor 'heun'.*'none'"):
         pc_sampler(smooth_tanh_model, p, x, ts, key=key, predictor="heun")
     for bad in (-1, 1.5, True):
@@ -232,14 +195,19 @@ def test_bad_options_raise():
         pc_sampler(smooth_tanh_model, p, x, ts, key=key, denoise=None)
     with pytest.raises(ValueError, match="steps_per_level"):
         annealed_langevin(smooth_tanh_model, p, x, ts, key=key, steps_per_level=0)
-    with pytest.raises(ValueError, match="decrease"):
-        annealed_langevin(smooth_tanh_model, p, x, ts[::-1], key=key)
 
 
 def test_registry():
     pc, ald = registry.sampler_info("pc_langevin"), registry.sampler_info("annealed_langevin")
     assert pc.order is None and pc.stochastic and pc.nfe(10) == 20
-    assert pc.options == {"predictor": "reverse_diffusion", "n_corrector_steps": 1,
-                          "snr": 0.16}
+    assert pc.options == {"predictor": "reverse_diffusion", "n_corrector_steps": 1}
     assert ald.order is None and ald.stochastic and ald.nfe(10) == 1000
-    assert ald.options == {"step_size": 2e-5, "steps_per_level": 100}
+    assert ald.options == {"steps_per_level": 100}
+    # the options that set the NFE are fixed by the names; the step sizes are free
+    with pytest.raises(ValueError, match="fixes n_corrector_steps=1"):
+        registry.get_sampler("pc_langevin", n_corrector_steps=2)
+    with pytest.raises(ValueError, match=r"fixes steps_per_level=100 .* call "
+                                         r"diffax\.samplers\.langevin\.annealed_langevin"):
+        registry.get_sampler("annealed_langevin", steps_per_level=30)
+    registry.get_sampler("pc_langevin", snr=0.1)
+    registry.get_sampler("annealed_langevin", step_size=1e-3)

@@ -1,4 +1,6 @@
-"""The adaptive diffrax PF-ODE reference against the closed-form Gaussian flow map."""
+"""The adaptive diffrax PF-ODE reference against the closed-form Gaussian flow map, and
+the registered sampler ``diffrax_pf_ode``: the same solve, its model evaluations counted
+at runtime, states at the requested times, the max_steps flag."""
 
 import jax
 import jax.numpy as jnp
@@ -8,7 +10,10 @@ import pytest
 from diffax.analytic import GaussianMixture
 from diffax.analytic.gaussian_pf_ode import gaussian_pf_ode_solution
 from diffax.processes import DiscreteDDPM, VPLinear
-from diffax.samplers import pf_ode_reference
+from oracle import gaussian_host, prior_samples
+
+from diffax.samplers import pf_ode_reference, sampler_info
+from diffax.samplers.reference import EVALS_PER_STEP, MAX_STEPS, diffrax_pf_ode
 
 
 @pytest.mark.parametrize("process", [VPLinear(), DiscreteDDPM.linear()], ids=lambda p: p.name)
@@ -33,3 +38,40 @@ def test_unknown_solver_raises():
     p = VPLinear()
     with pytest.raises(ValueError, match="unknown reference solver 'rk4'"):
         pf_ode_reference(lambda x, t: x, p, jnp.zeros((2, 2)), 1.0, 0.1, solver="rk4")
+
+
+@pytest.mark.parametrize("solver", sorted(EVALS_PER_STEP))
+def test_sampler_is_the_reference_and_counts_its_model_evaluations(x64, solver):
+    """NFE = EVALS_PER_STEP[solver] x (accepted + rejected steps) + 1 (FSAL solvers),
+    equal to the model calls counted on the host; the trajectory holds the states at
+    the timesteps (interpolated by diffrax: to its tolerance, not bitwise)."""
+    host = gaussian_host()
+    p = VPLinear()
+    x = prior_samples(p, 8)
+    ts = jnp.array([p.t_max, 0.5, p.t_min])
+    host.calls = 0
+    out = jax.jit(lambda x: diffrax_pf_ode(host(p), p, x, ts, solver=solver, rtol=1e-6,
+                                           atol=1e-6, return_trajectory=True))(x)
+    jax.block_until_ready(out.x)
+    jax.effects_barrier()
+    steps = int(out.num_accepted + out.num_rejected)
+    assert bool(out.success) and int(out.nfe) == host.calls == EVALS_PER_STEP[solver] * steps + 1
+    ref = jax.jit(lambda x: pf_ode_reference(host(p), p, x, p.t_max, p.t_min, solver=solver,
+                                             rtol=1e-6, atol=1e-6, ts_save=ts))(x)
+    np.testing.assert_array_equal(out.trajectory, ref.trajectory)  # the same solve
+    np.testing.assert_array_equal(out.trajectory[0], x)
+    assert int(ref.num_steps) == steps
+
+
+def test_max_steps_exhaustion_is_reported_not_raised(x64):
+    p = VPLinear()
+    x = prior_samples(p, 4)
+    out = jax.jit(lambda x: diffrax_pf_ode(lambda x, t: jnp.sin(3 * x), p, x,
+                                           jnp.array([p.t_max, p.t_min]), max_steps=3))(x)
+    assert not bool(out.success) and int(out.num_accepted + out.num_rejected) == 3
+
+
+def test_registered_as_adaptive():
+    info = sampler_info("diffrax_pf_ode")
+    assert info.fn is diffrax_pf_ode and info.adaptive and info.options == {}
+    assert info.steps_for_nfe(50) == 1 and info.nfe(1) == 13 * MAX_STEPS + 1

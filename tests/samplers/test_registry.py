@@ -1,34 +1,25 @@
-"""The sampler registry: names, metadata, NFE accounting, errors."""
+"""The sampler and schedule registries: names, decorator registration, option checks,
+options bound by a name (refused overrides point to the right name), NFE budgets, the
+adaptive entries. (Checks every sampler passes: test_conformance.py.)"""
+
+import re
 
 import jax
 import jax.numpy as jnp
 import pytest
 
-from diffax.processes import DiscreteDDPM, VPLinear
-from diffax.samplers import SAMPLERS, get_sampler, register, sampler_info, schedules
+from diffax.processes import VPLinear
+from diffax.registry import Registry
+from diffax.samplers import (SAMPLERS, SCHEDULES, get_sampler, get_schedule, register,
+                             sampler_info, schedules)
 
 
-def test_every_registered_sampler_declares_consistent_metadata():
-    assert len(SAMPLERS) >= 40
-    for name, info in SAMPLERS.items():
-        assert info.name == name
-        assert info.stochastic == (info.order is None) or name in {"annealed_langevin"}
-        for budget in [5, 10, 20, 50]:
-            n = info.steps_for_nfe(budget)
-            if info.nfe(n) <= budget:
-                assert info.nfe(n + 1) > budget, name  # the largest N that fits
-
-
-def test_registry_nfe_matches_reported_nfe():
-    p = VPLinear()
-    model = lambda x, t: 0.1 * x  # noqa: E731
-    x = jnp.ones((4, 2))
-    for name in ["euler", "dpm_solver_2s", "dpm_solver++_3s", "dpm_solver_3s_fixed", "edm_heun",
-                 "f_pndm", "unipc_bh2_3", "pc_langevin"]:
-        info = sampler_info(name)
-        ts = schedules.uniform_time(p, 7)
-        out = info(model, p, x, ts, key=jax.random.PRNGKey(0))
-        assert out.nfe == info.nfe(7), name
+def test_tables_are_registries_of_gaussian_entries():
+    assert isinstance(SAMPLERS, Registry) and isinstance(SCHEDULES, Registry)
+    assert len(SAMPLERS) >= 50 and SAMPLERS.names("gaussian") == sorted(SAMPLERS)
+    assert SCHEDULES.names("gaussian") == sorted(SCHEDULES) == [
+        "discrete", "karras", "quadratic_time", "uniform_log_snr", "uniform_time"]
+    assert SAMPLERS["ddim"] is sampler_info("ddim")
 
 
 def test_nfe_budgets_are_spent_exactly_by_the_fast_singlestep_defaults():
@@ -50,14 +41,37 @@ def test_nfe_budgets_are_spent_exactly_by_the_fast_singlestep_defaults():
         assert [fixed.nfe(fixed.steps_for_nfe(b)) for b in (5, 10)] == [5 // k * k, 10 // k * k]
 
 
-def test_unknown_name_lists_choices_and_duplicates_rejected():
-    with pytest.raises(ValueError, match=r"unknown sampler 'dpm_solver_9'.*valid choices.*euler"):
+def test_unknown_names_list_the_choices_and_duplicates_are_refused():
+    with pytest.raises(ValueError, match=r"unknown sampler 'dpm_solver_9' \(did you mean "
+                                         r"'dpm_solver_1'\?\); valid choices: \[.*'euler'"):
         get_sampler("dpm_solver_9")
+    with pytest.raises(ValueError, match=r"unknown schedule 'karas' \(did you mean "
+                                         r"'karras'\?\); valid choices"):
+        get_schedule("karas", VPLinear(), 10)
     with pytest.raises(ValueError, match="registered twice"):
-        register("euler", lambda *a, **k: None, order=1)
+        register("euler", order=1)(lambda model_fn, process, x_init, timesteps: None)
 
 
-def test_get_sampler_binds_and_overrides_options():
+def test_registration_checks_the_bound_options():
+    def sampler(model_fn, process, x_init, timesteps, *, order=1):
+        return x_init
+
+    with pytest.raises(ValueError, match=r"register\('my_sampler'\): unknown option\(s\) "
+                                         r"\['ordr'\]"):
+        register("my_sampler", order=1, options=dict(ordr=2))(sampler)
+    assert "my_sampler" not in SAMPLERS
+
+
+def test_schedule_options_are_checked():
+    p = VPLinear()
+    assert get_schedule("karras", p, 5, rho=5.0).shape == (6,)
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['roh'\] \(did you mean "
+                                         r"'rho'\?\); valid options: \['rho', 't_end', "
+                                         r"'t_start'\]"):
+        get_schedule("karras", p, 5, roh=5.0)
+
+
+def test_free_options_reach_the_sampler():
     p = VPLinear()
     model = lambda x, t: 0.1 * x  # noqa: E731
     x = jnp.ones((4, 2))
@@ -68,59 +82,42 @@ def test_get_sampler_binds_and_overrides_options():
     assert float(jnp.abs(a - b).max()) > 0  # the override reached the sampler
 
 
-@pytest.mark.parametrize("name", ["euler", "dpm_solver++_3m", "unipc_bh2_2", "deis_tab_2",
-                                  "ipndm", "edm_heun", "bdia", "ancestral"])
-def test_gradient_wrt_model_parameters_matches_finite_difference(x64, name):
-    """Samplers differentiate through the model: d/dw of a loss on the samples."""
-    import jax
+@pytest.mark.parametrize("name,options,use", [
+    ("dpm_solver_2m", dict(method="singlestep"), "dpm_solver_2s"),
+    ("dpm_solver_2m", dict(order=3), "dpm_solver_3m"),
+    ("dpm_solver++_2s", dict(method="singlestep_fixed"), "dpm_solver++_2s_fixed"),
+    ("unipc_bh2_2", dict(corrector=False), "unip_bh2_2"),
+    ("unipc_bh2_2", dict(algorithm_type="noise_prediction"), "unipc_bh2_2_noise"),
+    ("deis_tab_3", dict(basis="rho"), "deis_rhoab_3"),
+    ("plms", dict(variant="f_pndm"), "f_pndm"),
+])
+def test_bound_options_are_refused_with_the_right_name(name, options, use):
+    """Overriding an option a name fixes would leave its metadata (order, NFE per step
+    count) describing another method, and a caller budgeting with ``steps_for_nfe``
+    would spend the wrong NFE (e.g. dpm_solver_2s with method='singlestep_fixed' spends
+    2 N). The error names the registered name to use."""
+    match = "fixes .* use " + re.escape(repr(use))
+    with pytest.raises(ValueError, match=match):
+        get_sampler(name, **options)
+    with pytest.raises(ValueError, match=match):  # also at call time
+        get_sampler(name)(lambda x, t: x, VPLinear(), jnp.ones((2, 2)),
+                          schedules.uniform_time(VPLinear(), 4), **options)
 
+
+def test_adaptive_samplers_are_selectable_and_report_their_nfe():
+    """No NFE budget applies: steps_for_nfe gives one interval [t_max, t_min], ``nfe(N)``
+    is the bound of the default max_steps and the output reports the evaluations
+    spent (as a runner uses them)."""
     p = VPLinear()
-    x = jax.random.normal(jax.random.PRNGKey(0), (8, 2), jnp.float64)
-    ts = schedules.uniform_log_snr(p, 6)
-    key = jax.random.PRNGKey(1)
-
-    def loss(w):
-        model = lambda x, t: w[0] * jnp.tanh(x) + w[1] * t[:, None] * x  # noqa: E731
-        return jnp.sum(get_sampler(name)(model, p, x, ts, key=key).x ** 2)
-
-    w = jnp.array([0.4, 0.2])
-    g = jax.grad(loss)(w)
-    eps = 1e-6
-    fd = jnp.array([(loss(w + eps * e) - loss(w - eps * e)) / (2 * eps) for e in jnp.eye(2)])
-    assert jnp.all(jnp.isfinite(g))
-    assert jnp.allclose(g, fd, rtol=1e-5, atol=1e-7), (g, fd)
-
-
-def _one_per_code_path() -> list[str]:
-    """The first and last registered sampler of every module, plus the variants that
-    take their own loop (singlestep fast and fixed, SDE, noise-prediction UniPC, UniP, PNDM
-    warm-ups)."""
-    by_module: dict[str, list[str]] = {}
-    for name in sorted(SAMPLERS):
-        by_module.setdefault(SAMPLERS[name].fn.__module__, []).append(name)
-    names = {n for group in by_module.values() for n in (group[0], group[-1])}
-    names |= {"dpm_solver_2s", "dpm_solver++_3s", "dpm_solver_3s_fixed", "dpm_solver++_2s_fixed",
-              "sde_dpm_solver++_2m", "unipc_bh2_3_noise",
-              "unip_bh2_1", "f_pndm", "plms", "ipndm", "edm_heun_stochastic", "ddim_eta1"}
-    return sorted(names)
-
-
-def test_samplers_keep_float32_state_with_float64_tables(x64):
-    """One sampler per code path; x64 enabled, float32 x, float64 schedule tables
-    (DiscreteDDPM's betas are a strong float64 array), a float64 or float32 time grid and a
-    network that returns float64: the state stays float32 and no (inner) scan fails on a
-    carry dtype change."""
-    p = DiscreteDDPM.linear(100, 1e-3, 0.1)
-    x = jnp.ones((2, 2), jnp.float32)
-    model = lambda x, t, **c: jnp.tanh(x.astype(jnp.float64))  # noqa: E731  (a float64 network)
-    for i, name in enumerate(_one_per_code_path()):
+    x = jnp.ones((2, 2))
+    for name in ("dpm_solver_adaptive_12", "dpm_solver_adaptive_23", "diffrax_pf_ode"):
         info = sampler_info(name)
-        ts = schedules.uniform_time(p, max(info.steps_for_nfe(4), 4))
-        assert ts.dtype == jnp.float64
-        if i % 2:  # a float32 grid: only the process's own tables are float64
-            ts = ts.astype(jnp.float32)
-        kw = {"key": jax.random.PRNGKey(0)} if info.stochastic else {}
-        # dtypes are fixed at trace time: tracing (no compile) checks every carry
-        out = jax.eval_shape(lambda x, ts=ts, kw=kw, name=name: get_sampler(name)(
-            model, p, x, ts, **kw), x)
-        assert out.x.dtype == jnp.float32, name
+        assert info.adaptive and info.order is None and not info.stochastic
+        steps = info.steps_for_nfe(15)
+        assert steps == 1
+        ts = schedules.get_schedule("uniform_log_snr", p, steps)
+        out = jax.jit(lambda x, name=name, ts=ts: get_sampler(name)(
+            lambda x, t: 0.1 * x, p, x, ts))(x)
+        assert bool(out.success) and 1 <= int(out.nfe) <= info.nfe(steps)
+    assert sorted(n for n in SAMPLERS if sampler_info(n).adaptive) == [
+        "diffrax_pf_ode", "dpm_solver_adaptive_12", "dpm_solver_adaptive_23"]

@@ -1,8 +1,9 @@
 """UniPC: measured convergence orders on the GMM oracle (UniC raises UniP's order by
 one), exact answers for every process and prediction kind, the order conditions of the
 weights, agreement with a step-by-step transcription of the paper's algorithm, the
-default lower_order_final (more accurate at low NFE on a time-uniform grid), exact NFE,
-jit/vmap/grad and option validation."""
+default lower_order_final (more accurate at low NFE on a time-uniform grid), exact NFE
+and option validation (jit/vmap/grad and dtypes: test_conformance.py; the phi functions:
+test_dpm_solver.py; warm-up orders: test_multistep.py)."""
 
 import math
 
@@ -11,7 +12,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from oracle import (
-    check_jit_vmap_grad,
     convergence,
     convergence_problem,
     fit_order,
@@ -24,7 +24,7 @@ from diffax import predictions
 from diffax.analytic import GaussianMixture, gaussian_pf_ode_solution
 from diffax.processes import PROCESSES, VPLinear, get_process
 from diffax.samplers import registry, schedules
-from diffax.samplers.unipc import phi_functions, step_orders, unipc, unipc_coefficients
+from diffax.samplers.unipc import unipc, unipc_coefficients
 
 # ---- convergence orders ------------------------------------------------------------------
 
@@ -102,27 +102,7 @@ def test_every_process_and_kind_matches_closed_form(x64, process_name, kind, nam
     assert out.nfe == 48
 
 
-# ---- the weights ---------------------------------------------------------------------------
-
-def test_phi_functions(x64):
-    z = np.array([-30.0, -3.0, -1.0, -0.999, -0.3, -1e-6, 0.0, 1e-9, 0.5, 0.999, 1.0, 2.5])
-    phis = jax.jit(lambda z: jnp.stack(phi_functions(z, 4), -1))
-    got = np.asarray(phis(jnp.asarray(z)))
-    for zi, row in zip(z, got):
-        if abs(zi) < 0.1:  # series
-            ref = [sum(zi**j / math.factorial(j + k) for j in range(12)) for k in (1, 2, 3, 4)]
-        else:  # closed forms phi_k = (e^z - sum_{j<k} z^j / j!) / z^k
-            ref = [(np.expm1(zi) - sum(zi**j / math.factorial(j) for j in range(1, k)))
-                   / zi**k for k in (1, 2, 3, 4)]
-        np.testing.assert_allclose(row, ref, rtol=1e-9 if abs(zi) >= 0.1 else 1e-14)
-    # float32 small steps: the series avoids cancellation
-    small = phis(jnp.asarray([1e-4], jnp.float32))[0]
-    assert small.dtype == jnp.float32
-    np.testing.assert_allclose(small,
-                               [1.00005, 0.50001667, 0.16667083, 0.04166750], rtol=1e-6)
-    np.testing.assert_allclose(jax.jit(jax.grad(lambda z: phi_functions(z, 4)[3]))(0.0),
-                               1 / 120, rtol=1e-12)
-
+# ---- the default lower_order_final ---------------------------------------------------------
 
 def _time_uniform_error(name: str, nfe: int, **options) -> float:
     """RMS endpoint error of ``name`` with NFE = N on the full [t_min, t_max] oracle
@@ -147,13 +127,7 @@ def test_default_lower_order_final_beats_full_order_on_a_time_uniform_grid(
     assert default * margin < full, (name, nfe, default, full)
 
 
-def test_step_orders_warm_up_and_lower_order_final():
-    np.testing.assert_array_equal(step_orders(6, 3, False), [1, 2, 3, 3, 3, 3])
-    # the reference implementation: min(order, N - i) at step i, for every N
-    np.testing.assert_array_equal(step_orders(6, 3, True), [1, 2, 3, 3, 2, 1])
-    np.testing.assert_array_equal(step_orders(20, 2, True), [1] + [2] * 18 + [1])
-    np.testing.assert_array_equal(step_orders(1, 3, False), [1])
-
+# ---- the weights ---------------------------------------------------------------------------
 
 def _exact_step(process, ts, i, m, data):
     """x_{i+1} - A x_i for a model output m(lambda) along the exact solution:
@@ -273,21 +247,6 @@ def test_matches_step_by_step_transcription(x64, order, variant, algorithm_type,
     np.testing.assert_allclose(out, ref, rtol=1e-11, atol=1e-12)
 
 
-# ---- transformations -----------------------------------------------------------------------
-
-def test_jit_vmap_grad(x64):
-    check_jit_vmap_grad("unipc_bh2_3")
-
-
-def test_float32_state_stays_float32():
-    p = VPLinear()
-    x = jnp.ones((3, 2), jnp.float32)
-    out = jax.jit(lambda x: unipc(smooth_sin_model, p, x, schedules.uniform_log_snr(p, 5),
-                                  order=3, return_trajectory=True))(x)
-    assert out.x.dtype == jnp.float32 and out.trajectory.dtype == jnp.float32
-    assert bool(jnp.all(jnp.isfinite(out.x)))
-
-
 # ---- options and registry ------------------------------------------------------------------
 
 def test_bad_options_raise():
@@ -304,10 +263,6 @@ def test_bad_options_raise():
         unipc(smooth_sin_model, p, x, ts, corrector="yes")
     with pytest.raises(ValueError, match="lower_order_final must be True or False"):
         unipc(smooth_sin_model, p, x, ts, lower_order_final=None)
-    with pytest.raises(ValueError, match="decrease strictly"):
-        unipc(smooth_sin_model, p, x, jnp.array([0.1, 0.5, 1.0]))
-    with pytest.raises(ValueError, match="unknown prediction kind"):
-        unipc(smooth_sin_model, p, x, ts, prediction="noise")
 
 
 def test_registry():
@@ -315,7 +270,8 @@ def test_registry():
         for k in (1, 2, 3):
             info = registry.sampler_info(f"unipc_{v}_{k}")
             assert info.fn is unipc and not info.stochastic and info.order == k + 1
-            assert info.options == dict(order=k, variant=v, algorithm_type="data_prediction")
+            assert info.options == dict(order=k, variant=v, algorithm_type="data_prediction",
+                                        corrector=True)
             assert info.nfe(10) == 10 and info.steps_for_nfe(25) == 25
     for k in (1, 2, 3):
         assert registry.sampler_info(f"unipc_bh2_{k}_noise").order == k + 1
