@@ -4,7 +4,6 @@ NFE and option validation (jit/vmap/grad and dtypes: test_conformance.py)."""
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 from oracle import fit_order, mixture, prior_samples, reference_endpoint, smooth_sin_model
 
