@@ -10,6 +10,10 @@ flags = os.environ.get("XLA_FLAGS", "")
 if "xla_force_host_platform_device_count" not in flags:
     os.environ["XLA_FLAGS"] = (flags + " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# Full float32 matrix products on every backend, in this process and every subprocess the
+# tests start: on recent NVIDIA GPUs JAX's default (TF32) would break the float32
+# tolerances measured against exact answers.
+os.environ.setdefault("JAX_DEFAULT_MATMUL_PRECISION", "highest")
 # One persistent compilation cache for the test run, shared by both xdist workers and
 # inherited by every subprocess and notebook kernel the tests start (they recompile the
 # same toy programs); keyed by jax version, HLO and compile options, so it is safe to keep.

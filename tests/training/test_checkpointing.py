@@ -2,6 +2,7 @@
 a run killed with SIGKILL mid-training that resumes to the same final parameters."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -66,7 +67,12 @@ def _reference_final(steps):
 
 def test_sigkill_mid_training_resumes_to_same_parameters(tmp_path):
     steps, save_every = 60, 10
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    # keep the parent's other XLA flags (e.g. --xla_cpu_max_isa): the child must compile
+    # the same program as the in-process reference it is compared with bit for bit
+    flags = re.sub(r"--xla_force_host_platform_device_count=\d+", "",
+                   os.environ.get("XLA_FLAGS", ""))
+    env = {**os.environ,
+           "XLA_FLAGS": f"{flags} --xla_force_host_platform_device_count=2".strip()}
 
     killed = tmp_path / "killed"
     proc = subprocess.Popen(_run(killed, steps, save_every, 0.05), env=env)
