@@ -93,7 +93,9 @@ class SamplerInfo:
             if key in options and not _same(options[key], value):
                 raise ValueError(_conflict(self, key, options[key]))
 
-    def __call__(self, model_fn, process, x_init, timesteps, **kwargs):
+    def __call__(self, model_fn: Callable, process: Any, x_init: Any, timesteps: Any,
+                 **kwargs: Any) -> Any:
+        """Run the sampler with the bound options and ``kwargs`` (checked)."""
         self.check(kwargs)
         return self.fn(model_fn, process, x_init, timesteps, **{**self.options, **kwargs})
 
@@ -106,15 +108,18 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _conflict(info: SamplerInfo, key: str, value: Any) -> str:
-    others = [n for n, i in SAMPLERS.items() if i.fn is info.fn
-              and _same(i.options.get(key, object()), value)
-              and all(_same(i.options.get(k), v) for k, v in info.options.items()
-                      if k != key and k in i.options)]
-    others = others or [n for n, i in SAMPLERS.items() if i.fn is info.fn
-                        and _same(i.options.get(key, object()), value)]
+    """The error for overriding the bound option ``key`` of ``info`` with ``value``: it
+    names the entries of the same function that bind ``value`` (first those that agree on
+    the other bound options), or the function to call directly."""
+    def agrees(other: SamplerInfo) -> bool:
+        return all(_same(other.options[k], v) for k, v in info.options.items()
+                   if k != key and k in other.options)
+
+    names = sorted((n for n, i in SAMPLERS.items() if i.fn is info.fn and key in i.options
+                    and _same(i.options[key], value)), key=lambda n: not agrees(SAMPLERS[n]))
     fn = f"{info.fn.__module__}.{info.fn.__name__}"
-    hint = (f"use {others[0]!r}" + (f" (or {others[1:]})" if others[1:] else "")
-            if others else f"no registered name has {key}={value!r}; call {fn} directly")
+    hint = (f"use {names[0]!r}" + (f" (or {names[1:]})" if names[1:] else "") if names
+            else f"no registered name has {key}={value!r}; call {fn} directly")
     return (f"sampler {info.name!r} fixes {key}={info.options[key]!r} (its order and NFE "
             f"accounting depend on it) and cannot take {key}={value!r}: {hint}.")
 

@@ -104,20 +104,14 @@ def test_bound_options_are_refused_with_the_right_name(name, options, use):
                           schedules.uniform_time(VPLinear(), 4), **options)
 
 
-def test_adaptive_samplers_are_selectable_and_report_their_nfe():
-    """No NFE budget applies: steps_for_nfe gives one interval [t_max, t_min], ``nfe(N)``
-    is the bound of the default max_steps and the output reports the evaluations
-    spent (as a runner uses them)."""
-    p = VPLinear()
-    x = jnp.ones((2, 2))
-    for name in ("dpm_solver_adaptive_12", "dpm_solver_adaptive_23", "diffrax_pf_ode"):
-        info = sampler_info(name)
-        assert info.adaptive and info.order is None and not info.stochastic
-        steps = info.steps_for_nfe(15)
-        assert steps == 1
-        ts = schedules.get_schedule("uniform_log_snr", p, steps)
-        out = jax.jit(lambda x, name=name, ts=ts: get_sampler(name)(
-            lambda x, t: 0.1 * x, p, x, ts))(x)
-        assert bool(out.success) and 1 <= int(out.nfe) <= info.nfe(steps)
+def test_adaptive_samplers_are_selectable_by_name():
+    """No NFE budget applies: steps_for_nfe gives one interval [t_max, t_min] for any
+    budget and ``nfe(N)`` is the bound of the default max_steps (conformance runs them
+    and checks the NFE they report)."""
     assert sorted(n for n in SAMPLERS if sampler_info(n).adaptive) == [
         "diffrax_pf_ode", "dpm_solver_adaptive_12", "dpm_solver_adaptive_23"]
+    for name in ("dpm_solver_adaptive_12", "dpm_solver_adaptive_23", "diffrax_pf_ode"):
+        info = sampler_info(name)
+        assert info.order is None and not info.stochastic and info.family == "gaussian"
+        assert [info.steps_for_nfe(b) for b in (1, 15, 1000)] == [1, 1, 1]
+        assert info.nfe(1) >= 1000
