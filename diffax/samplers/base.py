@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from diffax import predictions
+from diffax import checks, predictions
 from diffax.processes.base import GaussianProcess
 
 Array = jax.Array
@@ -98,13 +98,6 @@ def x0_eps_predictor(model_fn: ModelFn, prediction: str, process: GaussianProces
     return f
 
 
-def _concrete(a: Any) -> np.ndarray | None:
-    try:
-        return np.asarray(a)
-    except Exception:  # traced
-        return None
-
-
 def check_timesteps(timesteps: Any, process: GaussianProcess, *, increasing: bool = False,
                     min_len: int = 2, name: str = "sampler") -> Array:
     """Validate a 1-D time grid (when concrete) and return it as an array.
@@ -116,7 +109,7 @@ def check_timesteps(timesteps: Any, process: GaussianProcess, *, increasing: boo
     if ts.ndim != 1 or ts.shape[0] < min_len:
         raise ValueError(f"{name}: timesteps must be 1-D with at least {min_len} entries, "
                          f"got shape {ts.shape}.")
-    c = _concrete(timesteps)
+    c = checks.concrete(timesteps)
     if c is None:
         return ts
     d = np.diff(c)
@@ -131,17 +124,6 @@ def check_timesteps(timesteps: Any, process: GaussianProcess, *, increasing: boo
         raise ValueError(f"{name}: timesteps span [{c.min()}, {c.max()}], outside the "
                          f"process interval [t_min={process.t_min}, t_max={process.t_max}].")
     return ts
-
-
-def check_choice(name: str, value: Any, choices: tuple, where: str) -> None:
-    """``ValueError`` naming ``where``, the option, its value and the valid choices."""
-    if value not in choices:
-        raise ValueError(f"{where}: unknown {name} {value!r}; valid choices: {list(choices)}.")
-
-
-def check_bool(name: str, value: Any, where: str) -> None:
-    if not isinstance(value, bool):
-        raise ValueError(f"{where}: {name} must be True or False, got {value!r}.")
 
 
 def last_step_mask(n: int, denoise: bool, dtype) -> Array:

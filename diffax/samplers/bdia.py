@@ -49,6 +49,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from diffax import checks
 from diffax.processes.base import GaussianProcess
 from diffax.samplers.base import ModelFn, SampleOutput, check_timesteps, x0_eps_predictor
 from diffax.samplers.registry import register
@@ -64,14 +65,12 @@ class BDIAOutput(SampleOutput):
 
 
 def _check_gamma(gamma, lo_open: bool, where: str) -> None:
-    try:
-        g = float(gamma)
-    except Exception:  # traced: not checked
-        return
-    ok = (0.0 < g <= 1.0) if lo_open else (0.0 <= g <= 1.0)
-    if not ok:
-        rng = "(0, 1] (gamma = 0 is DDIM, which has no exact inverse)" if lo_open else "[0, 1]"
-        raise ValueError(f"{where}: gamma must lie in {rng}, got gamma={gamma!r}.")
+    """gamma in [0, 1] ((0, 1] for the inversion); a traced gamma is not checked."""
+    g = checks.concrete(gamma)
+    if lo_open and g is not None and g.size == 1 and float(g) == 0.0:
+        raise ValueError(f"{where}: gamma must be in (0, 1] (gamma = 0 is DDIM, which has no "
+                         f"exact inverse), got gamma={gamma!r}.")
+    checks.in_range(where, "gamma", gamma, lo=0, hi=1, lo_open=lo_open, skip_traced=True)
 
 
 def _bdia_chain(model_fn, process, x_init, ts, prediction, cond, weight, x_second,

@@ -32,11 +32,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from diffax import checks
 from diffax.processes.base import GaussianProcess
 from diffax.samplers.base import (
     ModelFn,
     SampleOutput,
-    check_bool,
     check_timesteps,
     last_step_mask,
     require_key,
@@ -48,13 +48,6 @@ from diffax.samplers.registry import register
 Array = jax.Array
 
 
-def _concrete_eta(eta) -> float | None:
-    try:
-        return float(eta)
-    except Exception:  # traced
-        return None
-
-
 @register("ddim", order=1, options=dict(eta=0.0))
 @register("ddim_eta1", order=None, stochastic=True, options=dict(eta=1.0))
 def ddim(model_fn: ModelFn, process: GaussianProcess, x_init: Array, timesteps: Array, *,
@@ -63,8 +56,8 @@ def ddim(model_fn: ModelFn, process: GaussianProcess, x_init: Array, timesteps: 
     """DDIM with stochasticity ``eta`` in [0, 1] (see module docstring); ``key`` is
     required when eta != 0 and ignored when eta == 0."""
     ts = check_timesteps(timesteps, process, name="ddim")
-    check_bool("denoise", denoise, "ddim")
-    eta_c = _concrete_eta(eta)
+    checks.boolean("ddim", "denoise", denoise)
+    eta_c = None if checks.concrete(eta) is None else float(eta)
     if eta_c is not None and not 0.0 <= eta_c <= 1.0:
         raise ValueError(f"ddim: eta must lie in [0, 1] (0 = deterministic DDIM, 1 = DDPM "
                          f"ancestral variance), got eta={eta!r}.")

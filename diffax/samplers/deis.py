@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from diffax import checks
 from diffax.processes.base import GaussianProcess
 from diffax.samplers import multistep
 from diffax.samplers.base import ModelFn, SampleOutput, check_timesteps, predictor
@@ -119,13 +120,9 @@ def deis(model_fn: ModelFn, process: GaussianProcess, x_init: Array, timesteps: 
 
     NFE = N = len(timesteps) - 1.
     """
-    if order not in ORDERS:
-        raise ValueError(f"deis: unknown order {order!r}; valid choices: {list(ORDERS)}.")
-    if basis not in BASES:
-        raise ValueError(f"deis: unknown basis {basis!r}; valid choices: {list(BASES)}.")
-    if not isinstance(quad_nodes, (int, np.integer)) or isinstance(quad_nodes, bool) \
-            or quad_nodes < 2:
-        raise ValueError(f"deis: quad_nodes must be an int >= 2, got {quad_nodes!r}.")
+    checks.choice("deis", "order", order, ORDERS)
+    checks.choice("deis", "basis", basis, BASES)
+    checks.integer("deis", "quad_nodes", quad_nodes, minimum=2)
     ts = check_timesteps(timesteps, process, name="deis")
     ts = ts.astype(jnp.promote_types(ts.dtype, jnp.result_type(float)))
     n = ts.shape[0] - 1

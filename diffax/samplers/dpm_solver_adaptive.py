@@ -65,6 +65,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from diffax import checks
 from diffax.processes.base import GaussianProcess
 from diffax.samplers import exponential_integrators as ei
 from diffax.samplers.base import AdaptiveSampleOutput, ModelFn, check_timesteps, predictor
@@ -99,20 +100,13 @@ def _check(order, algorithm, rtol, atol, h_init, theta, max_steps, loop) -> None
     if order not in (2, 3):
         raise ValueError(f"{name}: order must be 2 (DPM-Solver-12) or 3 (DPM-Solver-23), "
                          f"got order={order!r}.")
-    if algorithm not in ALGORITHMS:
-        raise ValueError(f"{name}: unknown algorithm {algorithm!r}; valid choices: "
-                         f"{sorted(ALGORITHMS)}.")
-    for key, val in (("rtol", rtol), ("atol", atol)):
-        if not val >= 0.0:
-            raise ValueError(f"{name}: {key} must be >= 0, got {key}={val}.")
-    if not (rtol > 0.0 or atol > 0.0):
+    checks.choice(name, "algorithm", algorithm, ALGORITHMS)
+    if not (checks.in_range(name, "rtol", rtol, lo=0.0) > 0.0
+            or checks.in_range(name, "atol", atol, lo=0.0) > 0.0):
         raise ValueError(f"{name}: rtol and atol cannot both be 0.")
-    if not h_init > 0.0:
-        raise ValueError(f"{name}: h_init must be > 0, got h_init={h_init}.")
-    if not 0.0 < theta <= 1.0:
-        raise ValueError(f"{name}: theta must be in (0, 1], got theta={theta}.")
-    if not (isinstance(max_steps, int) and max_steps >= 1):
-        raise ValueError(f"{name}: max_steps must be a positive int, got {max_steps!r}.")
+    checks.positive(name, "h_init", h_init)
+    checks.in_range(name, "theta", theta, lo=0, hi=1, lo_open=True)
+    checks.positive_int(name, "max_steps", max_steps)
     if loop not in LOOPS:
         raise ValueError(f"{name}: unknown loop {loop!r}; valid choices: {sorted(LOOPS)} "
                          f"({'; '.join(f'{k}: {v}' for k, v in LOOPS.items())}).")

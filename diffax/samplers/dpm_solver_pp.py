@@ -47,6 +47,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from diffax import checks
 from diffax.processes.base import GaussianProcess
 from diffax.samplers import exponential_integrators as ei
 from diffax.samplers import multistep
@@ -74,10 +75,8 @@ def dynamic_threshold(x0: Array, ratio: float = 0.995, max_val: float = 1.0) -> 
 
 
 def _check_threshold(name: str, ratio: float, max_val: float) -> None:
-    if not 0.0 < ratio <= 1.0:
-        raise ValueError(f"{name}: threshold_ratio must be in (0, 1], got {ratio}.")
-    if not max_val > 0.0:
-        raise ValueError(f"{name}: threshold_max must be > 0, got {max_val}.")
+    checks.probability(name, "threshold_ratio", ratio, lo_open=True)
+    checks.positive(name, "threshold_max", max_val)
 
 
 def data_predictor(model_fn: ModelFn, prediction: str, process: GaussianProcess,
@@ -137,10 +136,8 @@ def sde_dpm_solver_pp(model_fn: ModelFn, process: GaussianProcess, x_init: Array
     One model call per step (NFE = N).
     """
     name = "sde_dpm_solver_pp"
-    if order not in (1, 2):
-        raise ValueError(f"{name}: order must be one of [1, 2], got order={order!r}.")
-    if not eta >= 0.0:
-        raise ValueError(f"{name}: eta must be >= 0, got eta={eta}.")
+    checks.choice(name, "order", order, (1, 2))
+    checks.in_range(name, "eta", eta, lo=0.0)
     _check_threshold(name, threshold_ratio, threshold_max)
     key = require_key(key, name)
     ts = check_timesteps(timesteps, process, name=name)

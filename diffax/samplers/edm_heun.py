@@ -55,8 +55,8 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
+from diffax import checks
 from diffax.processes.base import GaussianProcess
 from diffax.samplers.base import (
     ModelFn,
@@ -74,11 +74,6 @@ Array = jax.Array
 def heun_nfe(n: int, final_euler: bool = False) -> int:
     """Model evaluations of N Heun steps: 2N, or 2N - 1 with a final Euler step."""
     return 2 * n - (1 if final_euler and n > 0 else 0)
-
-
-def _check_flag(final_euler: Any, name: str) -> None:
-    if not isinstance(final_euler, bool):
-        raise ValueError(f"{name}: final_euler must be True or False, got {final_euler!r}.")
 
 
 def _heun_step(eps_fn, x, t, s, a, t_next, s_next, a_next, correct: bool):
@@ -132,7 +127,7 @@ def edm_heun(model_fn: ModelFn, process: GaussianProcess, x_init: Array, timeste
     Args:
       final_euler: take the last step with Euler (no correction), NFE 2N - 1.
     """
-    _check_flag(final_euler, "edm_heun")
+    checks.boolean("edm_heun", "final_euler", final_euler)
     ts, n = _prepare(process, x_init, timesteps, "edm_heun")
     eps_fn = predictor(model_fn, prediction, process, "eps", cond)
     a, s = _noise_level(process, ts)
@@ -145,27 +140,15 @@ def edm_heun(model_fn: ModelFn, process: GaussianProcess, x_init: Array, timeste
     return SampleOutput(x=x, trajectory=traj, nfe=heun_nfe(n, final_euler))
 
 
-def _static(value: Any) -> np.ndarray | None:
-    """``value`` as a NumPy array when it is a Python/NumPy number, else None (JAX
-    arrays, traced or not, are not checked; cf. ``processes.base.concrete_float``)."""
-    if isinstance(value, jax.Array):
-        return None
-    try:
-        return np.asarray(value, dtype=np.float64)
-    except Exception:
-        return None
-
-
 def _check_churn(s_churn, s_min, s_max, s_noise) -> None:
-    vals = {k: _static(v) for k, v in
-            dict(s_churn=s_churn, s_min=s_min, s_max=s_max, s_noise=s_noise).items()}
-    for k, v in vals.items():
-        if v is not None and (v.ndim != 0 or not v >= 0):
-            raise ValueError(f"edm_heun_stochastic: {k} must be a scalar >= 0, got {k}={v}.")
-    lo, hi = vals["s_min"], vals["s_max"]
-    if lo is not None and hi is not None and not lo <= hi:
-        raise ValueError(f"edm_heun_stochastic: need s_min <= s_max, got s_min={s_min}, "
-                         f"s_max={s_max}.")
+    """Python/NumPy numbers are checked (>= 0, s_min <= s_max); JAX arrays, traced or
+    not, are not (see :func:`diffax.checks.host_float`)."""
+    where = "edm_heun_stochastic"
+    vals = {k: checks.in_range(where, k, v, lo=0, finite=False)
+            for k, v in dict(s_churn=s_churn, s_min=s_min, s_max=s_max,
+                             s_noise=s_noise).items() if not isinstance(v, jax.Array)}
+    if "s_min" in vals and "s_max" in vals and not vals["s_min"] <= vals["s_max"]:
+        raise ValueError(f"{where}: need s_min <= s_max, got s_min={s_min}, s_max={s_max}.")
 
 
 def churn_schedule(process: GaussianProcess, ts: Array, s_churn: Any = 40.0, s_min: Any = 0.0,
@@ -204,11 +187,10 @@ def edm_heun_stochastic(model_fn: ModelFn, process: GaussianProcess, x_init: Arr
         s_max bound the noise level sigma/alpha at which churn is applied.
       final_euler: take the last step with Euler (no correction), NFE 2N - 1.
     """
-    _check_flag(final_euler, "edm_heun_stochastic")
+    checks.boolean("edm_heun_stochastic", "final_euler", final_euler)
     _check_churn(s_churn, s_min, s_max, s_noise)
     key = require_key(key, "edm_heun_stochastic")
-    churn = _static(s_churn)
-    if churn is not None and float(churn) == 0.0:
+    if checks.host_float(s_churn) == 0.0:
         # Algorithm 2 with S_churn = 0 is Algorithm 1: run the very same computation
         # (bitwise equal; a churn of exactly zero per step agrees to rounding only,
         # because XLA fuses the two programs differently).

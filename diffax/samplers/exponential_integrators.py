@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from diffax import checks
 from diffax.processes.base import GaussianProcess
 from diffax.samplers import multistep
 from diffax.samplers.base import SampleOutput, run_scan
@@ -105,10 +106,8 @@ class StepCoefficients(NamedTuple):
 
 
 def check_parameterization(param: str) -> str:
-    if param not in PARAMETERIZATIONS:
-        raise ValueError(f"unknown exponential-integrator parameterization {param!r}; "
-                         f"valid choices: {list(PARAMETERIZATIONS)}.")
-    return param
+    return checks.choice("exponential integrator", "parameterization", param,
+                         PARAMETERIZATIONS)
 
 
 def step_coefficients(process: GaussianProcess, param: str, t_s: Array,
@@ -185,11 +184,8 @@ def singlestep_fast_orders(nfe: int, order: int) -> tuple[int, ...]:
     (rem 2): floor(nfe / 3) + 1 steps; order 2 gives ``2 x q`` followed by one
     first-order step when nfe is odd; order 1 gives nfe first-order steps.
     """
-    if order not in SINGLESTEP_ORDERS:
-        raise ValueError(f"singlestep_fast_orders: order must be one of "
-                         f"{list(SINGLESTEP_ORDERS)}, got order={order!r}.")
-    if isinstance(nfe, bool) or not isinstance(nfe, (int, np.integer)) or nfe < 1:
-        raise ValueError(f"singlestep_fast_orders: nfe must be a positive int, got nfe={nfe!r}.")
+    checks.choice("singlestep_fast_orders", "order", order, SINGLESTEP_ORDERS)
+    checks.positive_int("singlestep_fast_orders", "nfe", nfe)
     q, rem = divmod(int(nfe), order)
     if order == 3 and rem == 0:
         # one third-order step becomes a second- and a first-order step (K = q + 1)
@@ -247,10 +243,8 @@ DEFAULT_FRACTIONS = {1: (), 2: (0.5,), 3: (1.0 / 3.0, 2.0 / 3.0)}
 def check_solver_options(name: str, order: int, method: str, r1: float | None,
                          r2: float | None) -> tuple[float, ...]:
     """Validate order/method/r1/r2; return the singlestep stage fractions (r1[, r2])."""
-    if order not in ORDERS:
-        raise ValueError(f"{name}: order must be one of {list(ORDERS)}, got order={order!r}.")
-    if method not in METHODS:
-        raise ValueError(f"{name}: unknown method {method!r}; valid choices: {list(METHODS)}.")
+    checks.choice(name, "order", order, ORDERS)
+    checks.choice(name, "method", method, METHODS)
     fr = list(DEFAULT_FRACTIONS[order])
     if method != "singlestep_fixed" or order == 1:
         if r1 is not None or r2 is not None:

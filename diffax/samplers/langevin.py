@@ -47,12 +47,11 @@ import jax
 import jax.numpy as jnp
 
 from diffax.processes.base import GaussianProcess
+from diffax import checks
 from diffax.samplers import base
 from diffax.samplers.base import (
     ModelFn,
     SampleOutput,
-    check_bool,
-    check_choice,
     check_timesteps,
     last_step_mask,
     require_key,
@@ -64,20 +63,6 @@ from diffax.samplers.reverse_sde import PREDICTORS, VARIANCES, predictor_coeffic
 Array = jax.Array
 
 PC_PREDICTORS = PREDICTORS + ("none",)
-
-
-def _check_int(name: str, value, lo: int, where: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-        raise ValueError(f"{where}: {name} must be an int >= {lo}, got {value!r}.")
-
-
-def _check_positive(name: str, value, where: str) -> None:
-    try:
-        ok = float(value) > 0
-    except Exception:  # traced: not checked
-        return
-    if not ok:
-        raise ValueError(f"{where}: {name} must be > 0, got {value!r}.")
 
 
 def _mean_norm(v: Array) -> Array:
@@ -98,13 +83,13 @@ def pc_sampler(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
     ``none``; ``variance`` is passed to the ancestral predictor.
     """
     name = "pc_sampler"
-    check_choice("predictor", predictor, PC_PREDICTORS, name)
-    check_choice("variance", variance, VARIANCES, name)
-    _check_int("n_corrector_steps", n_corrector_steps, 0, name)
+    checks.choice(name, "predictor", predictor, PC_PREDICTORS)
+    checks.choice(name, "variance", variance, VARIANCES)
+    checks.integer(name, "n_corrector_steps", n_corrector_steps, minimum=0)
     if predictor == "none" and n_corrector_steps == 0:
         raise ValueError(f"{name}: predictor='none' needs n_corrector_steps >= 1, got 0.")
-    _check_positive("snr", snr, name)
-    check_bool("denoise", denoise, name)
+    checks.positive(name, "snr", snr, skip_traced=True)
+    checks.boolean(name, "denoise", denoise)
     ts = check_timesteps(timesteps, process, name=name)
     key = require_key(key, name)
 
@@ -160,8 +145,8 @@ def annealed_langevin(model_fn: ModelFn, process: GaussianProcess, x_init: Array
     The trajectory holds the state after each level.
     """
     name = "annealed_langevin"
-    _check_int("steps_per_level", steps_per_level, 1, name)
-    _check_positive("step_size", step_size, name)
+    checks.positive_int(name, "steps_per_level", steps_per_level)
+    checks.positive(name, "step_size", step_size, skip_traced=True)
     ts = check_timesteps(timesteps, process, name=name)
     key = require_key(key, name)
 

@@ -78,7 +78,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from diffax import predictions
+from diffax import checks, predictions
 from diffax.processes.base import GaussianProcess
 from diffax.samplers import multistep
 from diffax.samplers.base import ModelFn, SampleOutput, check_timesteps, predictor, run_scan
@@ -113,10 +113,7 @@ def pndm_nfe(variant: str, n: int) -> int:
 
 
 def _check_variant(variant: str):
-    if variant not in VARIANTS:
-        raise ValueError(f"pndm: unknown variant {variant!r}; valid choices: "
-                         f"{sorted(VARIANTS)}.")
-    return VARIANTS[variant]
+    return VARIANTS[checks.choice("pndm", "variant", variant, VARIANTS)]
 
 
 def _multistep_weights(n_steps: int, n_prev: int, max_order: int) -> np.ndarray:

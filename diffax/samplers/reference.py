@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from diffax import checks
 from diffax.processes.base import GaussianProcess
 from diffax.samplers.base import AdaptiveSampleOutput, ModelFn, check_timesteps, predictor
 from diffax.samplers.registry import register
@@ -68,8 +69,7 @@ def pf_ode_reference(model_fn: ModelFn, process: GaussianProcess, x_init: jax.Ar
 
 def _solve(model_fn, process, x_init, t_start, t_end, prediction, solver, rtol, atol,
            max_steps, ts_save, cond, throw):
-    if solver not in SOLVERS:
-        raise ValueError(f"unknown reference solver {solver!r}; valid choices: {sorted(SOLVERS)}.")
+    checks.choice("pf_ode_reference", "solver", solver, SOLVERS)
     v = pf_ode_velocity(model_fn, process, prediction, cond)
     term = diffrax.ODETerm(lambda t, x, args: v(x, t))
     controller = diffrax.PIDController(rtol=rtol, atol=atol)

@@ -15,8 +15,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from diffax import checks
 from diffax.processes.base import GaussianProcess
-from diffax.samplers.base import check_choice
 
 Array = jax.Array
 
@@ -32,7 +32,7 @@ def predictor_coefficients(name: str, process: GaussianProcess, t: Array, s: Arr
     ``pred`` the model's prediction of ``target_kind`` at ``(x_t, t)``; the formulas
     are in the docstring of :mod:`diffax.samplers.sde`.
     """
-    check_choice("predictor", name, PREDICTORS, "predictor_coefficients")
+    checks.choice("predictor_coefficients", "predictor", name, PREDICTORS)
     if name == "euler_maruyama":
         dt = t - s  # > 0
         g2 = process.diffusion_sq(t)
@@ -43,7 +43,7 @@ def predictor_coefficients(name: str, process: GaussianProcess, t: Array, s: Arr
         alpha_ts = jnp.exp(process.log_alpha(t) - process.log_alpha(s))
         sig_ts2 = process.sigma(t) ** 2 * one_minus_e
         return "score", 2.0 - alpha_ts, sig_ts2, jnp.sqrt(sig_ts2)
-    check_choice("variance", variance, VARIANCES, "ancestral")
+    checks.choice("ancestral", "variance", variance, VARIANCES)
     log_sig_t, log_sig_s = process.log_sigma(t), process.log_sigma(s)
     a = jnp.exp(0.5 * (lam_t - lam_s) + log_sig_s - log_sig_t)
     b = process.alpha(s) * one_minus_e

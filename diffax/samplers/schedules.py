@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from diffax import checks
 from diffax.processes.base import GaussianProcess
 from diffax.processes.vp import DiscreteDDPM
 from diffax.registry import Registry
@@ -34,8 +35,7 @@ SCHEDULES: Registry[Callable[..., Array]] = Registry("schedule")
 
 
 def _bounds(process: GaussianProcess, n: int, t_start, t_end, name: str):
-    if not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"{name}: the number of steps n must be a positive int, got {n!r}.")
+    checks.positive_int(name, "n", n)
     t0 = process.t_max if t_start is None else float(t_start)
     t1 = process.t_min if t_end is None else float(t_end)
     process.validate_time(t0, "t_start")

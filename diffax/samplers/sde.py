@@ -48,12 +48,11 @@ from __future__ import annotations
 import jax
 
 from diffax.processes.base import GaussianProcess
+from diffax import checks
 from diffax.samplers import base
 from diffax.samplers.base import (
     ModelFn,
     SampleOutput,
-    check_bool,
-    check_choice,
     check_timesteps,
     last_step_mask,
     require_key,
@@ -70,7 +69,7 @@ def _sample_affine(name: str, model_fn: ModelFn, process: GaussianProcess, x_ini
                    return_trajectory: bool, cond: dict | None, denoise: bool,
                    variance: str = "small") -> SampleOutput:
     ts = check_timesteps(timesteps, process, name=name)
-    check_bool("denoise", denoise, name)
+    checks.boolean(name, "denoise", denoise)
     key = require_key(key, name)
     n = ts.shape[0] - 1
     target, a, b, c = predictor_coefficients(name, process, ts[:-1], ts[1:], variance)
@@ -127,6 +126,6 @@ def ancestral(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
     std = sigma_s sqrt(1 - e^{-h}) (``variance="small"``) or sigma_t sqrt(1 - e^{-h})
     (``"large"``), h = lambda_s - lambda_t.
     """
-    check_choice("variance", variance, VARIANCES, "ancestral")
+    checks.choice("ancestral", "variance", variance, VARIANCES)
     return _sample_affine("ancestral", model_fn, process, x_init, timesteps, prediction,
                           key, return_trajectory, cond, denoise, variance)

@@ -66,6 +66,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from diffax import checks
 from diffax.processes.base import GaussianProcess
 from diffax.samplers import exponential_integrators as ei
 from diffax.samplers import multistep
@@ -168,16 +169,11 @@ def unipc_coefficients(process: GaussianProcess, ts: Array, *, order: int, varia
 
 
 def _check_options(order, variant, algorithm_type, corrector, lower_order_final):
-    if order not in ORDERS:
-        raise ValueError(f"unipc: unknown order {order!r}; valid choices: {list(ORDERS)}.")
-    if variant not in VARIANTS:
-        raise ValueError(f"unipc: unknown variant {variant!r}; valid choices: {list(VARIANTS)}.")
-    if algorithm_type not in ALGORITHM_TYPES:
-        raise ValueError(f"unipc: unknown algorithm_type {algorithm_type!r}; valid choices: "
-                         f"{list(ALGORITHM_TYPES)}.")
-    for name, v in (("corrector", corrector), ("lower_order_final", lower_order_final)):
-        if not isinstance(v, (bool, np.bool_)):
-            raise ValueError(f"unipc: {name} must be True or False, got {v!r}.")
+    checks.choice("unipc", "order", order, ORDERS)
+    checks.choice("unipc", "variant", variant, VARIANTS)
+    checks.choice("unipc", "algorithm_type", algorithm_type, ALGORITHM_TYPES)
+    checks.boolean("unipc", "corrector", corrector)
+    checks.boolean("unipc", "lower_order_final", lower_order_final)
 
 
 @register("unipc_bh1_1", order=2, options=dict(order=1, variant="bh1", corrector=True,

@@ -146,7 +146,7 @@ def test_bad_options_raise():
         deis(smooth_sin_model, p, x, ts, order=5)
     with pytest.raises(ValueError, match=r"unknown basis 'lambda'.*\['t', 'rho'\]"):
         deis(smooth_sin_model, p, x, ts, basis="lambda")
-    with pytest.raises(ValueError, match="quad_nodes must be an int >= 2, got 1"):
+    with pytest.raises(ValueError, match="quad_nodes must be an integer >= 2, got quad_nodes=1"):
         deis(smooth_sin_model, p, x, ts, quad_nodes=1)
 
 

@@ -107,15 +107,15 @@ def test_bad_options_raise():
         fn(order=1)
     with pytest.raises(ValueError, match="unknown algorithm 'dpmsolver'.*valid choices"):
         fn(algorithm="dpmsolver")
-    with pytest.raises(ValueError, match="rtol must be >= 0"):
+    with pytest.raises(ValueError, match="rtol must be finite and >= 0"):
         fn(rtol=-1.0)
     with pytest.raises(ValueError, match="cannot both be 0"):
         fn(rtol=0.0, atol=0.0)
-    with pytest.raises(ValueError, match="theta must be in"):
+    with pytest.raises(ValueError, match=r"theta must be finite and in \(0, 1\]"):
         fn(theta=1.5)
-    with pytest.raises(ValueError, match="h_init must be > 0"):
+    with pytest.raises(ValueError, match="h_init must be finite and > 0"):
         fn(h_init=0.0)
-    with pytest.raises(ValueError, match="max_steps must be a positive int"):
+    with pytest.raises(ValueError, match="max_steps must be an integer >= 1"):
         fn(max_steps=0)
     with pytest.raises(ValueError,
                        match=r"unknown loop 'for'; valid choices: \['scan', 'while'\]"):

@@ -222,9 +222,9 @@ def test_bad_options_raise():
     ts = schedules.karras(p, 4)
     with pytest.raises(ValueError, match="final_euler must be True or False"):
         edm_heun(model, p, x, ts, final_euler="yes")
-    with pytest.raises(ValueError, match="s_churn must be a scalar >= 0"):
+    with pytest.raises(ValueError, match="s_churn must be >= 0, got s_churn=-1.0"):
         edm_heun_stochastic(model, p, x, ts, key=jax.random.PRNGKey(0), s_churn=-1.0)
-    with pytest.raises(ValueError, match="s_noise must be a scalar >= 0"):
+    with pytest.raises(ValueError, match="s_noise must be >= 0, got s_noise=-0.5"):
         edm_heun_stochastic(model, p, x, ts, key=jax.random.PRNGKey(0), s_noise=-0.5)
     with pytest.raises(ValueError, match="need s_min <= s_max"):
         edm_heun_stochastic(model, p, x, ts, key=jax.random.PRNGKey(0), s_min=2.0, s_max=1.0)

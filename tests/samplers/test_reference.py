@@ -36,7 +36,7 @@ def test_reference_matches_closed_form(x64, process):
 
 def test_unknown_solver_raises():
     p = VPLinear()
-    with pytest.raises(ValueError, match="unknown reference solver 'rk4'"):
+    with pytest.raises(ValueError, match="unknown solver 'rk4'; valid choices"):
         pf_ode_reference(lambda x, t: x, p, jnp.zeros((2, 2)), 1.0, 0.1, solver="rk4")
 
 

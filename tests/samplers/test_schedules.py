@@ -64,7 +64,7 @@ def test_discrete_spacings(x64, spacing, n, expect):
 def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="unknown schedule 'nope'"):
         schedules.get_schedule("nope", VPLinear(), 10)
-    with pytest.raises(ValueError, match="positive int"):
+    with pytest.raises(ValueError, match="n must be an integer >= 1, got n=0"):
         schedules.uniform_time(VPLinear(), 0)
     with pytest.raises(ValueError, match="outside"):
         schedules.uniform_time(VPLinear(), 5, t_start=2.0)
