@@ -101,6 +101,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             (f"eval.samplers[{i}]", n) for i, n in enumerate(config.eval.samplers)]:
         if name not in SAMPLERS:
             _fail(field, name, f"choose one of {sorted(SAMPLERS)}")
+    from diffax.samplers import get_sampler
+
+    get_sampler(s.sampler, **dict(s.sampler_kwargs))  # misspelt or refused options fail here
     if s.schedule not in schedules.SCHEDULES:
         _fail("sampling.schedule", s.schedule, f"choose one of {sorted(schedules.SCHEDULES)}")
     if s.params not in ("ema", "params") and not str(s.params).startswith("ema_"):

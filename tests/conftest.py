@@ -45,7 +45,7 @@ SLOW_MODULES_FIRST = (
     "tests/experiments/test_runner.py",
     "tests/experiments/test_gcs_workdir.py",
     "tests/training/test_checkpointing.py",
-    "tests/samplers/test_registry.py",
+    "tests/samplers/test_conformance.py",
     "tests/nn/test_unet.py",
     "tests/experiments/test_inverse_mode.py",
     "tests/guidance/test_classifier_free.py",

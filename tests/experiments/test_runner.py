@@ -92,6 +92,7 @@ def test_evaluate_writes_metrics(trained):
     ("model.parameterization", "noise", "model.parameterization"),
     ("data.name", "imagenet", "valid"),
     ("process.name", "vpp", "valid choices"),
+    ("sampling.sampler_kwargs", {"etta": 1.0}, r"unknown option\(s\) \['etta'\]"),
     ("optim.learning_rate", float("nan"), r"optim.learning_rate=nan .*NaN"),
     ("optim.learning_rate", -1e-3, r"optim.learning_rate=-0.001 .*> 0"),
     ("optim.learning_rate", float("inf"), r"optim.learning_rate=inf .*finite"),
