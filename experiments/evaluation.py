@@ -95,7 +95,6 @@ def heldout_likelihood(model_fn, process, kind: str, data: np.ndarray, labels, k
     :mod:`diffax.likelihood.bits_per_dim`). Otherwise nats per example and per dim.
     The task decides (``experiments.tasks``).
     """
-    is_image = images
     d = math.prod(data.shape[1:])
     if divergence == "auto":
         divergence = "exact" if d <= 16 else "hutchinson"
@@ -103,7 +102,7 @@ def heldout_likelihood(model_fn, process, kind: str, data: np.ndarray, labels, k
     @jax.jit
     def one_batch(x, cond, k):
         cond_kw = {"cond": cond} if cond else {}
-        if is_image:
+        if images:
             return likelihood.image_bits_per_dim(
                 model_fn, process, x, k, prediction=kind, divergence=divergence,
                 rtol=rtol, atol=rtol, **cond_kw)
@@ -121,7 +120,7 @@ def heldout_likelihood(model_fn, process, kind: str, data: np.ndarray, labels, k
     sem = float(v.std() / np.sqrt(len(v)))
     common = {"num_examples": int(len(v)), "divergence": divergence, "rtol": rtol,
               "conditional_on_labels": labels is not None}
-    if is_image:
+    if images:
         return {"bits_per_dim": float(v.mean()), "bits_per_dim_sem": sem,
                 "dequantization": "uniform, 1 draw", **common}
     return {"nll_nats": float(-v.mean()), "nll_nats_sem": sem,

@@ -80,7 +80,7 @@ def test_train_kill_resume_sample_eval_on_a_bucket(server, tmp_path):
     resumed = subprocess.run(command("run", "train,sample,eval", 60), cwd=local, env=env,
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert f"resumed from step" in resumed.stdout and f"gs://{BUCKET}/run/checkpoints" \
+    assert "resumed from step" in resumed.stdout and f"gs://{BUCKET}/run/checkpoints" \
         in resumed.stdout
     start = int(resumed.stdout.split("resumed from step")[1].split()[0])
     assert 20 <= start < 60

@@ -1,7 +1,6 @@
 """Draft task 2 of 3 (issue 16): point sets (B, N, 3) with a permutation-equivariant
 denoiser (DeepSets: per-point MLP + mean pooling); no runner change."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from draft_support import ArrayDataset, register_once, tiny_config
