@@ -8,7 +8,11 @@ A loss is a pure function
   ``t`` has shape ``(B,)``.
 * ``batch`` is a dict with ``"x"`` of shape ``(B, ...)`` (float data in model space)
   and optional conditioning entries (e.g. ``"label"`` of shape ``(B,)``); every key
-  but ``"x"`` is passed to ``model_fn`` as a keyword argument.
+  but ``"x"`` and ``"loss_mask"`` is passed to ``model_fn`` as a keyword argument.
+* ``batch["loss_mask"]`` (optional, broadcastable to ``x``'s shape, values in [0, 1])
+  restricts the regression to the elements it marks: the imputation targets of CSDI
+  (Tashiro et al. 2021), the real points of a padded set, the valid steps of a
+  variable-length series. It never reaches the model (:data:`LOSS_MASK`).
 * ``key`` is a PRNG key; the loss draws its own noise levels and noise from it.
 * ``loss`` is a scalar; ``aux`` is a dict of scalars and per-example arrays (at least
   ``"loss"`` and ``"t"``).
@@ -37,6 +41,8 @@ LossFn = Callable[[ModelFn, dict, Array], tuple[Array, dict]]
 TimeSampler = Callable[[Array, int, Any], Array]
 # weight_fn(t) -> per-example loss weight of shape t.shape
 WeightFn = Callable[[Array], Array]
+# the batch key of the element mask of the regression (never passed to the model)
+LOSS_MASK = "loss_mask"
 
 
 def check_process(process: Any, where: str) -> GaussianProcess:
@@ -101,6 +107,17 @@ def per_example_mse(pred: Array, target: Array) -> Array:
     return jnp.mean(sq, axis=tuple(range(1, sq.ndim)))
 
 
+def masked_mse(pred: Array, target: Array, mask: Array) -> tuple[Array, Array]:
+    """``(mse_b, n_b)``: the mean of ``(pred - target)^2`` over the elements of example
+    ``b`` that ``mask`` marks, and their count ``n_b = sum mask_b`` (an example with no
+    marked element has ``mse_b = 0``)."""
+    mask = jnp.broadcast_to(mask.astype(pred.dtype), pred.shape)
+    axes = tuple(range(1, pred.ndim))
+    count = jnp.sum(mask, axis=axes)
+    total = jnp.sum(mask * (pred - target) ** 2, axis=axes)
+    return total / jnp.maximum(count, 1.0), count
+
+
 def check_prediction(pred: Any, x_t: Array, where: str) -> Array:
     """The model output as an array; a ValueError if its shape differs from ``x_t``'s."""
     pred = jnp.asarray(pred)
@@ -117,14 +134,36 @@ def weighted_regression(model_fn: ModelFn, x_t: Array, t: Array, cond: dict,
                         extra_aux: Mapping[str, Array] | None = None) -> tuple[Array, dict]:
     """``mean_b w_b mean_dims (model_fn(x_t, t)_b - target_b)^2`` and its aux dict.
 
+    With an element mask ``m = cond["loss_mask"]`` (removed from ``cond`` before the model
+    is called) only marked elements count, normalised over the whole batch as CSDI does
+    (Tashiro et al. 2021):
+
+        loss = sum_b w_b sum_i m_bi (pred_bi - target_bi)^2 / sum_b sum_i m_bi,
+
+    so every marked element weighs the same whatever its example's count; ``mse`` is then
+    the per-example mean over marked elements.
+
     aux: ``loss`` (scalar), ``t``, ``weight``, ``mse`` (unweighted) and
     ``loss_per_example`` (all shape ``(B,)``), plus ``extra_aux``.
     """
     dtype = x_t.dtype
+    cond = dict(cond)
+    mask = cond.pop(LOSS_MASK, None)
     pred = check_prediction(model_fn(x_t, t, **cond), x_t, where)
-    mse = per_example_mse(pred.astype(dtype), target.astype(dtype))
-    per_example = weight.astype(dtype) * mse
-    loss = jnp.mean(per_example)
+    if mask is None:
+        mse = per_example_mse(pred.astype(dtype), target.astype(dtype))
+        per_example = weight.astype(dtype) * mse
+        loss = jnp.mean(per_example)
+    else:
+        mask = jnp.asarray(mask)
+        try:
+            jnp.broadcast_shapes(mask.shape, x_t.shape)
+        except ValueError:
+            raise ValueError(f"{where}: batch['{LOSS_MASK}'] of shape {mask.shape} does not "
+                             f"broadcast to x of shape {x_t.shape}.") from None
+        mse, count = masked_mse(pred.astype(dtype), target.astype(dtype), mask)
+        per_example = weight.astype(dtype) * mse
+        loss = jnp.sum(per_example * count) / jnp.maximum(jnp.sum(count), 1.0)
     aux = {"loss": loss, "t": t, "weight": weight.astype(dtype), "mse": mse,
            "loss_per_example": per_example}
     if extra_aux:
