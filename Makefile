@@ -21,11 +21,20 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install -q -c requirements.lock -e ".[dev]"
 	touch $(STAMP)
 
-# Offline real data: Fashion-MNIST from Debian's dataset-fashion-mnist package.
-data:
+# Offline real data: Fashion-MNIST from Debian's dataset-fashion-mnist package, and the
+# aeon/statsmodels wheels whose bundled time series diffax.data.timeseries reads
+# (downloaded, not installed; pinned with hashes in requirements-data.lock).
+DATA_WHEELS := $(VENV)/share/diffax-data
+DATA_WHEEL_FILES := aeon-1.6.0-py3-none-any.whl \
+  statsmodels-0.15.0-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl
+data: $(STAMP)
 	@test -f $(FMNIST_DIR)/train-images-idx3-ubyte.gz || \
 	  ($(SUDO) apt-get install -y -q dataset-fashion-mnist || \
 	   ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q dataset-fashion-mnist))
+	@missing=; for f in $(DATA_WHEEL_FILES); do test -f $(DATA_WHEELS)/$$f || missing=1; done; \
+	  test -z "$$missing" || $(PY) -m pip download -q --no-deps --require-hashes \
+	    --only-binary=:all: --platform manylinux_2_28_x86_64 --python-version 3.11 \
+	    --implementation cp --abi cp311 -r requirements-data.lock -d $(DATA_WHEELS)
 
 # The default experiment: train the Fashion-MNIST EDM U-Net on CPU for a few minutes,
 # sample with DPM-Solver++(2M) at 15 NFE, evaluate; everything lands in $(RUN_DIR).
