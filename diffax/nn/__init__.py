@@ -10,6 +10,10 @@ Every network is called as ``net(x, t, label=None, *, dropout_key=None)``:
   ``nnx.split`` -> ``jax.jit`` -> ``nnx.merge`` is pure.
 
 Returns an array of x's shape (``out_channels`` channels when given).
+
+The time-series networks (:class:`CSDI`, :class:`UNet1D`, windows x (B, L, K)) take more
+keywords: ``cond_mask``, ``cond_values``, ``time`` and ``pad_mask`` (see
+:mod:`diffax.nn.series`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 from flax import nnx
 
+from diffax.nn.csdi import CSDI
 from diffax.nn.dit import DiT, patchify, sincos_2d, unpatchify
 from diffax.nn.embeddings import (EMBEDDINGS, Buffer, FourierFeatures, LabelEmbedding,
                                   TimeEmbedding, sinusoidal_embedding)
@@ -26,6 +31,7 @@ from diffax.nn.functional import dropout
 from diffax.nn.mlp import MLP
 from diffax.nn.params import count_params, param_summary
 from diffax.nn.unet import UNet
+from diffax.nn.unet1d import UNet1D
 from diffax.registry import Registry, check_options
 
 # Networks fit any process family (they map arrays to arrays); no family recorded.
@@ -33,6 +39,8 @@ NETWORKS: Registry[type[nnx.Module]] = Registry("network")
 NETWORKS.add("mlp", MLP)
 NETWORKS.add("unet", UNet)
 NETWORKS.add("dit", DiT)
+NETWORKS.add("csdi", CSDI)
+NETWORKS.add("unet1d", UNet1D)
 
 
 def get_network(name: str, **options: Any) -> nnx.Module:
@@ -45,7 +53,8 @@ def get_network(name: str, **options: Any) -> nnx.Module:
 
 
 __all__ = [
-    "MLP", "UNet", "DiT", "NETWORKS", "get_network", "count_params", "param_summary",
+    "MLP", "UNet", "DiT", "CSDI", "UNet1D", "NETWORKS", "get_network", "count_params",
+    "param_summary",
     "TimeEmbedding", "LabelEmbedding", "FourierFeatures", "Buffer", "EMBEDDINGS",
     "sinusoidal_embedding", "sincos_2d", "patchify", "unpatchify", "dropout", "init",
 ]
