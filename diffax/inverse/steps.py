@@ -10,7 +10,7 @@
   (eta = 1: DDPM's ancestral step q(x_s | x_t, x0_hat); eta = 0: deterministic DDIM).
   The samplers of :mod:`diffax.samplers` draw their noise from ``split(key, N)`` inside
   their scan; DPS, RePaint and steered diffusion keep their published key streams
-  (their outputs are pinned by benchmarks/golden_outputs.py) and interleave steps with
+  (their outputs are pinned by benchmarks/golden/) and interleave steps with
   gradient moves and re-noising, so they take the step with a given draw ``z``.
 * :func:`renoise_forward`, the forward transition q(x_t | x_s) from s to a later t:
   x_t = alpha_{t|s} x_s + sigma_{t|s} z, sigma_{t|s}^2 = sigma_t^2 - alpha_{t|s}^2 sigma_s^2.
