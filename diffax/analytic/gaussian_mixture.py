@@ -15,8 +15,9 @@ E[eps|x_t])``; :meth:`GaussianMixture.predict` returns exactly that. Tweedie's f
 ``score = (alpha E[x0|x_t] - x_t) / sigma^2``, ties the two together.
 
 The mixture is also conjugate to linear-Gaussian measurements ``y = A x + n``
-(:meth:`GaussianMixture.posterior`), which makes it the ground truth for guidance and
-inverse-problem solvers.
+(:meth:`GaussianMixture.posterior`, computed in
+:mod:`diffax.analytic.gaussian_mixture_posterior`), which makes it the ground truth for
+guidance and inverse-problem solvers.
 
 Conventions: ``x`` has shape ``(..., d)``; ``t`` is a scalar or has one entry per
 example (a prefix of ``x.shape[:-1]``, usually ``(B,)``); ``process=None`` (with
@@ -40,10 +41,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
-from jax.scipy.linalg import solve_triangular
 from jax.scipy.special import logsumexp
 
 from diffax import checks
+from diffax.analytic import gaussian_mixture_posterior
 from diffax.predictions import KINDS, check_kind, from_x0_eps
 from diffax.processes.base import GaussianProcess, broadcast_to_x
 
@@ -381,17 +382,16 @@ class GaussianMixture(struct.PyTreeNode):
         """Exact posterior p(x | y) for ``y = A x + n``, ``n ~ N(0, noise_cov)``.
 
         ``A`` has shape (m, d), ``y`` shape (m,), ``noise_cov`` is a scalar variance,
-        a vector (m,) of variances or an (m, m) covariance. Per component (Kalman):
-        ``S_k = A Sigma_k A^T + R``, ``K_k = Sigma_k A^T S_k^{-1}``, weight
-        ``∝ w_k N(y; A mu_k, S_k)``, mean ``mu_k + K_k (y - A mu_k)``, covariance
-        ``(I - K_k A) Sigma_k (I - K_k A)^T + K_k R K_k^T`` (Joseph form, equal to
-        ``Sigma_k - K_k A Sigma_k`` but symmetric positive semi-definite in floating
-        point). For a batch of measurements, ``jax.vmap`` over ``y``. Noiseless
-        measurements (``noise_cov = 0``, A of full row rank) give exact weights and
-        means, but singular covariances: :meth:`log_prob` and :meth:`sample` then
-        return NaN or infinities; use a small positive ``noise_cov`` instead.
+        a vector (m,) of variances or an (m, m) covariance. One Kalman update per
+        component (:mod:`diffax.analytic.gaussian_mixture_posterior`); the covariance
+        is in Joseph form, equal to ``Sigma_k - K_k A Sigma_k`` but symmetric positive
+        semi-definite in floating point. For a batch of measurements, ``jax.vmap`` over
+        ``y``. Noiseless measurements (``noise_cov = 0``, A of full row rank) give
+        exact weights and means, but singular covariances: :meth:`log_prob` and
+        :meth:`sample` then return NaN or infinities; use a small positive
+        ``noise_cov`` instead.
         """
-        return _posterior(self, A, noise_cov, y)
+        return gaussian_mixture_posterior.posterior(self, A, noise_cov, y)
 
 
 # ---- jitted evaluation -----------------------------------------------------------------------
@@ -509,50 +509,6 @@ def _sample_marginal(gm: GaussianMixture, key: Array, n: int, t: Any,
     x0 = x0.astype(dtype)
     eps = jax.random.normal(k1, x0.shape, dtype)
     return broadcast_to_x(a.astype(dtype), x0) * x0 + broadcast_to_x(s.astype(dtype), x0) * eps
-
-
-@jax.jit
-def _posterior(gm: GaussianMixture, A: Array, noise_cov: Array, y: Array) -> GaussianMixture:
-    A = jnp.asarray(A)
-    y = jnp.asarray(y)
-    if A.ndim != 2 or A.shape[1] != gm.dim:
-        raise ValueError(f"GaussianMixture.posterior: A must have shape (m, d) with "
-                         f"d={gm.dim}, got shape {A.shape}.")
-    m = A.shape[0]
-    if y.shape != (m,):
-        raise ValueError(f"GaussianMixture.posterior: y must have shape (m,) = ({m},) "
-                         f"for A of shape {A.shape}, got shape {y.shape}.")
-    dtype = jnp.result_type(A, y, gm.means, noise_cov, float)
-    A, y = A.astype(dtype), y.astype(dtype)
-    R = jnp.asarray(noise_cov, dtype)
-    if R.ndim == 0:
-        R = R * jnp.eye(m, dtype=dtype)
-    elif R.shape == (m,):
-        R = jnp.diag(R)
-    elif R.shape != (m, m):
-        raise ValueError(
-            f"GaussianMixture.posterior: noise_cov must be a scalar variance, shape "
-            f"(m,) = ({m},) or (m, m) = ({m}, {m}), got shape {R.shape}."
-        )
-    means, covs = gm.means.astype(dtype), gm.covs.astype(dtype)
-    cov_at = jnp.einsum("kij,mj->kim", covs, A)  # Sigma_k A^T, (K, d, m)
-    S = jnp.einsum("li,kim->klm", A, cov_at) + R  # (K, m, m)
-    S = 0.5 * (S + jnp.swapaxes(S, -1, -2))
-    chol = jnp.linalg.cholesky(S)
-    resid = y - means @ A.T  # (K, m)
-    z = solve_triangular(chol, resid[..., None], lower=True)[..., 0]
-    logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
-    log_w = (jnp.log(gm.weights.astype(dtype))
-             - 0.5 * (jnp.sum(z**2, -1) + logdet + m * math.log(2.0 * math.pi)))
-    # Gain K_k = Sigma_k A^T S_k^{-1}  (d, m): solve S_k K_k^T = A Sigma_k.
-    gain_t = jax.scipy.linalg.cho_solve((chol, True), jnp.swapaxes(cov_at, -1, -2))
-    gain = jnp.swapaxes(gain_t, -1, -2)  # (K, d, m)
-    post_means = means + jnp.einsum("kdm,km->kd", gain, resid)
-    i_ka = jnp.eye(gm.dim, dtype=dtype) - gain @ A  # (K, d, d)
-    post_covs = i_ka @ covs @ jnp.swapaxes(i_ka, -1, -2) + gain @ R @ jnp.swapaxes(gain, -1, -2)
-    post_covs = 0.5 * (post_covs + jnp.swapaxes(post_covs, -1, -2))
-    return GaussianMixture(weights=jax.nn.softmax(log_w), means=post_means,
-                           covs=post_covs)
 
 
 __all__ = ["GaussianMixture"]

@@ -1,6 +1,7 @@
-"""Value checks of the Gaussian-mixture oracle against independent computations
+"""Value checks of the Gaussian-mixture oracle (densities, scores, denoisers,
+predictions, sampling, conditioning on components) against independent computations
 (scipy densities, autodiff, quadrature, Monte Carlo, the information-form Kalman
-update)."""
+update). The linear-Gaussian posterior: test_gaussian_mixture_posterior.py."""
 
 from __future__ import annotations
 
@@ -10,12 +11,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy import stats
-from scipy.special import logsumexp
 
 from diffax import predictions
 from diffax.analytic import GaussianMixture
 from diffax.processes import get_process
+from mixture_helpers import mixture, params, scipy_log_prob
 
 PROCESS_NAMES = ["vp_linear", "ve", "edm", "rectified_flow", "sub_vp", "ddpm_discrete"]
 
@@ -29,30 +29,6 @@ def _alpha_sigma(process, t):
     """(alpha(t), sigma(t)) as float64/float32 numpy values (one compiled call)."""
     a, s = _coefs_jit(process, jnp.asarray(t))
     return np.asarray(a), np.asarray(s)
-
-
-def _params(dim: int = 2, k: int = 3, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    weights = np.array([0.5, 0.3, 0.2])[:k]
-    weights = weights / weights.sum()
-    means = rng.normal(size=(k, dim)) * 1.5
-    covs = []
-    for _ in range(k):
-        a = rng.normal(size=(dim, dim)) * 0.4
-        covs.append(a @ a.T + 0.1 * np.eye(dim))
-    return weights, means, np.stack(covs)
-
-
-def _mixture(dim: int = 2, k: int = 3, seed: int = 0) -> GaussianMixture:
-    return GaussianMixture.create(*_params(dim, k, seed))
-
-
-def _scipy_log_prob(x, weights, means, covs, alpha=1.0, sigma=0.0):
-    """Independent reference: log sum_k w_k N(x; alpha mu_k, alpha^2 S_k + sigma^2 I)."""
-    d = means.shape[1]
-    comps = [np.log(w) + stats.multivariate_normal(alpha * m, alpha**2 * c + sigma**2 * np.eye(d))
-             .logpdf(x) for w, m, c in zip(weights, means, covs)]
-    return logsumexp(np.stack(comps, 0), axis=0)
 
 
 def _times(process, fracs=(0.0, 0.02, 0.3, 0.7, 1.0)):
@@ -70,23 +46,23 @@ def _points(n=5, dim=2, seed=1, scale=2.0):
 
 
 def test_log_prob_data_matches_scipy(x64):
-    w, m, c = _params()
+    w, m, c = params()
     gm = GaussianMixture.create(w, m, c)
     x = _points()
-    np.testing.assert_allclose(gm.log_prob(x), _scipy_log_prob(x, w, m, c), rtol=1e-12)
+    np.testing.assert_allclose(gm.log_prob(x), scipy_log_prob(x, w, m, c), rtol=1e-12)
     # unbatched input
-    np.testing.assert_allclose(gm.log_prob(x[0]), _scipy_log_prob(x[0], w, m, c), rtol=1e-12)
+    np.testing.assert_allclose(gm.log_prob(x[0]), scipy_log_prob(x[0], w, m, c), rtol=1e-12)
 
 
 @pytest.mark.parametrize("name", ["vp_linear", "ve", "rectified_flow"])
 def test_marginal_log_prob_matches_scipy(x64, name):
-    w, m, c = _params()
+    w, m, c = params()
     gm = GaussianMixture.create(w, m, c)
     process = get_process(name)
     ts = _times(process)
     x = _points(len(ts), scale=3.0)
     alphas, sigmas = _alpha_sigma(process, ts)
-    ref = np.array([_scipy_log_prob(x[i], w, m, c, alphas[i], sigmas[i]) for i in range(len(ts))])
+    ref = np.array([scipy_log_prob(x[i], w, m, c, alphas[i], sigmas[i]) for i in range(len(ts))])
     np.testing.assert_allclose(gm.log_prob(x, jnp.asarray(ts), process), ref, rtol=1e-10)
 
 
@@ -95,7 +71,7 @@ def test_marginal_log_prob_matches_scipy(x64, name):
 
 @pytest.mark.parametrize("name", PROCESS_NAMES)
 def test_score_equals_autodiff_and_tweedie(x64, name):
-    gm = _mixture()
+    gm = mixture()
     process = get_process(name)
     ts = jnp.asarray(_times(process))
     x = jnp.asarray(_points(len(ts), scale=2.5))
@@ -112,7 +88,7 @@ def test_score_equals_autodiff_and_tweedie(x64, name):
 
 
 def test_data_score_matches_autodiff(x64):
-    gm = _mixture()
+    gm = mixture()
     x = jnp.asarray(_points(4))
     grad = jax.vmap(jax.grad(gm.log_prob))(x)
     np.testing.assert_allclose(gm.score(x), grad, rtol=1e-10, atol=1e-12)
@@ -127,7 +103,7 @@ def test_data_score_matches_autodiff(x64):
 def test_posterior_mean_single_gaussian_information_form(x64, name):
     """K = 1: E[x0|x_t] from the information (precision) form of the Kalman update,
     P = Sigma^-1 + alpha^2/sigma^2 I, mean = P^-1 (Sigma^-1 mu + alpha/sigma^2 x)."""
-    _, m, c = _params(dim=3, k=1)
+    _, m, c = params(dim=3, k=1)
     gm = GaussianMixture.gaussian(m[0], c[0])
     process = get_process(name)
     x = _points(4, dim=3)
@@ -143,13 +119,13 @@ def test_posterior_mean_single_gaussian_information_form(x64, name):
 def test_posterior_mean_mixture_matches_quadrature(x64):
     """E[x0 | x_t] = int x0 p0(x0) N(x_t; a x0, s^2 I) dx0 / int p0(x0) N(...) dx0 on a
     fine 2-D grid (independent scipy densities)."""
-    w, m, c = _params()
+    w, m, c = params()
     gm = GaussianMixture.create(w, m, c)
     process = get_process("vp_linear")
     grid = np.linspace(-8.0, 8.0, 321)
     g0, g1 = np.meshgrid(grid, grid, indexing="ij")
     pts = np.stack([g0.ravel(), g1.ravel()], -1)
-    log_prior = _scipy_log_prob(pts, w, m, c)
+    log_prior = scipy_log_prob(pts, w, m, c)
     x = _points(scale=1.0)
     for t in (0.2, 0.5):
         a, s = map(float, _alpha_sigma(process, t))
@@ -167,7 +143,7 @@ def test_posterior_mean_mixture_matches_quadrature(x64):
 
 @pytest.mark.parametrize("name", ["vp_linear", "ve", "edm", "rectified_flow", "sub_vp"])
 def test_predict_kinds_consistent(x64, name):
-    gm = _mixture()
+    gm = mixture()
     process = get_process(name)
     ts = jnp.asarray(_times(process))
     x = jnp.asarray(_points(len(ts)))
@@ -191,7 +167,7 @@ def test_predict_kinds_consistent(x64, name):
 
 
 def test_model_fn_scalar_and_batched_t_jit():
-    gm = _mixture()
+    gm = mixture()
     process = get_process("vp_linear")
     x = jnp.asarray(_points(), jnp.float32)
     fn = jax.jit(gm.model_fn("eps", process))
@@ -207,7 +183,7 @@ def test_model_fn_scalar_and_batched_t_jit():
 
 def test_float32_matches_float64():
     """float32 oracle (default precision) agrees with a float64 numpy/scipy reference."""
-    w, m, c = _params()
+    w, m, c = params()
     gm = GaussianMixture.create(w, m, c)
     assert gm.weights.dtype == gm.means.dtype == gm.covs.dtype == jnp.float32
     process = get_process("vp_linear")
@@ -216,16 +192,16 @@ def test_float32_matches_float64():
     sc = gm.score(jnp.asarray(x, jnp.float32), 0.3, process)
     assert lp.dtype == sc.dtype == jnp.float32
     a, s = map(float, _alpha_sigma(process, 0.3))
-    np.testing.assert_allclose(lp, _scipy_log_prob(x, w, m, c, a, s), rtol=1e-5)
+    np.testing.assert_allclose(lp, scipy_log_prob(x, w, m, c, a, s), rtol=1e-5)
     # score reference by central finite differences of the scipy density
     h = 1e-5
-    fd = np.stack([(_scipy_log_prob(x + h * e, w, m, c, a, s)
-                    - _scipy_log_prob(x - h * e, w, m, c, a, s)) / (2 * h) for e in np.eye(2)], -1)
+    fd = np.stack([(scipy_log_prob(x + h * e, w, m, c, a, s)
+                    - scipy_log_prob(x - h * e, w, m, c, a, s)) / (2 * h) for e in np.eye(2)], -1)
     np.testing.assert_allclose(sc, fd, rtol=1e-4, atol=1e-4)
 
 
 def test_jit_vmap_over_mixture_and_time(x64):
-    gm = _mixture()
+    gm = mixture()
     process = get_process("ve")
     x = jnp.asarray(_points())
     ts = jnp.asarray(_times(process))
@@ -236,9 +212,9 @@ def test_jit_vmap_over_mixture_and_time(x64):
 
     np.testing.assert_allclose(f(gm, process, x, ts), gm.score(x, ts, process), rtol=1e-12)
     # vmap over a batch of mixtures (stacked pytrees)
-    gms = jax.tree_util.tree_map(lambda a, b: jnp.stack([a, b]), gm, _mixture(seed=3))
+    gms = jax.tree_util.tree_map(lambda a, b: jnp.stack([a, b]), gm, mixture(seed=3))
     lp = jax.vmap(lambda g: g.log_prob(x, 0.5, process))(gms)
-    np.testing.assert_allclose(lp[1], _mixture(seed=3).log_prob(x, 0.5, process), rtol=1e-12)
+    np.testing.assert_allclose(lp[1], mixture(seed=3).log_prob(x, 0.5, process), rtol=1e-12)
 
 
 # ---- sampling --------------------------------------------------------------------------
@@ -262,7 +238,7 @@ def _numpy_mixture_moments(w, m, c):
 
 
 def test_sample_and_sample_marginal_moments(x64):
-    w, m, c = _params()
+    w, m, c = params()
     gm = GaussianMixture.create(w, m, c)
     mean0, cov0 = _numpy_mixture_moments(w, m, c)
     np.testing.assert_allclose(gm.mean(), mean0, rtol=1e-12)
@@ -284,58 +260,11 @@ def test_sample_and_sample_marginal_moments(x64):
     _check_moments(xt, mean_t, cov_t)
 
 
-# ---- posterior -------------------------------------------------------------------------
-
-
-def test_posterior_matches_bayes_on_grid(x64):
-    w, m, c = _params()
-    gm = GaussianMixture.create(w, m, c)
-    A = np.array([[1.0, -0.7]])
-    noise_var = 0.2
-    y = np.array([0.8])
-    post = gm.posterior(A, noise_var, y)
-    assert post.means.shape == (3, 2) and post.covs.shape == (3, 2, 2)
-
-    grid = np.linspace(-8.0, 8.0, 321)
-    g0, g1 = np.meshgrid(grid, grid, indexing="ij")
-    pts = np.stack([g0.ravel(), g1.ravel()], -1)
-    log_joint = _scipy_log_prob(pts, w, m, c) + stats.norm(0.0, np.sqrt(noise_var)).logpdf(
-        y[0] - pts @ A[0])
-    cell = (grid[1] - grid[0]) ** 2
-    log_post_ref = log_joint - logsumexp(log_joint) - np.log(cell)
-    log_post = np.asarray(post.log_prob(pts))
-    mask = log_post_ref > log_post_ref.max() - np.log(1e4)
-    assert mask.sum() > 500
-    np.testing.assert_allclose(log_post[mask], log_post_ref[mask], atol=1e-6)
-
-    # the same posterior from a full (m, m) noise covariance and from a (m,) vector
-    for nc in (np.array([[noise_var]]), np.array([noise_var])):
-        other = gm.posterior(A, nc, y)
-        np.testing.assert_allclose(other.means, post.means, rtol=1e-12)
-        np.testing.assert_allclose(other.covs, post.covs, rtol=1e-12)
-        np.testing.assert_allclose(other.weights, post.weights, rtol=1e-12)
-
-    # jit + vmap over measurements
-    ys = jnp.asarray([[0.8], [-1.0]])
-    posts = jax.jit(jax.vmap(lambda yy: gm.posterior(A, noise_var, yy)))(ys)
-    np.testing.assert_allclose(posts.means[0], post.means, rtol=1e-12)
-
-
-def test_posterior_identity_tiny_noise_concentrates(x64):
-    gm = _mixture()
-    y = np.array([0.3, -0.4])
-    post = gm.posterior(np.eye(2), 1e-8, y)
-    np.testing.assert_allclose(post.mean(), y, atol=1e-6)
-    assert np.all(np.linalg.eigvalsh(np.asarray(post.covariance())) < 1.1e-8)
-    samples = post.sample(jax.random.PRNGKey(0), 1000)
-    assert np.abs(np.asarray(samples) - y).max() < 1e-3
-
-
 # ---- conditioning helpers ----------------------------------------------------------------
 
 
 def test_responsibilities_subsets_and_class_probs(x64):
-    w, m, c = _params()
+    w, m, c = params()
     gm = GaussianMixture.create(w, m, c)
     process = get_process("vp_linear")
     x = jnp.asarray(_points())
@@ -380,7 +309,7 @@ def test_constructors_agree_and_normalise(x64):
     gs = GaussianMixture.isotropic([1.0, 1.0], means, 0.5)
     np.testing.assert_allclose(gs.covs, 0.25 * np.broadcast_to(np.eye(2), (2, 2, 2)))
     x = _points(3)
-    ref = _scipy_log_prob(x, np.array([0.5, 0.5]), means, np.stack([np.eye(2), 9 * np.eye(2)]))
+    ref = scipy_log_prob(x, np.array([0.5, 0.5]), means, np.stack([np.eye(2), 9 * np.eye(2)]))
     np.testing.assert_allclose(gi.log_prob(x), ref, rtol=1e-12)
 
 
@@ -421,9 +350,5 @@ def test_other_bad_input_raises():
         gm.score(np.zeros((4, 2)), np.full((3,), 0.5), process)
     with pytest.raises(ValueError, match="unknown prediction kind"):
         gm.predict("noise", np.zeros((4, 2)), 0.5, process)
-    with pytest.raises(ValueError, match=r"y must have shape \(m,\)"):
-        gm.posterior(np.ones((1, 2)), 0.1, np.zeros(2))
-    with pytest.raises(ValueError, match=r"A must have shape \(m, d\)"):
-        gm.posterior(np.ones((1, 3)), 0.1, np.zeros(1))
     with pytest.raises(ValueError, match="indices must be non-empty"):
         gm.subset([0, 2])
