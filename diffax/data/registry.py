@@ -2,8 +2,10 @@
 
 Names: ``"fashion_mnist"`` (offline Debian files), ``"digits"`` (scikit-learn), the 2-D
 toys ``"moons"``, ``"rings"``, ``"swiss_roll"``, ``"checkerboard"``, ``"8gaussians"``,
-``"gmm2d"``, and ``"tfds:<name>"`` for the TFDS image sets (``"tfds:mnist"``,
-``"tfds:fashion_mnist"``, ``"tfds:cifar10"``, ``"tfds:celeb_a"``).
+``"gmm2d"``, ``"tfds:<name>"`` for the TFDS image sets (``"tfds:mnist"``,
+``"tfds:fashion_mnist"``, ``"tfds:cifar10"``, ``"tfds:celeb_a"``), and ``"ts:<source>"``
+for the time series (:mod:`diffax.data.timeseries`: ``"ts:gunpoint"``, ``"ts:co2"``,
+``"ts:physionet"``, ...; see ``docs/timeseries_data.md``).
 
 :data:`DATASETS` is a :class:`~diffax.registry.Registry` of loaders
 ``loader(split, **options) -> Dataset``; each entry's metadata ``options`` lists the
@@ -19,6 +21,7 @@ from diffax.data.base import Dataset
 from diffax.data.digits import load_digits
 from diffax.data.fashion_mnist import load_fashion_mnist
 from diffax.data.tfds_source import TFDS_DATASETS, load_tfds
+from diffax.data.timeseries.loader import TS_PREFIX, timeseries_loaders
 from diffax.data.toys import TOY_NAMES, load_toy, toy_options
 from diffax.registry import Registry, accepted_options, check_options
 
@@ -39,6 +42,8 @@ for _toy in TOY_NAMES:
     _add(_toy, functools.partial(load_toy, _toy), toy_options(_toy))
 for _tfds in TFDS_DATASETS:
     _add(TFDS_PREFIX + _tfds, functools.partial(load_tfds, _tfds))
+for _ts, _ts_loader in timeseries_loaders().items():
+    _add(_ts, _ts_loader)
 
 
 def dataset_names() -> list[str]:
@@ -56,7 +61,9 @@ def get_dataset(name: str, split: str = "train", **options) -> Dataset:
 
     Options by data set: ``fashion_mnist``: ``data_dir``; ``digits``: none; toys:
     ``num_examples``, ``seed`` and the sampler's parameters (e.g. ``noise``);
-    ``tfds:*``: ``data_dir``, ``crop_size``, ``image_size``.
+    ``tfds:*``: ``data_dir``, ``crop_size``, ``image_size``; ``ts:*``: ``window``,
+    ``stride``, ``normalize``, ``data_dir`` (plus ``attributes`` for ``ts:physionet``,
+    ``machine`` for ``ts:smd``; see :mod:`diffax.data.timeseries.loader`).
 
     Raises:
       ValueError: unknown name (the message lists the valid ones and the closest),
@@ -70,4 +77,5 @@ def get_dataset(name: str, split: str = "train", **options) -> Dataset:
     return loader(split, **options)
 
 
-__all__ = ["DATASETS", "TFDS_PREFIX", "dataset_names", "dataset_options", "get_dataset"]
+__all__ = ["DATASETS", "TFDS_PREFIX", "TS_PREFIX", "dataset_names", "dataset_options",
+           "get_dataset"]

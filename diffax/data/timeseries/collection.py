@@ -54,8 +54,8 @@ class SeriesCollection:
       times: real timestamps of each step, one increasing ``float64`` ``(length_i,)``
         array per series in ``time_unit``, or None when the steps are regular (the time
         of step ``j`` is ``j``).
-      eval_mask: per-value ``bool`` ``(length_i, K)`` arrays marking the observed values
-        a benchmark hides and scores (PM2.5), or None.
+      eval_target_mask: per-value ``bool`` ``(length_i, K)`` arrays marking the observed
+        values a benchmark hides and scores (PM2.5), or None.
       frequency: the seasonal period in steps where one is known (12 for monthly data
         with a yearly cycle), else None.
       time_unit: what one step (or one unit of ``times``) is, e.g. ``"month"``.
@@ -69,7 +69,7 @@ class SeriesCollection:
     class_names: tuple[str, ...] | None = None
     anomaly: tuple[np.ndarray, ...] | None = None
     times: tuple[np.ndarray, ...] | None = None
-    eval_mask: tuple[np.ndarray, ...] | None = None
+    eval_target_mask: tuple[np.ndarray, ...] | None = None
     frequency: int | None = None
     time_unit: str = "step"
 
@@ -107,9 +107,9 @@ class SeriesCollection:
                     raise ValueError(f"{where}: times[{i}] must be finite and strictly "
                                      "increasing.")
             object.__setattr__(self, "times", times)
-        if self.eval_mask is not None:
-            object.__setattr__(self, "eval_mask", _per_series(
-                where, "eval_mask", self.eval_mask, lengths, bool, (k,)))
+        if self.eval_target_mask is not None:
+            object.__setattr__(self, "eval_target_mask", _per_series(
+                where, "eval_target_mask", self.eval_target_mask, lengths, bool, (k,)))
         if self.frequency is not None:
             object.__setattr__(self, "frequency",
                                checks.positive_int(where, "frequency", self.frequency))
