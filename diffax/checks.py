@@ -37,10 +37,9 @@ import jax.numpy as jnp
 import numpy as np
 
 __all__ = [
-    "boolean", "choice", "concrete", "finite", "float_batch", "floating", "host_float",
-    "in_range",
-    "increasing", "integer", "interval", "is_concrete", "ndim", "positive", "positive_int",
-    "probability", "shape",
+    "boolean", "choice", "concrete", "distinct", "finite", "float_batch", "floating",
+    "host_float", "in_range", "increasing", "integer", "interval", "is_concrete",
+    "multiple_of", "ndim", "positive", "positive_int", "probability", "shape",
 ]
 
 
@@ -148,6 +147,19 @@ def positive_int(where: str, name: str, value: Any) -> int:
     return integer(where, name, value, minimum=1)
 
 
+def multiple_of(where: str, name: str, value: Any, factor: int, *,
+                factor_is: str | None = None) -> int:
+    """``int(value)`` for a Python/NumPy integer (not a bool) divisible by ``factor``, e.g.
+    a global batch size split evenly over the devices; ``factor_is`` says in the message
+    what ``factor`` counts (``"the devices of the mesh"``)."""
+    ok = isinstance(value, (numbers.Integral, np.integer)) and not isinstance(
+        value, (bool, np.bool_))
+    if not (ok and value % factor == 0):
+        req = f"an integer multiple of {factor}" + (f" ({factor_is})" if factor_is else "")
+        raise _fail(where, name, value, req)
+    return int(value)
+
+
 def _bound(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> str:
     if lo is not None and hi is not None:
         return f"in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
@@ -242,6 +254,17 @@ def increasing(where: str, name: str, values: Any, *, strict: bool = True,
     if not (np.all(d > 0) if strict else np.all(d >= 0)):
         word = ("strictly " if strict else "") + ("decreasing" if decreasing else "increasing")
         raise ValueError(f"{_prefix(where)}{name} must be {word}, got {name}={c}.")
+    return values
+
+
+def distinct(where: str, name: str, values: Any) -> Any:
+    """``values`` if no entry occurs twice (entries compared with ``==``, hashable), e.g.
+    EMA decays that name one copy each; the message names the repeated entry."""
+    seen: set = set()
+    for v in values:
+        if v in seen:
+            raise _fail(where, name, values, f"distinct ({v!r} occurs more than once)")
+        seen.add(v)
     return values
 
 

@@ -95,6 +95,31 @@ def test_probability_ends():
         checks.probability("crps", "level", 0.0, lo_open=True, hi_open=True)
 
 
+def test_multiple_of():
+    assert checks.multiple_of("f", "n", np.int64(16), 8) == 16
+    assert checks.multiple_of("f", "n", 0, 8) == 0
+    with pytest.raises(ValueError, match=r"^shard_batch: global_batch_size must be an integer "
+                                         r"multiple of 8 \(the number of devices in the mesh\), "
+                                         r"got global_batch_size=12\.$"):
+        checks.multiple_of("shard_batch", "global_batch_size", 12, 8,
+                           factor_is="the number of devices in the mesh")
+    for bad in (16.0, True, "16"):
+        with pytest.raises(ValueError, match=rf"^f: n must be an integer multiple of 2, got "
+                                             rf"n={bad!r}\.$"):
+            checks.multiple_of("f", "n", bad, 2)
+
+
+def test_distinct():
+    decays = (0.9, 0.99)
+    assert checks.distinct("init_ema", "decays", decays) is decays
+    assert checks.distinct("f", "names", []) == []
+    with pytest.raises(ValueError, match=r"^init_ema: decays must be distinct \(0\.9 occurs more "
+                                         r"than once\), got decays=\(0\.9, 0\.99, 0\.9\)\.$"):
+        checks.distinct("init_ema", "decays", (0.9, 0.99, 0.9))
+    with pytest.raises(ValueError, match=r"names must be distinct \('a' occurs more than once\)"):
+        checks.distinct("f", "names", ["a", "b", "a"])
+
+
 def test_interval():
     assert checks.interval("VPLinear", 1e-3, 1, lo=0.0, hi=1.0) == (1e-3, 1.0)
     msg = r"^VPLinear: need 0.0 <= t_min < t_max <= 1.0, got t_min=0.5, t_max=0.5\.$"

@@ -15,25 +15,20 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from diffax import checks
+
 
 def ema_key(decay: float) -> str:
     """The name under which the EMA with ``decay`` is stored and logged."""
     return f"ema_{decay:g}"
 
 
-def check_decays(decays: tuple[float, ...]) -> tuple[float, ...]:
-    decays = tuple(float(d) for d in decays)
-    for d in decays:
-        if not 0.0 <= d < 1.0:
-            raise ValueError(f"EMA decays must lie in [0, 1), got {d} in {decays}.")
-    if len(set(decays)) != len(decays):
-        raise ValueError(f"EMA decays must be distinct, got {decays}.")
-    return decays
-
-
 def init_ema(params: Any, decays: tuple[float, ...]) -> dict[str, Any]:
-    """One copy of ``params`` per decay."""
-    return {ema_key(d): jax.tree.map(jnp.array, params) for d in check_decays(decays)}
+    """One copy of ``params`` per decay; the decays are distinct numbers in [0, 1)."""
+    decays = tuple(checks.probability("init_ema", f"decays[{i}]", d, hi_open=True)
+                   for i, d in enumerate(decays))
+    checks.distinct("init_ema", "decays", decays)
+    return {ema_key(d): jax.tree.map(jnp.array, params) for d in decays}
 
 
 def update_ema(ema: dict[str, Any], params: Any, step: jax.Array,

@@ -15,6 +15,8 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
+from diffax import checks
+
 DATA_AXIS = "data"
 
 
@@ -39,11 +41,11 @@ def replicate(tree: Any, mesh: Mesh) -> Any:
     return jax.device_put(tree, replicated(mesh))
 
 
-def check_batch_size(global_batch_size: int, mesh: Mesh) -> None:
-    n = mesh.devices.size
-    if global_batch_size % n:
-        raise ValueError(f"global batch size {global_batch_size} is not divisible by the "
-                         f"{n} devices of the mesh; choose a multiple of {n}.")
+def check_batch_size(global_batch_size: int, mesh: Mesh, where: str = "") -> int:
+    """``global_batch_size`` if it splits evenly over the devices of ``mesh`` (``where``
+    names the caller in the message)."""
+    return checks.multiple_of(where, "global_batch_size", global_batch_size, mesh.devices.size,
+                              factor_is="the number of devices in the mesh")
 
 
 def shard_batch(local_batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
@@ -52,7 +54,6 @@ def shard_batch(local_batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax
     out = {}
     for name, value in local_batch.items():
         value = np.asarray(value)
-        global_rows = value.shape[0] * jax.process_count()
-        check_batch_size(global_rows, mesh)
+        check_batch_size(value.shape[0] * jax.process_count(), mesh, "shard_batch")
         out[name] = jax.make_array_from_process_local_data(sharding, value)
     return out

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx, struct
 
-from diffax.training.ema import check_decays, init_ema
+from diffax.training.ema import init_ema
 
 
 class TrainState(struct.PyTreeNode):
@@ -55,7 +55,7 @@ def create_train_state(model: nnx.Module, tx: optax.GradientTransformation, *,
         params=params,
         buffers=buffers,
         opt_state=tx.init(params),
-        ema=init_ema(params, check_decays(ema_decays)),
+        ema=init_ema(params, ema_decays),
         aux=() if objective is None else objective.init(params),
         rng=jax.random.PRNGKey(seed),
         halted=jnp.zeros((), bool),

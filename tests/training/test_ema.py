@@ -31,7 +31,12 @@ def test_several_decays_are_independent():
                                rtol=1e-6)
 
 
-@pytest.mark.parametrize("decays", [(1.0,), (-0.1,), (0.9, 0.9)])
-def test_bad_decays(decays):
-    with pytest.raises(ValueError, match="decay"):
+@pytest.mark.parametrize("decays, match", [
+    ((1.0,), r"^init_ema: decays\[0\] must be finite and in \[0, 1\), got decays\[0\]=1\.0\.$"),
+    ((0.9, -0.1), r"decays\[1\] must be finite and in \[0, 1\), got decays\[1\]=-0\.1"),
+    ((0.9, 0.99, 0.9), r"^init_ema: decays must be distinct \(0\.9 occurs more than once\), "
+                       r"got decays=\(0\.9, 0\.99, 0\.9\)\.$"),
+])
+def test_bad_decays(decays, match):
+    with pytest.raises(ValueError, match=match):
         init_ema({"w": jnp.zeros(())}, decays)

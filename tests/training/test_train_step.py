@@ -114,5 +114,10 @@ def test_bfloat16_compute_keeps_float32_state():
 def test_bad_policy_and_dropout():
     with pytest.raises(ValueError, match="valid choices"):
         build(tr.make_mesh(), nonfinite="ignore")
-    with pytest.raises(ValueError, match="batch size"):
+    with pytest.raises(ValueError, match=r"^shard_batch: global_batch_size must be an integer "
+                                         r"multiple of \d+ \(the number of devices in the "
+                                         r"mesh\), got global_batch_size=12\.$"):
         tr.shard_batch({"x": np.zeros((12, 2), np.float32)}, tr.make_mesh())
+    # the runner's check of config.data.batch_size, before anything is built
+    with pytest.raises(ValueError, match=r"^global_batch_size must be an integer multiple of "):
+        tr.sharding.check_batch_size(12, tr.make_mesh())
