@@ -2,10 +2,14 @@
 
 Images / features: Fréchet distance (with streaming statistics), KID, improved
 precision and recall, Inception Score. Distributions: sliced Wasserstein, kernel MMD, energy
-distance. Time series: CRPS from samples or quantiles. Point clouds: Chamfer, exact
-and Sinkhorn EMD, and the set-level COV / MMD / 1-NNA. See docs/metrics.md.
+distance. Time series: CRPS from samples or quantiles, CSDI's CRPS / CRPS-sum and
+masked MAE / RMSE, anomaly-detection F1 (with point adjustment), best F1 and AUC-PR.
+Point clouds: Chamfer, exact and Sinkhorn EMD, and the set-level COV / MMD / 1-NNA.
+See docs/metrics.md.
 """
 
+from diffax.metrics.anomaly import (BestF1, accuracy, auc_pr, best_f1, f1_score, point_adjust,
+                                    point_adjusted_f1, precision_recall_f1)
 from diffax.metrics.assignment import linear_sum_assignment
 from diffax.metrics.crps import crps_quantiles, crps_samples, weighted_quantile_loss
 from diffax.metrics.frechet import (FeatureStatistics, feature_statistics,
@@ -20,16 +24,25 @@ from diffax.metrics.point_cloud_generation import (coverage, minimum_matching_di
                                                    one_nn_accuracy, set_distance_matrix)
 from diffax.metrics.precision_recall import precision_recall
 from diffax.metrics.sliced_wasserstein import sliced_wasserstein
+from diffax.metrics.timeseries import (crps_quantile_csdi, crps_sum, masked_mae, masked_rmse,
+                                       sample_median, sample_quantiles)
 from diffax.metrics.two_sample import energy_distance, mmd
 
 __all__ = [
+    "BestF1",
     "FeatureStatistics",
+    "accuracy",
+    "auc_pr",
+    "best_f1",
     "chamfer_distance",
     "coverage",
+    "crps_quantile_csdi",
     "crps_quantiles",
     "crps_samples",
+    "crps_sum",
     "earth_movers_distance",
     "energy_distance",
+    "f1_score",
     "feature_statistics",
     "feature_statistics_from_batches",
     "finalize_feature_statistics",
@@ -39,11 +52,18 @@ __all__ = [
     "init_feature_statistics",
     "kernel_inception_distance",
     "linear_sum_assignment",
+    "masked_mae",
+    "masked_rmse",
     "merge_feature_statistics",
     "minimum_matching_distance",
     "mmd",
     "one_nn_accuracy",
+    "point_adjust",
+    "point_adjusted_f1",
     "precision_recall",
+    "precision_recall_f1",
+    "sample_median",
+    "sample_quantiles",
     "set_distance_matrix",
     "sinkhorn_emd",
     "sliced_wasserstein",
