@@ -9,29 +9,32 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from diffax import filesystem as fs
 from diffax import likelihood, metrics
 
 METRICS = ("sliced_w2", "fd", "kid", "precision_recall")
 FEATURES = ("auto", "pixels", "fmnist_cnn", "inception_v3")
 
 
-def feature_function(name: str, dataset_name: str, weights_path: str = ""
+def feature_function(name: str, auto: str = "pixels", weights_path: str = ""
                      ) -> tuple[str, Callable[[np.ndarray], np.ndarray]]:
     """``(features_name, fn)``: fn maps samples (N, ...) in [-1, 1] to (N, k) features.
 
-    ``auto`` picks the Fashion-MNIST classifier features for Fashion-MNIST and
-    flattened pixels otherwise.
+    ``auto`` is what ``name="auto"`` means, the task's choice
+    (:meth:`experiments.tasks.Task.default_features`: the Fashion-MNIST classifier
+    features for Fashion-MNIST, flattened pixels otherwise).
     """
     if name not in FEATURES:
         raise ValueError(f"eval.features: unknown {name!r}; valid choices: {list(FEATURES)}.")
     if name == "auto":
-        name = "fmnist_cnn" if dataset_name == "fashion_mnist" else "pixels"
+        name = auto
     if name == "pixels":
         return "pixels", lambda x: np.asarray(x).reshape(len(x), -1)
     from diffax.features import feature_name, get_feature_fn
@@ -125,3 +128,49 @@ def heldout_likelihood(model_fn, process, kind: str, data: np.ndarray, labels, k
                 "dequantization": "uniform, 1 draw", **common}
     return {"nll_nats": float(-v.mean()), "nll_nats_sem": sem,
             "nll_nats_per_dim": float(-v.mean() / d), **common}
+
+
+def conditional_metrics(exp, test, graphdef, state, params, sampler: str, nfe: int | None,
+                        workdir: str) -> dict:
+    """Score a conditional task (imputation, forecasting) with ``sampler`` at ``nfe``.
+
+    For each of ``config.eval.num_batches`` held-out batches the task turns the batch into
+    a condition (:meth:`~experiments.tasks.Task.eval_condition`, a fixed key per batch),
+    ``config.eval.draws`` samples are drawn for every example in one jitted call (the
+    condition tiled draw-major), and the task summarises them; the task's
+    :meth:`~experiments.tasks.Task.score` turns all summaries into metrics. The record
+    also holds the NFE spent, the wall time of the timed calls (compilation excluded) and
+    the imputations per second, and the first batch's picture is written under
+    ``workdir/samples``.
+    """
+    from experiments import runner
+
+    config = exp.config
+    e = config.eval
+    draws, rows = int(e.draws), test.pipeline.local_batch_size
+    fn = runner.make_sample_fn(exp, graphdef, num_samples=draws * rows, sampler=sampler,
+                               nfe=nfe, with_nfe=True)
+    summaries, wall, spent = [], 0.0, 0
+    for i in range(e.num_batches):
+        batch = test.batch(i)
+        cond = exp.task.eval_condition(config, batch, jax.random.fold_in(
+            jax.random.PRNGKey(config.seed + 20_000), i))
+        tiled = {k: np.concatenate([np.asarray(v)] * draws) for k, v in cond.items()}
+        key = jax.random.fold_in(jax.random.PRNGKey(config.sampling.seed), i)
+        if i == 0:  # compile outside the timing
+            jax.block_until_ready(fn(state.buffers, params, key, tiled))
+        t0 = time.perf_counter()
+        x, n = jax.device_get(fn(state.buffers, params, key, tiled))
+        wall += time.perf_counter() - t0
+        spent = max(spent, int(np.max(n)))
+        samples = np.asarray(x).reshape(draws, rows, *np.shape(x)[1:])
+        summaries.append(exp.task.summarize(samples, batch, cond, test.dataset))
+        if i == 0 and jax.process_index() == 0:
+            name = f"{sampler}_nfe{spent}_step{int(state.step)}_condition.png"
+            exp.task.condition_pictures(samples, batch, cond, test.dataset,
+                                        fs.join(workdir, "samples", name))
+    count = e.num_batches * rows
+    return {"sampler": sampler, "nfe": spent, **({"adaptive": True} if nfe is None else {}),
+            "draws": draws, "num_examples": count, "wall_s": wall,
+            "imputations_per_s": draws * count / max(wall, 1e-9),
+            **exp.task.score(summaries, test.dataset)}

@@ -135,8 +135,7 @@ def jitted_train_step(exp: Experiment, graphdef: nnx.GraphDef, tx, lr_schedule,
     step_fn = training.make_train_step(
         graphdef, exp.objective, tx, ema_decays=tuple(t.ema_decays), nonfinite=t.nonfinite,
         compute_dtype=COMPUTE_DTYPES[t.compute_dtype], lr_schedule=lr_schedule,
-        batch_transform=objectives.label_dropout(t.label_dropout if exp.num_classes else 0.0,
-                                                 exp.num_classes))
+        batch_transform=exp.task.batch_transform(exp.config, exp.spec, train=True))
     return training.jit_train_step(step_fn, mesh)
 
 
@@ -233,10 +232,13 @@ def data_reference(exp: Experiment, n: int) -> np.ndarray:
 def make_sample_fn(exp: Experiment, graphdef: nnx.GraphDef, *, num_samples: int,
                    sampler: str | None = None, nfe: int | None = None,
                    schedule: str | None = None, guidance_scale: float | None = None,
-                   labels: np.ndarray | None = None) -> Callable:
-    """A jitted ``fn(buffers, params, key) -> samples`` using the config's sampler
-    (overridable). Class-conditional models sample labels 0, 1, ..., cycling (or
-    ``labels``), with classifier-free guidance when ``guidance_scale != 1``."""
+                   labels: np.ndarray | None = None, with_nfe: bool = False) -> Callable:
+    """A jitted ``fn(buffers, params, key, condition=None) -> samples`` using the config's
+    sampler (overridable); ``with_nfe=True`` returns ``(samples, nfe spent)`` (adaptive
+    samplers report what they spent). ``condition`` (arrays with ``num_samples`` rows)
+    replaces the task's :meth:`~experiments.tasks.Task.sample_condition`: class-conditional
+    models sample labels 0, 1, ..., cycling (or ``labels``), with classifier-free guidance
+    when ``guidance_scale != 1``."""
     s = exp.config.sampling
     sampler = sampler or s.sampler
     nfe = nfe or s.nfe
@@ -247,18 +249,24 @@ def make_sample_fn(exp: Experiment, graphdef: nnx.GraphDef, *, num_samples: int,
     timesteps = schedules.get_schedule(schedule, exp.process, steps)
     solve = get_sampler(sampler, **dict(s.sampler_kwargs))
     apply = training.network_apply(graphdef)
-    cond = jax.tree.map(jnp.asarray, exp.task.sample_condition(exp.spec, num_samples, labels))
+    default = jax.tree.map(jnp.asarray, exp.task.sample_condition(exp.spec, num_samples, labels))
 
     @jax.jit
-    def sample_fn(buffers, params, key):
+    def run(buffers, params, key, cond):
         model_fn = exp.model_fn(lambda x, c, **kw: apply(params, buffers, x, c, **kw))
         if "label" in cond and scale != 1.0:
             model_fn = classifier_free_guidance(model_fn, scale, {"label": exp.num_classes})
         k_init, k_solve = jax.random.split(key)
         x_init = exp.process.prior_sample(k_init, (num_samples, *exp.data_shape))
         kwargs = {"key": k_solve} if info.stochastic else {}
-        return exp.task.from_model(solve(model_fn, exp.process, x_init, timesteps,
-                                         prediction=exp.kind, cond=cond, **kwargs).x)
+        out = solve(model_fn, exp.process, x_init, timesteps, prediction=exp.kind, cond=cond,
+                    **kwargs)
+        return exp.task.from_model(out.x), out.nfe
+
+    def sample_fn(buffers, params, key, condition: dict | None = None):
+        cond = default if condition is None else jax.tree.map(jnp.asarray, condition)
+        x, spent = run(buffers, params, key, cond)
+        return (x, spent) if with_nfe else x
 
     return sample_fn
 
@@ -286,6 +294,9 @@ def sample(config: ml_collections.ConfigDict, workdir: str, *, num_samples: int 
     samples into ``workdir/samples`` and returns them."""
     s = config.sampling
     exp, graphdef, state = restore(config, workdir, step)
+    if exp.task.conditional:
+        return _sample_conditional(exp, graphdef, state, workdir, sampler=sampler, nfe=nfe,
+                                   params=params)
     n = num_samples or s.num_samples
     fn = make_sample_fn(exp, graphdef, num_samples=n, sampler=sampler, nfe=nfe)
     t0 = time.perf_counter()
@@ -303,20 +314,101 @@ def sample(config: ml_collections.ConfigDict, workdir: str, *, num_samples: int 
     return x
 
 
+def _sample_conditional(exp: Experiment, graphdef, state, workdir: str, *,
+                        sampler: str | None, nfe: int | None, params: str | None) -> np.ndarray:
+    """Conditional tasks: ``config.eval.draws`` draws for each example of the first
+    held-out batch, conditioned as evaluation conditions it; writes the draws and the
+    condition (.npz) and the task's picture; returns the draws (S, B, ...)."""
+    config, s = exp.config, exp.config.sampling
+    test = build(config, split=config.eval.split)
+    batch = test.batch(0)
+    cond = exp.task.eval_condition(config, batch, jax.random.fold_in(
+        jax.random.PRNGKey(config.seed + 20_000), 0))
+    draws, rows = int(config.eval.draws), test.pipeline.local_batch_size
+    fn = make_sample_fn(exp, graphdef, num_samples=draws * rows, sampler=sampler, nfe=nfe)
+    tiled = {k: np.concatenate([np.asarray(v)] * draws) for k, v in cond.items()}
+    t0 = time.perf_counter()
+    x = np.asarray(jax.device_get(fn(state.buffers, training.eval_params(state, params or s.params),
+                                     jax.random.PRNGKey(s.seed), tiled)))
+    wall = time.perf_counter() - t0
+    samples = x.reshape(draws, rows, *x.shape[1:])
+    name = f"{sampler or s.sampler}_nfe{nfe or s.nfe}_step{int(state.step)}_condition"
+    out_dir = fs.join(workdir, "samples")
+    if jax.process_index() == 0:
+        fs.save_npz(fs.join(out_dir, name + ".npz"), samples=samples,
+                    **{k: np.asarray(v) for k, v in {**batch, **cond}.items()})
+        exp.task.condition_pictures(samples, batch, cond, test.dataset,
+                                    fs.join(out_dir, name + ".png"))
+    print(f"[diffax] {draws} draws for each of {rows} held-out examples with {name} in "
+          f"{wall:.1f} s (incl. compile) -> {out_dir}", flush=True)
+    return samples
+
+
 # ---- evaluation -------------------------------------------------------------------------
+
+def _sampler_runs(samplers, nfes) -> list[tuple[str, int | None]]:
+    """(sampler, NFE budget) pairs to evaluate: every budget for fixed-step samplers,
+    one run (budget None) for adaptive ones, which choose their own steps."""
+    return [(name, None) if sampler_info(name).adaptive else (name, int(nfe))
+            for name in samplers for nfe in (nfes[:1] if sampler_info(name).adaptive
+                                             else nfes)]
+
+
+def _timed(fn, *args) -> tuple[np.ndarray, int, float]:
+    """``fn(*args)`` run twice (compile, then timed): (samples, NFE spent, wall s)."""
+    jax.block_until_ready(fn(*args))
+    t0 = time.perf_counter()
+    x, spent = jax.device_get(fn(*args))
+    return np.asarray(x), int(np.max(spent)), time.perf_counter() - t0
+
+
+def _sample_metrics(exp: Experiment, test: Experiment, graphdef, state, params) -> list[dict]:
+    """Unconditional / class-conditional samples against as many held-out examples."""
+    from experiments import evaluation
+
+    config, e = exp.config, exp.config.eval
+    n = e.num_samples
+    reference = data_reference(test, n)
+    feat_name, features = evaluation.feature_function(
+        e.features, exp.task.default_features(exp.dataset), e.inception_weights)
+    sweep = tuple(e.get("guidance_scales", ()))
+    scales = sweep if exp.num_classes and sweep else (None,)
+    entries = []
+    for (name, nfe), scale in itertools.product(_sampler_runs(e.samplers, e.nfes), scales):
+        fn = make_sample_fn(exp, graphdef, num_samples=n, sampler=name, nfe=nfe,
+                            guidance_scale=scale, with_nfe=True)
+        x, spent, wall = _timed(fn, state.buffers, params,
+                                jax.random.PRNGKey(config.sampling.seed))
+        entry = {"sampler": name, "nfe": spent, "wall_s": wall, "features": feat_name,
+                 **evaluation.sample_metrics(e.metrics, x, reference, features,
+                                             jax.random.PRNGKey(0)),
+                 "mean": float(x.mean()), "std": float(x.std())}
+        if nfe is None:
+            entry["adaptive"] = True
+        if exp.num_classes:
+            entry["guidance_scale"] = float(config.sampling.guidance_scale if scale is None
+                                            else scale)
+        entry.update(exp.task.extra_metrics(x, exp.task.sample_condition(exp.spec, n),
+                                            exp.dataset))
+        entries.append(entry)
+    return entries
+
 
 def evaluate(config: ml_collections.ConfigDict, workdir: str, *, step: int | None = None) -> dict:
     """Held-out loss and sample metrics; writes ``workdir/metrics.json``.
 
     * ``test_loss``: the training loss on ``config.eval.num_batches`` batches of the
       evaluation split (fixed keys, EMA parameters, no dropout);
-    * per (sampler, NFE) in ``config.eval.samplers`` x ``config.eval.nfes``: the
-      ``config.eval.metrics`` (sliced W2, Frechet distance, KID, precision/recall)
+    * per (sampler, NFE) in ``config.eval.samplers`` x ``config.eval.nfes`` (adaptive
+      samplers run once and record the NFE they spent): the ``config.eval.metrics`` (sliced W2, Frechet distance, KID, precision/recall)
       between samples and as many held-out examples, on the features named in each
       record (``config.eval.features``), and the wall time of the jitted sampling call;
       class-conditional models repeat this for each of ``config.eval.guidance_scales``
       (empty: ``config.sampling.guidance_scale``) and, on Fashion-MNIST, report how often
       the FD-FMNIST classifier recognises the requested class (``class_accuracy``);
+      conditional tasks (imputation, forecasting) instead score ``config.eval.draws``
+      draws per held-out example against the hidden values
+      (:func:`experiments.evaluation.conditional_metrics`);
     * ``likelihood``: PF-ODE bits/dim (images, dequantized) or NLL in nats (vectors) of
       the first ``config.eval.likelihood_num_examples`` held-out examples (0: skip);
       with an exact data mixture (toys) also its exact NLL for comparison.
@@ -329,42 +421,29 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str, *, step: int | Non
     apply = training.network_apply(graphdef)
     test = build(config, split=e.split)
 
+    transform = exp.task.batch_transform(config, exp.spec, train=False)
+
     @jax.jit
     def loss_at(batch, key):
         def net(p, x, c, **kw):
             return apply(p, state.buffers, x, c, **kw)
-        return exp.objective.loss(net, params, state.aux, batch, key)[0]
+        k_transform, k_loss = jax.random.split(key)
+        if transform is not None:
+            batch = transform(batch, k_transform)
+        return exp.objective.loss(net, params, state.aux, batch, k_loss)[0]
 
     loss_values = [float(loss_at(jax.tree.map(jnp.asarray, test.batch(i)),
                                  jax.random.PRNGKey(10_000 + i))) for i in range(e.num_batches)]
-    n = e.num_samples
-    reference = data_reference(test, n)
     results = {"step": int(state.step), "test_loss": float(np.mean(loss_values)),
                "test_loss_sem": float(np.std(loss_values) / np.sqrt(len(loss_values))),
                "split": e.split, "samples": []}
-    feat_name, features = evaluation.feature_function(e.features, exp.dataset.name,
-                                                      e.inception_weights)
-    sweep = tuple(e.get("guidance_scales", ()))
-    scales = sweep if exp.num_classes and sweep else (None,)
-    for name, nfe, scale in itertools.product(e.samplers, e.nfes, scales):
-        fn = make_sample_fn(exp, graphdef, num_samples=n, sampler=name, nfe=nfe,
-                            guidance_scale=scale)
-        x = fn(state.buffers, params, jax.random.PRNGKey(config.sampling.seed))
-        jax.block_until_ready(x)
-        t0 = time.perf_counter()
-        x = np.asarray(jax.device_get(fn(state.buffers, params,
-                                         jax.random.PRNGKey(config.sampling.seed))))
-        wall = time.perf_counter() - t0
-        entry = {"sampler": name, "nfe": int(nfe), "wall_s": wall, "features": feat_name,
-                 **evaluation.sample_metrics(e.metrics, x, reference, features,
-                                             jax.random.PRNGKey(0)),
-                 "mean": float(x.mean()), "std": float(x.std())}
-        if exp.num_classes:
-            entry["guidance_scale"] = float(config.sampling.guidance_scale if scale is None
-                                            else scale)
-        entry.update(exp.task.extra_metrics(x, exp.task.sample_condition(exp.spec, n),
-                                            exp.dataset))
-        results["samples"].append(entry)
+    if exp.task.conditional:
+        results["samples"] = [
+            evaluation.conditional_metrics(exp, test, graphdef, state, params, name, nfe,
+                                           workdir)
+            for name, nfe in _sampler_runs(e.samplers, e.nfes)]
+    else:
+        results["samples"] = _sample_metrics(exp, test, graphdef, state, params)
     if e.likelihood_num_examples > 0:
         m = min(e.likelihood_num_examples, test.dataset.num_examples)
         model_fn = exp.model_fn(lambda x, c, **kw: apply(params, state.buffers, x, c, **kw))

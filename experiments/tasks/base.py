@@ -8,9 +8,15 @@ A task owns everything that depends on what the data are:
   condition the network (``condition``: every one reaches ``net(x, c, **cond)``) and which
   of those are masks;
 * its network, built from the spec (:meth:`Task.network_kwargs`);
+* the batch transform the train step applies (:meth:`Task.batch_transform`: label
+  dropout by default, target masks for imputation);
 * the conditioning a sampler receives (:meth:`Task.sample_condition`);
-* its evaluation: the likelihood of held-out data in the task's units and extra
-  per-sample metrics (:meth:`Task.heldout_likelihood`, :meth:`Task.extra_metrics`);
+* its evaluation: the features sample metrics use by default, the likelihood of held-out
+  data in the task's units and extra per-sample metrics (:meth:`Task.default_features`,
+  :meth:`Task.heldout_likelihood`, :meth:`Task.extra_metrics`);
+* for conditional tasks (``conditional = True``: imputation, forecasting), how a held-out
+  batch becomes a condition and a score (:meth:`Task.eval_condition`,
+  :meth:`Task.summarize`, :meth:`Task.score`, :meth:`Task.condition_pictures`);
 * its pictures (:meth:`Task.pictures`).
 
 The default methods serve vector-like data; image, sequence, point-set and token tasks
@@ -22,12 +28,14 @@ overrides them (e.g. tokens to one-hot vectors and back).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
+import jax
 import ml_collections
 import numpy as np
 
 from diffax import data as ddata
+from diffax import objectives
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +69,8 @@ class Task:
     """Base task (vector-like data); see the module docstring."""
 
     name = "base"
+    # True: evaluation conditions samples on held-out batches (see eval_condition)
+    conditional = False
 
     # -- data ---------------------------------------------------------------------------
     def dataset(self, config: ml_collections.ConfigDict, split: str) -> Any:
@@ -94,6 +104,18 @@ class Task:
         return {**dict(config.model.kwargs), "data_dim": spec.data_shape[-1],
                 "num_classes": spec.num_classes}
 
+    # -- training -----------------------------------------------------------------------
+    def batch_transform(self, config: ml_collections.ConfigDict, spec: ElementSpec, *,
+                        train: bool) -> Callable[[dict, jax.Array], dict] | None:
+        """``transform(batch, key) -> batch`` applied inside the jitted step before the
+        objective (``train=True``) and to held-out batches for the test loss
+        (``train=False``, a fixed key). Default: classifier-free-guidance label dropout
+        while training class-conditional models, nothing at evaluation."""
+        if not train:
+            return None
+        return objectives.label_dropout(
+            config.training.label_dropout if spec.num_classes else 0.0, spec.num_classes)
+
     # -- sampling -----------------------------------------------------------------------
     def sample_condition(self, spec: ElementSpec, num_samples: int,
                          labels: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -105,6 +127,32 @@ class Task:
         return {"label": np.asarray(labels, np.int32)}
 
     # -- evaluation ---------------------------------------------------------------------
+    def default_features(self, dataset: Any) -> str:
+        """The features ``eval.features="auto"`` means: flattened data."""
+        return "pixels"
+
+    def eval_condition(self, config: ml_collections.ConfigDict, batch: dict,
+                       key: jax.Array) -> dict[str, np.ndarray]:
+        """Conditional tasks: the sampler's conditioning for a held-out model-space
+        ``batch`` (e.g. observed values with targets hidden)."""
+        raise NotImplementedError(f"task {self.name!r} is not conditional.")
+
+    def summarize(self, samples: np.ndarray, batch: dict, condition: dict,
+                  dataset: Any) -> dict:
+        """Conditional tasks: what :meth:`score` needs of ``samples`` (S, B, ...), the S
+        draws for each example of ``batch``, kept small (quantiles, not every draw)."""
+        raise NotImplementedError(f"task {self.name!r} is not conditional.")
+
+    def score(self, summaries: list[dict], dataset: Any) -> dict:
+        """Conditional tasks: the metrics of all summarised batches."""
+        raise NotImplementedError(f"task {self.name!r} is not conditional.")
+
+    def condition_pictures(self, samples: np.ndarray, batch: dict, condition: dict,
+                           dataset: Any, path: str) -> np.ndarray | None:
+        """Conditional tasks: a picture of the draws ``samples`` (S, B, ...) given
+        ``condition`` next to ``batch``; None when the task has none."""
+        return None
+
     def heldout_likelihood(self, model_fn, process, kind: str, x: np.ndarray, labels, key, *,
                            divergence: str, rtol: float) -> dict:
         """PF-ODE negative log-likelihood of held-out examples, in nats."""

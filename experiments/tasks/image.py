@@ -17,6 +17,10 @@ class ImageTask(Task):
         return {**dict(config.model.kwargs), "in_channels": c, "image_size": (h, w),
                 "num_classes": spec.num_classes}
 
+    def default_features(self, dataset) -> str:
+        """FD-FMNIST's classifier features on Fashion-MNIST, flattened pixels otherwise."""
+        return "fmnist_cnn" if dataset.name == "fashion_mnist" else "pixels"
+
     def heldout_likelihood(self, model_fn, process, kind, x, labels, key, *, divergence,
                            rtol) -> dict:
         """Dequantized bits/dim of uint8 test images (an upper bound)."""

@@ -85,6 +85,32 @@ def test_evaluate_writes_metrics(trained):
     assert ll["exact_data_nll_nats"] - 0.05 < ll["nll_nats"] < ll["exact_data_nll_nats"] + 0.5
 
 
+def test_evaluate_runs_adaptive_samplers_once_and_records_the_nfe_spent(trained):
+    """An adaptive sampler chooses its own steps: evaluate runs it once whatever
+    eval.nfes lists, and records the NFE it spent (that of the same sampling call), while
+    a fixed-step sampler runs once per budget."""
+    import copy
+
+    config, workdir, _ = trained
+    config = copy.deepcopy(config)
+    config.eval.samplers = ("dpm_solver_adaptive_12", "euler")
+    config.eval.nfes = (8, 16)
+    config.eval.metrics = ("sliced_w2",)
+    config.eval.likelihood_num_examples = 0
+    entries = runner.evaluate(config, workdir)["samples"]
+    assert [(e["sampler"], e["nfe"], e.get("adaptive", False)) for e in entries][1:] == [
+        ("euler", 8, False), ("euler", 16, False)]
+    adaptive = entries[0]
+    assert adaptive["sampler"] == "dpm_solver_adaptive_12" and adaptive["adaptive"]
+    exp, graphdef, state = runner.restore(config, workdir)
+    fn = runner.make_sample_fn(exp, graphdef, num_samples=config.eval.num_samples,
+                               sampler="dpm_solver_adaptive_12", with_nfe=True)
+    _, spent = fn(state.buffers, runner.training.eval_params(state, config.sampling.params),
+                  jax.random.PRNGKey(config.sampling.seed))
+    assert adaptive["nfe"] == int(np.max(spent)) and adaptive["nfe"] % 2 == 0
+    assert adaptive["sliced_w2"] < 0.5
+
+
 @pytest.mark.parametrize("field, value, match", [
     ("sampling.sampler", "nope", "valid choices|choose one of"),
     ("training.compute_dtype", "float16", "compute_dtype"),

@@ -73,9 +73,18 @@ def test_names_and_errors(tmp_path):
 
 
 def test_evaluation_picks_fd_fmnist_for_fashion_mnist():
-    from experiments.evaluation import feature_function
+    """eval.features="auto" means what the task says: the image task picks FD-FMNIST's
+    classifier for Fashion-MNIST and pixels otherwise; the vector task pixels."""
+    import types
 
-    name, fn = feature_function("auto", "fashion_mnist")
+    from experiments.evaluation import feature_function
+    from experiments.tasks import get_task
+
+    image = get_task("image")
+    fmnist, digits = (types.SimpleNamespace(name=n) for n in ("fashion_mnist", "digits"))
+    name, fn = feature_function("auto", image.default_features(fmnist))
     assert name == FEATURE_NAMES["fmnist_cnn"]
     assert fn(np.zeros((3, 28, 28, 1), np.float32)).shape == (3, 128)
-    assert feature_function("auto", "digits")[0] == "pixels"
+    assert feature_function("auto", image.default_features(digits))[0] == "pixels"
+    assert get_task("vector").default_features(fmnist) == "pixels"
+    assert feature_function("pixels", "fmnist_cnn")[0] == "pixels"  # explicit wins
