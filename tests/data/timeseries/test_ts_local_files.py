@@ -1,0 +1,264 @@
+"""Loaders of downloaded benchmarks (PhysioNet 2012, Beijing PM2.5, SMD, PSM) on small
+files generated in exactly their formats."""
+
+import re
+
+import numpy as np
+import pytest
+
+from diffax.data import get_dataset
+from diffax.data.timeseries import read_source
+from diffax.data.timeseries.physionet import ATTRIBUTES, parse_record
+from diffax.data.timeseries.splits import record_split
+
+# ---- PhysioNet 2012 -------------------------------------------------------------------------
+
+DESCRIPTORS = "00:00,RecordID,{rid}\n00:00,Age,54\n00:00,Gender,0\n00:00,Height,-1\n" \
+              "00:00,ICUType,4\n00:00,Weight,-1\n"
+
+
+def _record(rid: int, hr: float, every: bool = True) -> str:
+    """A record; with ``every``, each of the 35 variables is also measured at 02:30
+    (value ``k + hr / 100`` for the k-th, 15 for GCS)."""
+    text = ("Time,Parameter,Value\n" + DESCRIPTORS.format(rid=rid)
+            + f"00:07,GCS,15\n00:37,HR,{hr}\n00:52,HR,{hr + 7}\n01:10,Weight,80\n"
+              f"05:00,MechVent,1\n13:45,pH,7.41\n47:59,Temp,37.1\n48:00,HR,90\n")
+    if every:
+        text += "".join(f"02:30,{a},{15 if a == 'GCS' else k + hr / 100}\n"
+                        for k, a in enumerate(ATTRIBUTES))
+    return text
+
+
+def _physionet(tmp_path, n=10, empty=None):
+    folder = tmp_path / "set-a"
+    folder.mkdir()
+    for i in range(n):
+        rid = 132539 + i
+        text = ("Time,Parameter,Value\n" + DESCRIPTORS.format(rid=rid)) if rid == empty \
+            else _record(rid, 60.0 + i)
+        (folder / f"{rid}.txt").write_text(text)
+    return str(tmp_path)
+
+
+def test_physionet_record_binning():
+    x = parse_record(_record(1, 70.0, every=False))
+    assert x.shape == (48, 35) and np.isnan(x).sum() == 48 * 35 - 4
+    col = {a: k for k, a in enumerate(ATTRIBUTES)}
+    assert x[0, col["GCS"]] == 15 and x[0, col["HR"]] == 77  # the hour's last HR
+    assert x[13, col["pH"]] == 7.41 and x[47, col["Temp"]] == 37.1  # 48:00 is dropped
+    np.testing.assert_array_equal(parse_record(_record(1, 70.0))[2],
+                                  [15 if a == "GCS" else k + 0.7 for k, a in enumerate(ATTRIBUTES)])
+    sub = parse_record(_record(1, 70.0), ("Temp", "Weight", "MechVent"))
+    assert sub[47, 0] == 37.1 and sub[1, 1] == 80 and sub[5, 2] == 1
+    with pytest.raises(ValueError, match=r"r.txt, line 2: expected HH:MM and a number"):
+        parse_record("Time,Parameter,Value\nxx,HR,1\n", source="r.txt")
+    with pytest.raises(ValueError, match="first line must be 'Time,Parameter,Value'"):
+        parse_record("00:00,HR,1\n")
+
+
+def test_physionet_splits_stats_and_values(tmp_path):
+    data_dir = _physionet(tmp_path)
+    ids = list(range(132539, 132549))
+    parts = {s: read_source("physionet", s, data_dir=data_dir) for s in ("train", "valid",
+                                                                         "test")}
+    assert [parts[s].num_series for s in parts] == [7, 1, 2]
+    assert sorted(sum((record_split(ids, s) for s in parts), [])) == ids
+    hr = ATTRIBUTES.index("HR")
+    train_hr = [s[0, hr] for s in parts["train"].series]
+    assert train_hr == [67.0 + i - 132539 for i in record_split(ids, "train")]
+    test = get_dataset("ts:physionet", "test", data_dir=data_dir)
+    assert test.shape == (48, 35) and test.num_examples == 2 and test.frequency == 24
+    assert "valid" not in test.element_spec and test.time_unit == "hour"
+    hr_at_2 = [ATTRIBUTES.index("HR") + v / 100 for v in np.array(train_hr) - 7]
+    assert test.mean[hr] == pytest.approx(np.mean(train_hr + hr_at_2))
+    assert test.std[ATTRIBUTES.index("GCS")] == 1.0  # constant in training
+    b = test.get(np.arange(2))
+    assert b["observed_mask"].sum() == 2 * (4 + 35) and not np.isnan(b["x"]).any()
+    got = test.denormalize(b["x"][:, 0])[:, hr]
+    np.testing.assert_allclose(got, [67.0 + i - 132539 for i in record_split(ids, "test")])
+
+
+def test_physionet_attributes_and_errors(tmp_path):
+    data_dir = _physionet(tmp_path)
+    ds = get_dataset("ts:physionet", data_dir=data_dir, attributes=["HR", "Temp"])
+    assert ds.shape == (48, 2) and ds.channels == ("HR", "Temp")
+    with pytest.raises(ValueError, match=r"physionet: unknown attribute 'HeartRate'; valid "
+                                         r"choices: \['Albumin'"):
+        get_dataset("ts:physionet", data_dir=data_dir, attributes=["HR", "HeartRate"])
+    with pytest.raises(ValueError, match="must not repeat"):
+        get_dataset("ts:physionet", data_dir=data_dir, attributes=["HR", "HR"])
+    with pytest.raises(FileNotFoundError, match=r"pass data_dir=<folder holding set-a/>.*"
+                                                r"physionet.org"):
+        get_dataset("ts:physionet")
+    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "nothing" / "set-a"))):
+        get_dataset("ts:physionet", data_dir=str(tmp_path / "nothing"))
+
+
+def test_physionet_record_without_measurements_is_dropped(tmp_path):
+    ids = list(range(132539, 132549))
+    empty = record_split(ids, "train")[0]
+    data_dir = _physionet(tmp_path, empty=empty)
+    with pytest.warns(UserWarning, match=r"ts:physionet \(split 'train'\): dropped 1 of 7"):
+        ds = get_dataset("ts:physionet", data_dir=data_dir)
+    assert ds.num_examples == 6 and 0 not in ds.series_index
+
+
+# ---- Beijing PM2.5 --------------------------------------------------------------------------
+
+def _pm25(tmp_path, with_missing=True, slash_dates=False):
+    rng = np.random.default_rng(0)
+    stations = ["001001", "001002", "001003"]
+    rows, stamps = [], []
+    for month in (5, 6, 7):
+        for h in range(30):
+            day, hour = 1 + h // 24, h % 24
+            stamps.append(f"2014/{month}/{day} {hour}:00" if slash_dates
+                          else f"2014-{month:02d}-{day:02d} {hour:02d}:00:00")
+            rows.append(np.round(rng.uniform(5, 300, 3), 1))
+    ground = np.array(rows)
+    ground[rng.random(ground.shape) < 0.1] = np.nan
+    hidden = (rng.random(ground.shape) < 0.2) & ~np.isnan(ground)
+    missing = np.where(hidden, np.nan, ground)
+
+    def write(name, values):
+        lines = ["datetime," + ",".join(stations)]
+        lines += [s + "," + ",".join("" if np.isnan(v) else str(v) for v in row)
+                  for s, row in zip(stamps, values)]
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
+
+    write("pm25_ground.txt", ground)
+    if with_missing:
+        write("pm25_missing.txt", missing)
+    return str(tmp_path), ground, hidden
+
+
+def test_pm25_months_values_and_eval_mask(tmp_path):
+    data_dir, ground, hidden = _pm25(tmp_path)
+    train = read_source("pm25", "train", data_dir=data_dir)
+    test = read_source("pm25", "test", data_dir=data_dir)
+    assert train.num_series == 2 and test.num_series == 1 and train.num_channels == 3
+    np.testing.assert_array_equal(train.series[1], ground[60:90])  # July
+    np.testing.assert_array_equal(test.series[0], ground[30:60])  # June is a test month
+    np.testing.assert_array_equal(test.eval_target_mask[0], hidden[30:60])
+    np.testing.assert_array_equal(np.diff(test.times[0]), np.ones(29))  # hours
+    ds = get_dataset("ts:pm25", "test", data_dir=data_dir, window=10)
+    assert ds.shape == (10, 3) and ds.start.tolist() == [0, 10, 20]
+    b = ds.get(np.arange(3))
+    np.testing.assert_array_equal(b["eval_target_mask"].reshape(30, 3), hidden[30:60])
+    np.testing.assert_array_equal(b["observed_mask"].reshape(30, 3), ~np.isnan(ground[30:60]))
+    np.testing.assert_array_equal(b["time"][0], np.arange(10))
+    train_values = np.concatenate([ground[:30], ground[60:]])
+    np.testing.assert_allclose(ds.mean, np.nanmean(train_values, axis=0))
+    x = ds.denormalize(b["x"].reshape(30, 3).astype(np.float64))
+    obs = ~np.isnan(ground[30:60])
+    np.testing.assert_allclose(x[obs], ground[30:60][obs], rtol=1e-5)
+    with pytest.raises(ValueError, match=r"series 0 has length 30, shorter than window=36"):
+        get_dataset("ts:pm25", "test", data_dir=data_dir)
+
+
+def test_pm25_without_missing_file_and_other_date_style(tmp_path):
+    data_dir, ground, _ = _pm25(tmp_path, with_missing=False, slash_dates=True)
+    ds = get_dataset("ts:pm25", data_dir=data_dir, window=30)
+    assert "eval_target_mask" not in ds.element_spec and ds.num_examples == 2
+    np.testing.assert_allclose(ds.denormalize(ds.get(np.array([1]))["x"][0].astype(float))[
+        ~np.isnan(ground[60:90])], ground[60:90][~np.isnan(ground[60:90])], rtol=1e-5)
+
+
+def test_pm25_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"pm25_ground.txt' not found.*STMVL"):
+        get_dataset("ts:pm25", data_dir=str(tmp_path))
+    data_dir, _, _ = _pm25(tmp_path)
+    text = (tmp_path / "pm25_missing.txt").read_text().replace("001003", "009999")
+    (tmp_path / "pm25_missing.txt").write_text(text)
+    with pytest.raises(ValueError, match="same datetimes and stations"):
+        read_source("pm25", "train", data_dir=data_dir)
+
+
+# ---- SMD and PSM ----------------------------------------------------------------------------
+
+def _smd(tmp_path, machine="machine-1-1", rows=40):
+    rng = np.random.default_rng(1)
+    values = {s: np.round(rng.uniform(0, 1, (rows, 38)), 6) for s in ("train", "test")}
+    labels = np.zeros(rows, int)
+    labels[20:25] = 1
+    for split, v in values.items():
+        (tmp_path / split).mkdir(exist_ok=True)
+        (tmp_path / split / f"{machine}.txt").write_text(
+            "\n".join(",".join(str(c) for c in row) for row in v) + "\n")
+    (tmp_path / "test_label").mkdir(exist_ok=True)
+    (tmp_path / "test_label" / f"{machine}.txt").write_text("\n".join(map(str, labels)) + "\n")
+    return str(tmp_path), values, labels
+
+
+def test_smd_values_and_labels(tmp_path):
+    data_dir, values, labels = _smd(tmp_path)
+    test = read_source("smd", "test", data_dir=data_dir)
+    np.testing.assert_array_equal(test.series[0], values["test"])
+    np.testing.assert_array_equal(test.anomaly[0], labels)
+    assert test.channels[-1] == "metric_37"
+    train = get_dataset("ts:smd", data_dir=data_dir, window=10)
+    assert train.shape == (10, 38) and train.num_examples == 31
+    assert train.get(np.arange(31))["anomaly"].sum() == 0
+    np.testing.assert_allclose(train.mean, values["train"].mean(axis=0))
+    ds = get_dataset("ts:smd", "test", data_dir=data_dir, window=10)
+    np.testing.assert_array_equal(ds.get(np.arange(4))["anomaly"].ravel(), labels)
+
+
+def test_smd_errors(tmp_path):
+    data_dir, _, _ = _smd(tmp_path)
+    with pytest.raises(ValueError, match=r"smd: unknown machine 'machine-9-9'; valid choices: "
+                                         r"\['machine-1-1'\]"):
+        get_dataset("ts:smd", data_dir=data_dir, machine="machine-9-9")
+    (tmp_path / "test_label" / "machine-1-1.txt").write_text("0\n1\n")
+    with pytest.raises(ValueError, match=r"has 2 labels but .* has 40 rows"):
+        read_source("smd", "test", data_dir=data_dir)
+    with pytest.raises(FileNotFoundError, match=r"ServerMachineDataset.*OmniAnomaly"):
+        get_dataset("ts:smd")
+
+
+def _psm(tmp_path, rows=30):
+    rng = np.random.default_rng(2)
+    header = "timestamp_(min)," + ",".join(f"feature_{i}" for i in range(25))
+    data = {}
+    for split, start in (("train", 0), ("test", 1000)):
+        v = np.round(rng.normal(0, 1, (rows, 25)), 5)
+        v[rng.random(v.shape) < 0.05] = np.nan
+        t = start + np.arange(rows) * 1.0
+        t[10:] += 3  # a gap of 3 minutes
+        data[split] = (t, v)
+        lines = [header] + [f"{ti:.1f}," + ",".join("" if np.isnan(c) else str(c) for c in row)
+                            for ti, row in zip(t, v)]
+        (tmp_path / f"{split}.csv").write_text("\n".join(lines) + "\n")
+    labels = (np.arange(rows) % 7 == 0).astype(int)
+    (tmp_path / "test_label.csv").write_text(
+        "timestamp_(min),label\n" + "".join(f"{t:.1f},{lab}\n"
+                                            for t, lab in zip(data["test"][0], labels)))
+    return str(tmp_path), data, labels
+
+
+def test_psm_values_times_and_labels(tmp_path):
+    data_dir, data, labels = _psm(tmp_path)
+    test = read_source("psm", "test", data_dir=data_dir)
+    np.testing.assert_array_equal(test.series[0], data["test"][1])
+    np.testing.assert_array_equal(test.times[0], data["test"][0])
+    np.testing.assert_array_equal(test.anomaly[0], labels)
+    assert test.channels == tuple(f"feature_{i}" for i in range(25))
+    ds = get_dataset("ts:psm", "test", data_dir=data_dir, window=12, stride=4)
+    b = ds.get(np.array([2]))  # starts at row 8: the 3-minute gap after row 9
+    np.testing.assert_array_equal(b["time"][0], [0, 1] + list(range(5, 15)))
+    np.testing.assert_array_equal(b["anomaly"][0], labels[8:20])
+    np.testing.assert_array_equal(b["observed_mask"][0], ~np.isnan(data["test"][1][8:20]))
+    np.testing.assert_allclose(ds.mean, np.nanmean(data["train"][1], axis=0))
+
+
+def test_psm_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"train.csv' not found.*RANSynCoders"):
+        get_dataset("ts:psm", data_dir=str(tmp_path))
+    data_dir, _, _ = _psm(tmp_path)
+    text = (tmp_path / "test_label.csv").read_text().replace("1000.0,", "999.0,")
+    (tmp_path / "test_label.csv").write_text(text)
+    with pytest.raises(ValueError, match="timestamps of .*test_label.csv differ"):
+        read_source("psm", "test", data_dir=data_dir)
+    (tmp_path / "train.csv").write_text("timestamp_(min),feature_0\n2,1\n1,2\n")
+    with pytest.raises(ValueError, match=r"must hold increasing timestamps"):
+        read_source("psm", "train", data_dir=data_dir)
