@@ -4,7 +4,7 @@
 Inputs follow the time-series convention: ``x`` (B, L, K), ``observed_mask`` and
 ``target_mask`` (B, L, K) in {0, 1}. A baseline reads only the *conditioning* values,
 ``cond = observed_mask * (1 - target_mask)`` (values elsewhere, NaN included, are never
-used), and returns a full (B, L, K) prediction in ``x``'s float dtype: ``x`` itself at
+used; with ``target_mask=None``, ``observed_mask`` is taken as the conditioning mask), and returns a full (B, L, K) prediction in ``x``'s float dtype: ``x`` itself at
 the conditioning positions, its estimate everywhere else. Every estimate is per
 example and channel; a channel with no conditioning value gets 0 (the mean of
 normalised data). Score the prediction on ``target_mask`` (diffax.metrics.masked_mae
@@ -75,7 +75,7 @@ def _at(values: np.ndarray, index: np.ndarray) -> np.ndarray:
     return np.take_along_axis(values, np.clip(index, 0, values.shape[1] - 1), axis=1)
 
 
-def mean_impute(x, observed_mask, target_mask) -> np.ndarray:
+def mean_impute(x, observed_mask, target_mask=None) -> np.ndarray:
     """Per-example, per-channel mean of the conditioning values,
 
         x_hat[b, t, k] = sum_s c[b, s, k] x[b, s, k] / sum_s c[b, s, k]   (0 if no c).
@@ -98,7 +98,7 @@ def _interpolate(xc: np.ndarray, cond: np.ndarray) -> np.ndarray:
                     np.where(has_prev, x_prev, np.where(has_next, x_next, 0.0)))
 
 
-def linear_interpolate(x, observed_mask, target_mask) -> np.ndarray:
+def linear_interpolate(x, observed_mask, target_mask=None) -> np.ndarray:
     """Linear interpolation in time per channel between the conditioning values around
     t (steps s0 <= t <= s1),
 
@@ -117,7 +117,7 @@ def _last_value(xc: np.ndarray, cond: np.ndarray) -> np.ndarray:
                     np.where(nxt < cond.shape[1], _at(xc, nxt), 0.0))
 
 
-def last_value_forecast(x, observed_mask, target_mask) -> np.ndarray:
+def last_value_forecast(x, observed_mask, target_mask=None) -> np.ndarray:
     """Naive forecast: x_hat_t = x_s with s the last conditioning step <= t (the first
     conditioning value before it; 0 for a channel without conditioning values). For a
     forecast target the whole horizon repeats the last context value."""
@@ -125,7 +125,8 @@ def last_value_forecast(x, observed_mask, target_mask) -> np.ndarray:
     return _finish(x, cond, _last_value(xc, cond), dtype)
 
 
-def seasonal_naive_forecast(x, observed_mask, target_mask, period: int) -> np.ndarray:
+def seasonal_naive_forecast(x, observed_mask, target_mask=None, *,
+                            period: int) -> np.ndarray:
     """Seasonal naive forecast: x_hat_t = x_{t - j m}, m = ``period``, with j >= 1 the
     smallest such that step t - j m is a conditioning step, i.e. the latest value of the
     same phase (with a fully observed context: the last season repeated). Steps with no
@@ -188,7 +189,7 @@ def _ar_residual(resid: np.ndarray, cond: np.ndarray, order: int, ridge: float) 
     return padded[:, order:].reshape(b, k, length).transpose(0, 2, 1)
 
 
-def linear_forecast(x, observed_mask, target_mask, *, ar_order: int = 0,
+def linear_forecast(x, observed_mask, target_mask=None, *, ar_order: int = 0,
                     ridge: float = 1.0) -> np.ndarray:
     """Least-squares linear trend per example and channel on the conditioning values,
 

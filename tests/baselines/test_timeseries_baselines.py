@@ -79,11 +79,11 @@ def test_seasonal_naive_forecast():
     x = _col(1, 2, 3, 4, 5, 6, 0, 0, 0, 0)
     obs = np.ones_like(x)
     tgt = _col(0, 0, 0, 0, 0, 0, 1, 1, 1, 1)
-    got = seasonal_naive_forecast(x, obs, tgt, 3)
+    got = seasonal_naive_forecast(x, obs, tgt, period=3)
     # The last season (4, 5, 6) repeated: t = 6..9 -> 4, 5, 6, 4.
     np.testing.assert_array_equal(got.ravel(), [1, 2, 3, 4, 5, 6, 4, 5, 6, 4])
     # Period 1 is the naive forecast.
-    np.testing.assert_array_equal(seasonal_naive_forecast(x, obs, tgt, 1),
+    np.testing.assert_array_equal(seasonal_naive_forecast(x, obs, tgt, period=1),
                                   last_value_forecast(x, obs, tgt))
 
 
@@ -91,7 +91,7 @@ def test_seasonal_naive_skips_missing_and_falls_back():
     x = _col(1, 2, 3, 4, NAN, 6, 0, 0)
     obs = _col(1, 0, 1, 1, 0, 1, 1, 1)
     tgt = _col(0, 0, 0, 0, 0, 0, 1, 1)
-    got = seasonal_naive_forecast(x, obs, tgt, 2)
+    got = seasonal_naive_forecast(x, obs, tgt, period=2)
     # Phase 0 (t even): 1, 3, [4 missing -> 3], t=6 -> 3. Phase 1: t=1 has no earlier
     # same-phase value -> last value 1; t=3: 4; t=5: 6; t=7: 6.
     np.testing.assert_array_equal(got.ravel(), [1, 1, 3, 4, 3, 6, 3, 6])
@@ -159,7 +159,7 @@ def test_baselines_batch_equals_single_examples():
     obs = (rng.random(x.shape) < 0.7).astype(float)
     tgt = obs * (rng.random(x.shape) < 0.3)
     for fn in (mean_impute, linear_interpolate, last_value_forecast,
-               lambda *a: seasonal_naive_forecast(*a, 4),
+               lambda *a: seasonal_naive_forecast(*a, period=4),
                lambda *a: linear_forecast(*a, ar_order=2)):
         batch = fn(x, obs, tgt)
         assert batch.dtype == np.float64
@@ -169,6 +169,8 @@ def test_baselines_batch_equals_single_examples():
         cond = (obs > 0) & (tgt == 0)
         np.testing.assert_array_equal(batch[cond], x[cond])
         np.testing.assert_array_equal(fn(np.where(cond, x, NAN), obs, tgt), batch)
+        # target_mask=None: the second argument is the conditioning mask itself.
+        np.testing.assert_array_equal(fn(x, cond.astype(float), None), batch)
 
 
 def test_errors():
@@ -180,7 +182,7 @@ def test_errors():
     with pytest.raises(ValueError, match="observed_mask must contain only 0 and 1, got 0.5"):
         last_value_forecast(x, obs * 0.5, tgt)
     with pytest.raises(ValueError, match=r"period must be an integer in \[1, 4\], got period=5"):
-        seasonal_naive_forecast(x, obs, tgt, 5)
+        seasonal_naive_forecast(x, obs, tgt, period=5)
     with pytest.raises(ValueError, match="ar_order must be an integer >= 0"):
         linear_forecast(x, obs, tgt, ar_order=-1)
     with pytest.raises(ValueError, match="ridge must be finite and > 0"):
