@@ -4,8 +4,9 @@
 Inputs follow the time-series convention: ``x`` (B, L, K), ``observed_mask`` and
 ``target_mask`` (B, L, K) in {0, 1}. A baseline reads only the *conditioning* values,
 ``cond = observed_mask * (1 - target_mask)`` (values elsewhere, NaN included, are never
-used; with ``target_mask=None``, ``observed_mask`` is taken as the conditioning mask), and returns a full (B, L, K) prediction in ``x``'s float dtype: ``x`` itself at
-the conditioning positions, its estimate everywhere else. Every estimate is per
+used; with ``target_mask=None``, ``observed_mask`` is taken as the conditioning mask),
+and returns a full (B, L, K) prediction in ``x``'s float dtype: ``x`` itself at the
+conditioning positions, its estimate everywhere else. Every estimate is per
 example and channel; a channel with no conditioning value gets 0 (the mean of
 normalised data). Score the prediction on ``target_mask`` (diffax.metrics.masked_mae
 with ``sample_axis=None``).
