@@ -5,6 +5,8 @@ import re
 
 import numpy as np
 import pytest
+from ts_benchmark_files import (physionet_record, write_physionet, write_pm25, write_psm,
+                                write_smd)
 
 from diffax.data import get_dataset
 from diffax.data.timeseries import read_source
@@ -13,42 +15,15 @@ from diffax.data.timeseries.splits import record_split
 
 # ---- PhysioNet 2012 -------------------------------------------------------------------------
 
-DESCRIPTORS = "00:00,RecordID,{rid}\n00:00,Age,54\n00:00,Gender,0\n00:00,Height,-1\n" \
-              "00:00,ICUType,4\n00:00,Weight,-1\n"
-
-
-def _record(rid: int, hr: float, every: bool = True) -> str:
-    """A record; with ``every``, each of the 35 variables is also measured at 02:30
-    (value ``k + hr / 100`` for the k-th, 15 for GCS)."""
-    text = ("Time,Parameter,Value\n" + DESCRIPTORS.format(rid=rid)
-            + f"00:07,GCS,15\n00:37,HR,{hr}\n00:52,HR,{hr + 7}\n01:10,Weight,80\n"
-              f"05:00,MechVent,1\n13:45,pH,7.41\n47:59,Temp,37.1\n48:00,HR,90\n")
-    if every:
-        text += "".join(f"02:30,{a},{15 if a == 'GCS' else k + hr / 100}\n"
-                        for k, a in enumerate(ATTRIBUTES))
-    return text
-
-
-def _physionet(tmp_path, n=10, empty=None):
-    folder = tmp_path / "set-a"
-    folder.mkdir()
-    for i in range(n):
-        rid = 132539 + i
-        text = ("Time,Parameter,Value\n" + DESCRIPTORS.format(rid=rid)) if rid == empty \
-            else _record(rid, 60.0 + i)
-        (folder / f"{rid}.txt").write_text(text)
-    return str(tmp_path)
-
-
 def test_physionet_record_binning():
-    x = parse_record(_record(1, 70.0, every=False))
+    x = parse_record(physionet_record(1, 70.0, every=False))
     assert x.shape == (48, 35) and np.isnan(x).sum() == 48 * 35 - 4
     col = {a: k for k, a in enumerate(ATTRIBUTES)}
     assert x[0, col["GCS"]] == 15 and x[0, col["HR"]] == 77  # the hour's last HR
     assert x[13, col["pH"]] == 7.41 and x[47, col["Temp"]] == 37.1  # 48:00 is dropped
-    np.testing.assert_array_equal(parse_record(_record(1, 70.0))[2],
-                                  [15 if a == "GCS" else k + 0.7 for k, a in enumerate(ATTRIBUTES)])
-    sub = parse_record(_record(1, 70.0), ("Temp", "Weight", "MechVent"))
+    every = [15 if a == "GCS" else k + 0.7 for k, a in enumerate(ATTRIBUTES)]
+    np.testing.assert_array_equal(parse_record(physionet_record(1, 70.0))[2], every)
+    sub = parse_record(physionet_record(1, 70.0), ("Temp", "Weight", "MechVent"))
     assert sub[47, 0] == 37.1 and sub[1, 1] == 80 and sub[5, 2] == 1
     with pytest.raises(ValueError, match=r"r.txt, line 2: expected HH:MM and a number"):
         parse_record("Time,Parameter,Value\nxx,HR,1\n", source="r.txt")
@@ -57,7 +32,7 @@ def test_physionet_record_binning():
 
 
 def test_physionet_splits_stats_and_values(tmp_path):
-    data_dir = _physionet(tmp_path)
+    data_dir = write_physionet(tmp_path)
     ids = list(range(132539, 132549))
     parts = {s: read_source("physionet", s, data_dir=data_dir) for s in ("train", "valid",
                                                                          "test")}
@@ -79,7 +54,7 @@ def test_physionet_splits_stats_and_values(tmp_path):
 
 
 def test_physionet_attributes_and_errors(tmp_path):
-    data_dir = _physionet(tmp_path)
+    data_dir = write_physionet(tmp_path)
     ds = get_dataset("ts:physionet", data_dir=data_dir, attributes=["HR", "Temp"])
     assert ds.shape == (48, 2) and ds.channels == ("HR", "Temp")
     with pytest.raises(ValueError, match=r"physionet: unknown attribute 'HeartRate'; valid "
@@ -97,7 +72,7 @@ def test_physionet_attributes_and_errors(tmp_path):
 def test_physionet_record_without_measurements_is_dropped(tmp_path):
     ids = list(range(132539, 132549))
     empty = record_split(ids, "train")[0]
-    data_dir = _physionet(tmp_path, empty=empty)
+    data_dir = write_physionet(tmp_path, empty=empty)
     with pytest.warns(UserWarning, match=r"ts:physionet \(split 'train'\): dropped 1 of 7"):
         ds = get_dataset("ts:physionet", data_dir=data_dir)
     assert ds.num_examples == 6 and 0 not in ds.series_index
@@ -105,35 +80,8 @@ def test_physionet_record_without_measurements_is_dropped(tmp_path):
 
 # ---- Beijing PM2.5 --------------------------------------------------------------------------
 
-def _pm25(tmp_path, with_missing=True, slash_dates=False):
-    rng = np.random.default_rng(0)
-    stations = ["001001", "001002", "001003"]
-    rows, stamps = [], []
-    for month in (5, 6, 7):
-        for h in range(30):
-            day, hour = 1 + h // 24, h % 24
-            stamps.append(f"2014/{month}/{day} {hour}:00" if slash_dates
-                          else f"2014-{month:02d}-{day:02d} {hour:02d}:00:00")
-            rows.append(np.round(rng.uniform(5, 300, 3), 1))
-    ground = np.array(rows)
-    ground[rng.random(ground.shape) < 0.1] = np.nan
-    hidden = (rng.random(ground.shape) < 0.2) & ~np.isnan(ground)
-    missing = np.where(hidden, np.nan, ground)
-
-    def write(name, values):
-        lines = ["datetime," + ",".join(stations)]
-        lines += [s + "," + ",".join("" if np.isnan(v) else str(v) for v in row)
-                  for s, row in zip(stamps, values)]
-        (tmp_path / name).write_text("\n".join(lines) + "\n")
-
-    write("pm25_ground.txt", ground)
-    if with_missing:
-        write("pm25_missing.txt", missing)
-    return str(tmp_path), ground, hidden
-
-
 def test_pm25_months_values_and_eval_mask(tmp_path):
-    data_dir, ground, hidden = _pm25(tmp_path)
+    data_dir, ground, hidden = write_pm25(tmp_path)
     train = read_source("pm25", "train", data_dir=data_dir)
     test = read_source("pm25", "test", data_dir=data_dir)
     assert train.num_series == 2 and test.num_series == 1 and train.num_channels == 3
@@ -157,7 +105,7 @@ def test_pm25_months_values_and_eval_mask(tmp_path):
 
 
 def test_pm25_without_missing_file_and_other_date_style(tmp_path):
-    data_dir, ground, _ = _pm25(tmp_path, with_missing=False, slash_dates=True)
+    data_dir, ground, _ = write_pm25(tmp_path, with_missing=False, slash_dates=True)
     ds = get_dataset("ts:pm25", data_dir=data_dir, window=30)
     assert "eval_target_mask" not in ds.element_spec and ds.num_examples == 2
     np.testing.assert_allclose(ds.denormalize(ds.get(np.array([1]))["x"][0].astype(float))[
@@ -167,7 +115,7 @@ def test_pm25_without_missing_file_and_other_date_style(tmp_path):
 def test_pm25_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"pm25_ground.txt' not found.*STMVL"):
         get_dataset("ts:pm25", data_dir=str(tmp_path))
-    data_dir, _, _ = _pm25(tmp_path)
+    data_dir, _, _ = write_pm25(tmp_path)
     text = (tmp_path / "pm25_missing.txt").read_text().replace("001003", "009999")
     (tmp_path / "pm25_missing.txt").write_text(text)
     with pytest.raises(ValueError, match="same datetimes and stations"):
@@ -176,22 +124,8 @@ def test_pm25_errors(tmp_path):
 
 # ---- SMD and PSM ----------------------------------------------------------------------------
 
-def _smd(tmp_path, machine="machine-1-1", rows=40):
-    rng = np.random.default_rng(1)
-    values = {s: np.round(rng.uniform(0, 1, (rows, 38)), 6) for s in ("train", "test")}
-    labels = np.zeros(rows, int)
-    labels[20:25] = 1
-    for split, v in values.items():
-        (tmp_path / split).mkdir(exist_ok=True)
-        (tmp_path / split / f"{machine}.txt").write_text(
-            "\n".join(",".join(str(c) for c in row) for row in v) + "\n")
-    (tmp_path / "test_label").mkdir(exist_ok=True)
-    (tmp_path / "test_label" / f"{machine}.txt").write_text("\n".join(map(str, labels)) + "\n")
-    return str(tmp_path), values, labels
-
-
 def test_smd_values_and_labels(tmp_path):
-    data_dir, values, labels = _smd(tmp_path)
+    data_dir, values, labels = write_smd(tmp_path)
     test = read_source("smd", "test", data_dir=data_dir)
     np.testing.assert_array_equal(test.series[0], values["test"])
     np.testing.assert_array_equal(test.anomaly[0], labels)
@@ -205,7 +139,7 @@ def test_smd_values_and_labels(tmp_path):
 
 
 def test_smd_errors(tmp_path):
-    data_dir, _, _ = _smd(tmp_path)
+    data_dir, _, _ = write_smd(tmp_path)
     with pytest.raises(ValueError, match=r"smd: unknown machine 'machine-9-9'; valid choices: "
                                          r"\['machine-1-1'\]"):
         get_dataset("ts:smd", data_dir=data_dir, machine="machine-9-9")
@@ -216,28 +150,8 @@ def test_smd_errors(tmp_path):
         get_dataset("ts:smd")
 
 
-def _psm(tmp_path, rows=30):
-    rng = np.random.default_rng(2)
-    header = "timestamp_(min)," + ",".join(f"feature_{i}" for i in range(25))
-    data = {}
-    for split, start in (("train", 0), ("test", 1000)):
-        v = np.round(rng.normal(0, 1, (rows, 25)), 5)
-        v[rng.random(v.shape) < 0.05] = np.nan
-        t = start + np.arange(rows) * 1.0
-        t[10:] += 3  # a gap of 3 minutes
-        data[split] = (t, v)
-        lines = [header] + [f"{ti:.1f}," + ",".join("" if np.isnan(c) else str(c) for c in row)
-                            for ti, row in zip(t, v)]
-        (tmp_path / f"{split}.csv").write_text("\n".join(lines) + "\n")
-    labels = (np.arange(rows) % 7 == 0).astype(int)
-    (tmp_path / "test_label.csv").write_text(
-        "timestamp_(min),label\n" + "".join(f"{t:.1f},{lab}\n"
-                                            for t, lab in zip(data["test"][0], labels)))
-    return str(tmp_path), data, labels
-
-
 def test_psm_values_times_and_labels(tmp_path):
-    data_dir, data, labels = _psm(tmp_path)
+    data_dir, data, labels = write_psm(tmp_path)
     test = read_source("psm", "test", data_dir=data_dir)
     np.testing.assert_array_equal(test.series[0], data["test"][1])
     np.testing.assert_array_equal(test.times[0], data["test"][0])
@@ -254,7 +168,7 @@ def test_psm_values_times_and_labels(tmp_path):
 def test_psm_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"train.csv' not found.*RANSynCoders"):
         get_dataset("ts:psm", data_dir=str(tmp_path))
-    data_dir, _, _ = _psm(tmp_path)
+    data_dir, _, _ = write_psm(tmp_path)
     text = (tmp_path / "test_label.csv").read_text().replace("1000.0,", "999.0,")
     (tmp_path / "test_label.csv").write_text(text)
     with pytest.raises(ValueError, match="timestamps of .*test_label.csv differ"):
