@@ -17,10 +17,11 @@ macrodata    US quarterly macro       1959Q1 ..       162    41  10 (below)   4
 ===========  =======================  ============  =====  ====  ===========  ==========
 
 macrodata keeps the ten measured series :data:`MACRO_COLUMNS` (real GDP, consumption,
-investment, government spending and disposable income in billions of chained 2005
-dollars, CPI, M1, the 3-month T-bill rate in %, unemployment in %, population in
-millions); it drops ``year``/``quarter`` (the time axis) and ``infl``/``realint``, which
-are computed from ``cpi`` and ``tbilrate``.
+investment, federal government spending and disposable income in billions of chained
+2005 dollars at seasonally adjusted annual rates, CPI with 1982-84 = 100, nominal M1,
+the 3-month T-bill rate in %, unemployment in %, population in millions); it drops
+``year``/``quarter`` (the time axis) and ``infl``/``realint``, which are computed from
+``cpi`` and ``tbilrate``.
 """
 
 from __future__ import annotations
