@@ -28,7 +28,7 @@ import numpy as np
 
 from diffax import checks, filesystem
 from diffax.data.timeseries.collection import SeriesCollection
-from diffax.data.timeseries.textio import read_csv, require_file
+from diffax.data.timeseries.textio import read_numeric_csv, require_file
 
 SPLITS = ("train", "test")
 DEFAULT_MACHINE = "machine-1-1"
@@ -69,15 +69,13 @@ def load_smd(split: str = "train", data_dir: str | os.PathLike | None = None,
     if not filesystem.exists(path):
         checks.choice("smd", "machine", machine, smd_machines(data_dir))
         require_file(path, "smd", _SMD_HOW)
-    table = read_csv(path, header=False)
-    values = table.numbers(table.columns)
+    _, values = read_numeric_csv(path, header=False)
     if split == "train":
         anomaly = np.zeros(values.shape[0], np.int8)
     else:
         label_path = require_file(filesystem.join(data_dir, "test_label", f"{machine}.txt"),
                                   "smd", _SMD_HOW)
-        labels = read_csv(label_path, header=False)
-        anomaly = _labels(labels.numbers(labels.columns)[:, 0], label_path)
+        anomaly = _labels(read_numeric_csv(label_path, header=False)[1][:, 0], label_path)
         if anomaly.shape[0] != values.shape[0]:
             raise ValueError(f"smd: {label_path} has {anomaly.shape[0]} labels but {path} "
                              f"has {values.shape[0]} rows.")
@@ -87,16 +85,15 @@ def load_smd(split: str = "train", data_dir: str | os.PathLike | None = None,
 
 
 def _psm_table(path: str) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
-    table = read_csv(require_file(path, "psm", _PSM_HOW))
-    if len(table.columns) < 2:
+    columns, values = read_numeric_csv(require_file(path, "psm", _PSM_HOW))
+    if len(columns) < 2:
         raise ValueError(f"{path}: expected a timestamp column and feature columns, got "
-                         f"columns {list(table.columns)}.")
-    times = table.numbers(table.columns[:1])[:, 0]
+                         f"columns {list(columns)}.")
+    times = values[:, 0]
     if np.any(np.isnan(times)) or np.any(np.diff(times) <= 0):
-        raise ValueError(f"{path}: the first column ({table.columns[0]!r}) must hold "
+        raise ValueError(f"{path}: the first column ({columns[0]!r}) must hold "
                          "increasing timestamps.")
-    features = table.columns[1:]
-    return times, features, table.numbers(features)
+    return times, columns[1:], values[:, 1:]
 
 
 def load_psm(split: str = "train", data_dir: str | os.PathLike | None = None

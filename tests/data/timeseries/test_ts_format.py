@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from diffax.data.timeseries.textio import parse_csv, parse_datetime, to_float
+from diffax.data.timeseries.textio import (parse_csv, parse_datetime, parse_numeric_csv,
+                                           to_float)
 from diffax.data.timeseries.tsformat import TsFormatError, format_ts, parse_ts, read_ts
 
 UNIVARIATE = """# a comment
@@ -130,3 +131,17 @@ def test_dates_and_csv_cells():
         parse_csv("a,b\n1,2\n3\n", "t.csv")
     with pytest.raises(ValueError, match=r"row 2, column 'v': 'oops' is not a number"):
         to_float([["1"], ["oops"]], "f.csv", ["v"])
+
+
+@pytest.mark.parametrize("text, header", [
+    ("a,b,c,d\n1,,,\n,,,2\n\n3,4e-3,1,-1\r\n", True),  # empty fields: NumPy's parser
+    ("a,b\n1,NA\nnull,2\n", True),  # other missing spellings: the csv-module path
+    (",,\n1,2,3\n", False),
+])
+def test_numeric_csv_fast_path_equals_the_general_reader(text, header):
+    columns, values = parse_numeric_csv(text, "n.csv", header=header)
+    table = parse_csv(text, "n.csv", header=header)
+    assert columns == table.columns
+    np.testing.assert_array_equal(values, table.numbers(table.columns))
+    with pytest.raises(ValueError, match=r"n.csv: row 2, column 'b': 'zz' is not a number"):
+        parse_numeric_csv("a,b\n1,2\n3,zz\n", "n.csv")
