@@ -134,25 +134,32 @@ def conditional_metrics(exp, test, graphdef, state, params, sampler: str, nfe: i
                         workdir: str) -> dict:
     """Score a conditional task (imputation, forecasting) with ``sampler`` at ``nfe``.
 
-    For each of ``config.eval.num_batches`` held-out batches the task turns the batch into
-    a condition (:meth:`~experiments.tasks.Task.eval_condition`, a fixed key per batch),
-    ``config.eval.draws`` samples are drawn for every example in one jitted call (the
-    condition tiled draw-major), and the task summarises them; the task's
+    The held-out windows are taken in order, ``rows = min(data.batch_size, split size)``
+    at a time, for at most ``config.eval.num_batches`` chunks (0: the whole split; the
+    last chunk is padded by repeating its last example and the padding is not scored).
+    For each chunk the task turns the batch into a condition
+    (:meth:`~experiments.tasks.Task.eval_condition`, a fixed key per chunk), the
+    ``config.eval.draws`` samples of every window are drawn in one jitted call (the
+    condition tiled draw-major), and the task summarises them; its
     :meth:`~experiments.tasks.Task.score` turns all summaries into metrics. The record
     also holds the NFE spent, the wall time of the timed calls (compilation excluded) and
-    the imputations per second, and the first batch's picture is written under
-    ``workdir/samples``.
+    the imputations per second; the first chunk's picture goes to ``workdir/samples``.
     """
     from experiments import runner
 
     config = exp.config
     e = config.eval
-    draws, rows = int(e.draws), test.pipeline.local_batch_size
+    total = test.dataset.num_examples
+    draws, rows = int(e.draws), min(int(config.data.batch_size), total)
+    chunks = -(-total // rows)
+    chunks = min(chunks, e.num_batches) if e.num_batches > 0 else chunks
     fn = runner.make_sample_fn(exp, graphdef, num_samples=draws * rows, sampler=sampler,
                                nfe=nfe, with_nfe=True)
-    summaries, wall, spent = [], 0.0, 0
-    for i in range(e.num_batches):
-        batch = test.batch(i)
+    summaries, wall, spent, scored = [], 0.0, 0, 0
+    for i in range(chunks):
+        index = np.arange(i * rows, (i + 1) * rows)
+        real = int(np.sum(index < total))
+        batch = test.examples(np.minimum(index, total - 1))
         cond = exp.task.eval_condition(config, batch, jax.random.fold_in(
             jax.random.PRNGKey(config.seed + 20_000), i))
         tiled = {k: np.concatenate([np.asarray(v)] * draws) for k, v in cond.items()}
@@ -163,14 +170,15 @@ def conditional_metrics(exp, test, graphdef, state, params, sampler: str, nfe: i
         x, n = jax.device_get(fn(state.buffers, params, key, tiled))
         wall += time.perf_counter() - t0
         spent = max(spent, int(np.max(n)))
-        samples = np.asarray(x).reshape(draws, rows, *np.shape(x)[1:])
-        summaries.append(exp.task.summarize(samples, batch, cond, test.dataset))
+        samples = np.asarray(x).reshape(draws, rows, *np.shape(x)[1:])[:, :real]
+        keep = lambda tree: {k: np.asarray(v)[:real] for k, v in tree.items()}
+        summaries.append(exp.task.summarize(samples, keep(batch), keep(cond), test.dataset))
+        scored += real
         if i == 0 and jax.process_index() == 0:
             name = f"{sampler}_nfe{spent}_step{int(state.step)}_condition.png"
-            exp.task.condition_pictures(samples, batch, cond, test.dataset,
+            exp.task.condition_pictures(samples, keep(batch), keep(cond), test.dataset,
                                         fs.join(workdir, "samples", name))
-    count = e.num_batches * rows
     return {"sampler": sampler, "nfe": spent, **({"adaptive": True} if nfe is None else {}),
-            "draws": draws, "num_examples": count, "wall_s": wall,
-            "imputations_per_s": draws * count / max(wall, 1e-9),
+            "draws": draws, "num_examples": scored, "wall_s": wall,
+            "imputations_per_s": draws * chunks * rows / max(wall, 1e-9),
             **exp.task.score(summaries, test.dataset)}

@@ -83,7 +83,14 @@ class Experiment:
     def batch(self, step: int) -> dict:
         """This host's rows at ``step``: the generated key and every conditioning key of
         the task's spec (each reaches the network as a keyword)."""
-        b = self.task.to_model(self.pipeline.batch(step))
+        return self._select(self.task.to_model(self.pipeline.batch(step)))
+
+    def examples(self, indices: np.ndarray) -> dict:
+        """The examples at dataset ``indices`` in order, as :meth:`batch` gives them (no
+        augmentation): evaluation over a whole split."""
+        return self._select(self.task.to_model(self.pipeline.examples(indices)))
+
+    def _select(self, b: dict) -> dict:
         return {"x": b[self.spec.data], **{k: b[k] for k in self.spec.condition}}
 
     def model_fn(self, net: Callable) -> Callable:
@@ -97,8 +104,12 @@ def build(config: ml_collections.ConfigDict, *, split: str = "train") -> Experim
     process = get_process(config.process.name, **dict(config.process.kwargs))
     task = get_task(config.task.name)
     dataset = task.dataset(config, split)
+    batch_size = config.data.batch_size
+    if split != "train":  # a small held-out split is evaluated in smaller batches
+        batch_size = min(batch_size, dataset.num_examples // jax.process_count()
+                         * jax.process_count()) or batch_size
     pipeline = ddata.make_pipeline(
-        dataset, config.data.batch_size, config.seed, process_index=jax.process_index(),
+        dataset, batch_size, config.seed, process_index=jax.process_index(),
         process_count=jax.process_count(), flip=config.data.flip,
         dequantize=config.data.dequantize)
     spec = task.spec(config, dataset, task.to_model(pipeline.batch(0)))
@@ -321,10 +332,10 @@ def _sample_conditional(exp: Experiment, graphdef, state, workdir: str, *,
     condition (.npz) and the task's picture; returns the draws (S, B, ...)."""
     config, s = exp.config, exp.config.sampling
     test = build(config, split=config.eval.split)
-    batch = test.batch(0)
+    draws, rows = int(config.eval.draws), test.pipeline.global_batch_size
+    batch = test.examples(np.arange(rows))
     cond = exp.task.eval_condition(config, batch, jax.random.fold_in(
         jax.random.PRNGKey(config.seed + 20_000), 0))
-    draws, rows = int(config.eval.draws), test.pipeline.local_batch_size
     fn = make_sample_fn(exp, graphdef, num_samples=draws * rows, sampler=sampler, nfe=nfe)
     tiled = {k: np.concatenate([np.asarray(v)] * draws) for k, v in cond.items()}
     t0 = time.perf_counter()

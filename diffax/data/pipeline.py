@@ -144,11 +144,22 @@ class Pipeline:
         """This host's batch at ``step``: ``{"x": float32 (integers kept), "label": int32,
         ...every other key of the dataset's examples}``."""
         step = _as_step(step)
-        examples = self.dataset.get(self.indices(step))
+        rows = np.arange(self.local_rows.start, self.local_rows.stop)
+        return self._convert(self.dataset.get(self.indices(step)), step, rows,
+                             flip=self.flip, dequantize=self.dequantize)
+
+    def examples(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+        """The examples at dataset ``indices``, in that order, converted as :meth:`batch`
+        converts them but never augmented (evaluation over a whole split)."""
+        indices = np.asarray(indices)
+        return self._convert(self.dataset.get(indices), 0, np.arange(len(indices)),
+                             flip=False, dequantize=False)
+
+    def _convert(self, examples: dict, step: int, rows: np.ndarray, *, flip: bool,
+                 dequantize: bool) -> dict[str, np.ndarray]:
         if self.dataset.is_image:
-            rows = np.arange(self.local_rows.start, self.local_rows.stop)
             x = augment_images(examples["x"], seed=self.seed, step=step, rows=rows,
-                               flip=self.flip, dequantize=self.dequantize)
+                               flip=flip, dequantize=dequantize)
         else:  # stored floats become float32; integer data (tokens) keep their dtype
             x = np.asarray(examples["x"])
             x = x.astype(np.float32) if x.dtype.kind == "f" else x

@@ -4,11 +4,15 @@
 from diffax.registry import Registry
 from experiments.tasks.base import ElementSpec, Task
 from experiments.tasks.image import ImageTask
+from experiments.tasks.timeseries import ForecastingTask, GenerationTask, ImputationTask
 from experiments.tasks.vector import VectorTask
 
 TASKS: Registry = Registry("task")
 TASKS.add("image", ImageTask)
 TASKS.add("vector", VectorTask)
+TASKS.add("ts_imputation", ImputationTask)
+TASKS.add("ts_forecasting", ForecastingTask)
+TASKS.add("ts_generation", GenerationTask)
 
 
 def get_task(name: str) -> Task:
