@@ -61,7 +61,8 @@ def test_series_inputs():
     inp = series_inputs("CSDI", x, K, M, V + 5.0 * (1 - M), jnp.arange(L) * 0.5, pad)
     real = np.asarray(pad)[..., None]
     np.testing.assert_array_equal(inp.target, np.where(real, x * (1 - M), 0.0))
-    np.testing.assert_array_equal(inp.observed, np.where(real, V, 0.0))  # values off the mask dropped
+    # cond_values off the mask are dropped
+    np.testing.assert_array_equal(inp.observed, np.where(real, V, 0.0))
     np.testing.assert_array_equal(inp.mask, np.where(real, M, 0.0))
     np.testing.assert_array_equal(inp.time, np.where(pad, np.arange(L) * 0.5, 0.0))
     assert inp.time.shape == (B, L)
@@ -217,7 +218,8 @@ def test_bad_config(kw, match):
      r"cond_mask must have shape \(4, 8, 3\), got shape \(4, 4, 3\)"),
     ((X, T), dict(cond_mask=M, cond_values=V[0]),
      r"cond_values must have shape \(4, 8, 3\), got shape \(8, 3\)"),
-    ((X, T), dict(time=TIME[:, :5]), r"time must have shape \(4, 8\) or \(8,\), got shape \(4, 5\)"),
+    ((X, T), dict(time=TIME[:, :5]),
+     r"time must have shape \(4, 8\) or \(8,\), got shape \(4, 5\)"),
     ((X, T), dict(pad_mask=REAL[0]), r"pad_mask must have shape \(4, 8\), got shape \(8,\)"),
     ((X, T[:3]), {}, r"t must be a scalar or have shape \(4,\), got shape \(3,\)"),
     ((X, T, LAB[:2]), {}, r"label must have shape \(4,\), got \(2,\)"),
