@@ -9,5 +9,5 @@ def get_config():
     c = defaults.get_config()
     c.task.name = "ts_forecasting"
     c.task.horizon = 13
-    c.data.kwargs = dict(window=104, stride=4)
+    c.data.kwargs = dict(window=104)
     return c

@@ -39,6 +39,19 @@ def _denormalize(dataset: Any, x: np.ndarray) -> np.ndarray:
     return np.asarray(x) * np.asarray(dataset.std) + np.asarray(dataset.mean)
 
 
+def context_level(x, cond_mask, xp=np):
+    """Per window and channel, the mean of the conditioning values (0 where a channel has
+    none): ``level[b, k] = sum_t c[b,t,k] x[b,t,k] / sum_t c[b,t,k]``, shape (B, 1, K).
+
+    With ``config.task.center`` the model works on ``x - level`` (mean scaling, as
+    GluonTS and TSDiff scale windows by their context), so a trending series such as
+    CO2, whose held-out years lie above every training level, is imputed relative to
+    its own context instead of extrapolating the global normalisation. The level uses
+    the conditioning values only, never the hidden targets."""
+    count = xp.sum(cond_mask, axis=1, keepdims=True)
+    return xp.sum(x * cond_mask, axis=1, keepdims=True) / xp.maximum(count, 1.0)
+
+
 class _SeriesTask(Task):
     """What every time-series task shares: the spec, the network size, pictures."""
 
@@ -73,10 +86,12 @@ class ImputationTask(_SeriesTask):
     ``historical``: another window's missingness pattern; ``mix``: either, with equal
     probability), ``missing_rate`` (evaluation: the fraction of observed values hidden,
     CSDI's 0.1 / 0.5 / 0.9) and ``missing_pattern`` (evaluation: ``random`` or
-    ``historical``)."""
+    ``historical``) and ``center`` (model each window relative to the mean of its
+    conditioning values, :func:`context_level`)."""
 
     name = "ts_imputation"
     conditional = True
+    _center = False  # set from the config by eval_condition (summaries come after it)
 
     # -- targets ------------------------------------------------------------------------
     def target(self, config, batch: dict, key: jax.Array, *, train: bool) -> jax.Array:
@@ -96,7 +111,10 @@ class ImputationTask(_SeriesTask):
     def _model_batch(self, config, batch: dict, key: jax.Array, *, train: bool) -> dict:
         target = self.target(config, batch, key, train=train)
         cond_mask = batch["observed_mask"] * (1.0 - target)
-        out = {"x": batch["x"], "cond_mask": cond_mask, "cond_values": batch["x"] * cond_mask,
+        x = batch["x"]
+        if config.task.get("center", False):
+            x = x - context_level(x, cond_mask, jnp)
+        out = {"x": x, "cond_mask": cond_mask, "cond_values": x * cond_mask,
                "time": batch["time"], "loss_mask": target}
         if "label" in batch:
             out["label"] = batch["label"]
@@ -114,6 +132,7 @@ class ImputationTask(_SeriesTask):
         return {}
 
     def eval_condition(self, config, batch, key) -> dict:
+        self._center = bool(config.task.get("center", False))
         b = self._model_batch(config, jax.tree.map(jnp.asarray, batch), key, train=False)
         cond = {k: np.asarray(b[k]) for k in ("cond_mask", "cond_values", "time")}
         masks.check_masks(np.asarray(batch["observed_mask"]), np.asarray(b["loss_mask"]))
@@ -138,6 +157,7 @@ class ImputationTask(_SeriesTask):
         cond_mask = np.asarray(condition["cond_mask"])
         target = np.asarray(batch["observed_mask"]) * (1.0 - cond_mask)
         values = np.asarray(batch["x"])
+        samples = samples + self._level(batch, condition)
         truth = values * std + mean
         count = float(target.sum())
         if count == 0:
@@ -178,9 +198,17 @@ class ImputationTask(_SeriesTask):
                          "rmse": float(np.sqrt(total[name + "/sq"] / count))}
         return out
 
+    def _level(self, batch: dict, condition: dict) -> np.ndarray | float:
+        """What the model's windows were shifted by (0 unless ``center``): the context
+        level recomputed from the held-out values and the conditioning mask."""
+        if not self._center:
+            return 0.0
+        return context_level(np.asarray(batch["x"]), np.asarray(condition["cond_mask"]))
+
     def condition_pictures(self, samples, batch, condition, dataset, path):
         from experiments import plots
 
+        samples = samples + self._level(batch, condition)
         draws = _denormalize(dataset, samples[:, :4])
         cond_mask = np.asarray(condition["cond_mask"])[:4]
         target = np.asarray(batch["observed_mask"])[:4] * (1.0 - cond_mask)
