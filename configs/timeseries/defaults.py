@@ -18,7 +18,7 @@ def get_config():
     c.task.train_strategy = "random"   # random | historical | mix (CSDI's strategies)
     c.task.missing_rate = 0.5          # evaluation: fraction of observed values hidden
     c.task.missing_pattern = "random"  # evaluation: random | historical
-    c.task.center = True               # model windows relative to their context's mean
+    c.task.scaling = "standardize"     # none | mean | standardize: each window by its context
     c.data.name = "ts:co2"
     c.data.kwargs = dict(window=48)     # stride 1 in training, held-out windows tile
     c.data.batch_size = 32

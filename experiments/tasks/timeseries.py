@@ -39,17 +39,34 @@ def _denormalize(dataset: Any, x: np.ndarray) -> np.ndarray:
     return np.asarray(x) * np.asarray(dataset.std) + np.asarray(dataset.mean)
 
 
-def context_level(x, cond_mask, xp=np):
-    """Per window and channel, the mean of the conditioning values (0 where a channel has
-    none): ``level[b, k] = sum_t c[b,t,k] x[b,t,k] / sum_t c[b,t,k]``, shape (B, 1, K).
+SCALINGS = ("none", "mean", "standardize")
 
-    With ``config.task.center`` the model works on ``x - level`` (mean scaling, as
-    GluonTS and TSDiff scale windows by their context), so a trending series such as
-    CO2, whose held-out years lie above every training level, is imputed relative to
-    its own context instead of extrapolating the global normalisation. The level uses
-    the conditioning values only, never the hidden targets."""
+
+def context_stats(x, cond_mask, scaling: str, xp=np):
+    """``(level, scale)`` of each window and channel from its conditioning values only
+    (never the hidden targets), shapes (B, 1, K); the model works on
+    ``(x - level) / scale``:
+
+    * ``"none"``: level 0, scale 1;
+    * ``"mean"``: level = the mean of the conditioning values (0 where a channel has
+      none), scale 1 (mean scaling, as GluonTS and TSDiff scale windows by their
+      context);
+    * ``"standardize"``: also scale = their standard deviation, floored at 1e-2 of the
+      global scale (the data are already globally normalised) and 1 where fewer than two
+      values are given.
+
+    A trending series such as CO2, whose held-out years lie above every training level,
+    is then imputed relative to its own context instead of extrapolating the global
+    normalisation, and with ``standardize`` its small seasonal detail is of order one."""
+    if scaling == "none":
+        return 0.0, 1.0
     count = xp.sum(cond_mask, axis=1, keepdims=True)
-    return xp.sum(x * cond_mask, axis=1, keepdims=True) / xp.maximum(count, 1.0)
+    level = xp.sum(x * cond_mask, axis=1, keepdims=True) / xp.maximum(count, 1.0)
+    if scaling == "mean":
+        return level, 1.0
+    var = xp.sum(cond_mask * (x - level) ** 2, axis=1, keepdims=True) / xp.maximum(count, 1.0)
+    scale = xp.where(count > 1, xp.maximum(xp.sqrt(var), 1e-2), 1.0)
+    return level, scale
 
 
 class _SeriesTask(Task):
@@ -86,12 +103,12 @@ class ImputationTask(_SeriesTask):
     ``historical``: another window's missingness pattern; ``mix``: either, with equal
     probability), ``missing_rate`` (evaluation: the fraction of observed values hidden,
     CSDI's 0.1 / 0.5 / 0.9) and ``missing_pattern`` (evaluation: ``random`` or
-    ``historical``) and ``center`` (model each window relative to the mean of its
-    conditioning values, :func:`context_level`)."""
+    ``historical``) and ``scaling`` (model each window relative to the statistics of
+    its conditioning values, :func:`context_stats`)."""
 
     name = "ts_imputation"
     conditional = True
-    _center = False  # set from the config by eval_condition (summaries come after it)
+    _scaling = "none"  # set from the config by eval_condition (summaries come after it)
 
     # -- targets ------------------------------------------------------------------------
     def target(self, config, batch: dict, key: jax.Array, *, train: bool) -> jax.Array:
@@ -112,8 +129,8 @@ class ImputationTask(_SeriesTask):
         target = self.target(config, batch, key, train=train)
         cond_mask = batch["observed_mask"] * (1.0 - target)
         x = batch["x"]
-        if config.task.get("center", False):
-            x = x - context_level(x, cond_mask, jnp)
+        level, scale = context_stats(x, cond_mask, self.scaling(config), jnp)
+        x = (x - level) / scale
         out = {"x": x, "cond_mask": cond_mask, "cond_values": x * cond_mask,
                "time": batch["time"], "loss_mask": target}
         if "label" in batch:
@@ -132,7 +149,7 @@ class ImputationTask(_SeriesTask):
         return {}
 
     def eval_condition(self, config, batch, key) -> dict:
-        self._center = bool(config.task.get("center", False))
+        self._scaling = self.scaling(config)
         b = self._model_batch(config, jax.tree.map(jnp.asarray, batch), key, train=False)
         cond = {k: np.asarray(b[k]) for k in ("cond_mask", "cond_values", "time")}
         masks.check_masks(np.asarray(batch["observed_mask"]), np.asarray(b["loss_mask"]))
@@ -157,7 +174,7 @@ class ImputationTask(_SeriesTask):
         cond_mask = np.asarray(condition["cond_mask"])
         target = np.asarray(batch["observed_mask"]) * (1.0 - cond_mask)
         values = np.asarray(batch["x"])
-        samples = samples + self._level(batch, condition)
+        samples = self._unscale(samples, batch, condition)
         truth = values * std + mean
         count = float(target.sum())
         if count == 0:
@@ -198,17 +215,24 @@ class ImputationTask(_SeriesTask):
                          "rmse": float(np.sqrt(total[name + "/sq"] / count))}
         return out
 
-    def _level(self, batch: dict, condition: dict) -> np.ndarray | float:
-        """What the model's windows were shifted by (0 unless ``center``): the context
-        level recomputed from the held-out values and the conditioning mask."""
-        if not self._center:
-            return 0.0
-        return context_level(np.asarray(batch["x"]), np.asarray(condition["cond_mask"]))
+    @staticmethod
+    def scaling(config) -> str:
+        """``config.task.scaling`` (default ``"none"``), checked."""
+        return checks.choice("config.task", "scaling", config.task.get("scaling", "none"),
+                             SCALINGS)
+
+    def _unscale(self, samples: np.ndarray, batch: dict, condition: dict) -> np.ndarray:
+        """Draws in the model's window coordinates back to the data's (normalised) ones:
+        the context statistics recomputed from the held-out values and the conditioning
+        mask, as the batch transform computed them."""
+        level, scale = context_stats(np.asarray(batch["x"]), np.asarray(condition["cond_mask"]),
+                                     self._scaling)
+        return samples * scale + level
 
     def condition_pictures(self, samples, batch, condition, dataset, path):
         from experiments import plots
 
-        samples = samples + self._level(batch, condition)
+        samples = self._unscale(samples, batch, condition)
         draws = _denormalize(dataset, samples[:, :4])
         cond_mask = np.asarray(condition["cond_mask"])[:4]
         target = np.asarray(batch["observed_mask"])[:4] * (1.0 - cond_mask)
@@ -268,4 +292,5 @@ class GenerationTask(_SeriesTask):
                                          title=f"{self.name}: generated vs real (normalised)")
 
 
-__all__ = ["ForecastingTask", "GenerationTask", "ImputationTask", "STRATEGIES"]
+__all__ = ["ForecastingTask", "GenerationTask", "ImputationTask", "SCALINGS", "STRATEGIES",
+           "context_stats"]

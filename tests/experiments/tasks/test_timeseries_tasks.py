@@ -37,16 +37,15 @@ def test_imputation_batches_hide_observed_values_and_give_the_rest(co2):
     target, cond = np.asarray(out["loss_mask"]), np.asarray(out["cond_mask"])
     assert np.all(target <= observed) and np.all(cond == observed * (1 - target))
     np.testing.assert_array_equal(out["cond_values"], np.asarray(out["x"]) * cond)
-    # centred: each window and channel is shifted by the mean of its conditioning values
-    # only (float32: a few ulp of values of order 1)
-    shift = np.asarray(batch["x"]) - np.asarray(out["x"])
-    level = (batch["x"] * cond).sum(1, keepdims=True) / np.maximum(cond.sum(1, keepdims=True), 1)
-    np.testing.assert_allclose(shift, np.broadcast_to(level, shift.shape), atol=1e-6)
-    config.task.center = False
+    # standardized: each window and channel by the mean and standard deviation of its
+    # conditioning values only (float32: a few ulp of values of order 1)
+    level, scale = _stats(batch, {"cond_mask": cond})
+    np.testing.assert_allclose(out["x"], (batch["x"] - level) / scale, rtol=1e-5, atol=1e-5)
+    config.task.scaling = "none"
     plain = task.batch_transform(config, spec, train=True)(batch, jax.random.PRNGKey(0))
     np.testing.assert_array_equal(plain["x"], batch["x"])
     np.testing.assert_array_equal(plain["loss_mask"], out["loss_mask"])
-    config.task.center = True
+    config.task.scaling = "standardize"
     # training draws a ratio per window: the hidden fractions spread over (0, 1)
     frac = target.sum((1, 2)) / observed.sum((1, 2))
     assert frac.min() < 0.3 and frac.max() > 0.7
@@ -125,21 +124,24 @@ def test_draws_equal_to_the_truth_score_zero_and_beat_every_baseline():
     assert min(score["baseline_mean"]["mae"], score["baseline_linear_interpolation"]["mae"]) > 0
 
 
-def test_centred_draws_are_shifted_back_before_scoring(co2):
-    """Draws equal to the centred held-out windows (what a perfect centred model gives)
-    score zero: evaluation adds each window's context level back."""
+def test_scaled_draws_are_mapped_back_before_scoring(co2):
+    """Draws equal to the standardized held-out windows (what a perfect model gives in
+    its window coordinates) score zero: evaluation maps each window back."""
     config, dataset, batch = co2
     task = get_task("ts_imputation")
     cond = task.eval_condition(config, batch, jax.random.PRNGKey(3))
-    centred = np.asarray(cond["cond_values"]) + (batch["x"] - np.asarray(cond["cond_values"])
-                                                 - _level(batch, cond)) * (1 - cond["cond_mask"])
-    score = task.score([task.summarize(np.stack([centred] * 4), batch, cond, dataset)], dataset)
-    assert score["mae"] < 1e-4 and score["crps"] < 1e-6  # float32 values of order 300 ppm
-    uncentred = task.score([task.summarize(np.stack([batch["x"]] * 4), batch, cond, dataset)],
-                           dataset)
-    assert uncentred["mae"] > 1.0  # without the shift back the level would be counted twice
+    level, scale = _stats(batch, cond)
+    perfect = (batch["x"] - level) / scale
+    score = task.score([task.summarize(np.stack([perfect] * 4), batch, cond, dataset)], dataset)
+    assert score["mae"] < 1e-3 and score["crps"] < 1e-5  # float32 values of order 300 ppm
+    unmapped = task.score([task.summarize(np.stack([batch["x"]] * 4), batch, cond, dataset)],
+                          dataset)
+    assert unmapped["mae"] > 1.0  # the level and scale would be applied twice
 
 
-def _level(batch, cond):
+def _stats(batch, cond):
     c = np.asarray(cond["cond_mask"])
-    return (batch["x"] * c).sum(1, keepdims=True) / np.maximum(c.sum(1, keepdims=True), 1)
+    n = c.sum(1, keepdims=True)
+    level = (batch["x"] * c).sum(1, keepdims=True) / np.maximum(n, 1)
+    std = np.sqrt((c * (batch["x"] - level) ** 2).sum(1, keepdims=True) / np.maximum(n, 1))
+    return level, np.where(n > 1, np.maximum(std, 1e-2), 1.0)
