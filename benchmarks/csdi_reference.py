@@ -1,0 +1,400 @@
+"""Cross-check of diffax's CSDI-style imputation against the reference CSDI
+(ermongroup/CSDI, PyTorch) on the same windows, the same hidden values and the same
+metrics.
+
+    python -m benchmarks.csdi_reference --out DIR [--dataset ts:basic_motions] \
+        [--steps 300] [--samples 16] [--protocol small|full] \
+        [--csdi-python /work/csdi_venv/bin/python] [--csdi-path /work/csdi_ref]
+
+1. Builds diffax's experiment (``configs/timeseries/basic_motions_imputation.py`` or
+   ``co2_imputation.py``, sizes overridden through the config) and exports to
+   DIR/windows.npz its training windows, its held-out windows, their observed masks and
+   the evaluation masks the ``ts_imputation`` task draws (``eval_condition`` with the
+   keys of ``experiments.evaluation.conditional_metrics``: chunks of ``data.batch_size``
+   windows, key ``fold_in(PRNGKey(seed + 20000), chunk)``).
+2. Trains diffax with ``experiments.runner.train`` (DIR/diffax) and imputes the held-out
+   targets as ``conditional_metrics`` does (same sampler keys, compilation outside the
+   timing) with its default sampler and NFE, and with the same sampler at 50 NFE
+   (CSDI's 50 DDPM steps), plus any ``--extra-run sampler:nfe``.
+3. Runs the reference CSDI in its own interpreter (``--csdi-python``) through
+   benchmarks/csdi_reference_adapter.py, which imports CSDI from ``--csdi-path`` and
+   trains it on the exported windows for the same number of optimizer steps and batch
+   size, at the same width as diffax's network, then imputes with the same number of
+   samples (50 ancestral DDPM steps).
+4. Scores every set of samples with the same diffax functions
+   (``diffax.metrics.crps_quantile_csdi``, ``masked_mae``, ``masked_rmse``, data units)
+   on the same hidden values, and writes DIR/csdi_reference.json and a table.
+
+``--protocol full`` is CSDI's: 100 samples per window, CSDI's default width for both
+(64 channels, 4 layers, 8 heads) and batch 16 trained for 200 epochs (the number of
+steps follows from the training set size). See docs/csdi_reference.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+CONFIGS = {"ts:basic_motions": "configs.timeseries.basic_motions_imputation",
+           "ts:co2": "configs.timeseries.co2_imputation"}
+#: CSDI's config/base.yaml widths, in diffax's CSDI keywords
+PAPER_WIDTH = dict(channels=64, num_layers=4, num_heads=8, time_embed_dim=128,
+                   feature_embed_dim=16, diffusion_embed_dim=128)
+#: diffax's CSDI keyword -> the adapter's (CSDI's config) name
+CSDI_NAMES = {"channels": "channels", "num_layers": "layers", "num_heads": "nheads",
+              "diffusion_embed_dim": "diffusion_embedding_dim",
+              "time_embed_dim": "timeemb", "feature_embed_dim": "featureemb"}
+CSDI_NFE = 50  # CSDI's diffusion.num_steps (ancestral DDPM: one network call a step)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", required=True)
+    p.add_argument("--dataset", default="ts:basic_motions", choices=sorted(CONFIGS))
+    p.add_argument("--protocol", default="small", choices=("small", "full"),
+                   help="full: CSDI's protocol (100 samples, width 64x4, batch 16, "
+                        "200 epochs); flags given explicitly still win")
+    p.add_argument("--steps", type=int, default=None,
+                   help="optimizer steps of each model (small: 300; full: 200 epochs)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="set the steps as epochs x ceil(train windows / batch)")
+    p.add_argument("--samples", type=int, default=None, help="small: 16; full: 100")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="training batch of both (small: the config's; full: 16)")
+    p.add_argument("--width", default=None, choices=("config", "paper"),
+                   help="network width of both: the diffax config's or CSDI's default")
+    p.add_argument("--missing-rate", type=float, default=0.5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--extra-run", action="append", default=[], metavar="SAMPLER:NFE",
+                   help="another diffax sampler run, e.g. euler_maruyama:50")
+    p.add_argument("--csdi-python", default="/work/csdi_venv/bin/python")
+    p.add_argument("--csdi-path", default="/work/csdi_ref")
+    p.add_argument("--skip-csdi", action="store_true", help="diffax only")
+    p.add_argument("--reuse", action="store_true",
+                   help="keep a finished diffax training and CSDI run found in DIR")
+    args = p.parse_args(argv)
+    full = args.protocol == "full"
+    args.samples = args.samples or (100 if full else 16)
+    args.width = args.width or ("paper" if full else "config")
+    if args.epochs is None and args.steps is None:
+        if full:
+            args.epochs = 200
+        else:
+            args.steps = 300
+    if full and args.batch_size is None:
+        args.batch_size = 16
+    return args
+
+
+def make_config(args):
+    from experiments import runner
+
+    c = runner.load_config(CONFIGS[args.dataset])
+    c.seed = args.seed
+    if args.batch_size:
+        c.data.batch_size = args.batch_size
+    if args.width == "paper":
+        c.model.kwargs.update(PAPER_WIDTH)
+    c.task.missing_rate = args.missing_rate
+    c.eval.draws = args.samples
+    c.eval.num_batches = 1  # set to the whole held-out split by export_windows
+    c.training.sample_every = 0
+    c.training.progress = False
+    return c
+
+
+def git_commit(path: str) -> str:
+    try:
+        out = subprocess.run(["git", "-C", path, "rev-parse", "HEAD"], check=True,
+                             capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", path, "status", "--porcelain", "--",
+                                "diffax", "experiments", "configs"], capture_output=True,
+                               text=True).stdout.strip()
+        return out + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+# ---- 1. the shared windows and masks ----------------------------------------------------
+
+def export_windows(config, path: str) -> dict:
+    """Training and held-out windows and the task's evaluation masks (.npz at ``path``)."""
+    from experiments import runner
+
+    train = runner.build(config)
+    test = runner.build(config, split=config.eval.split)
+    tr = train.examples(np.arange(train.dataset.num_examples))
+    total = test.dataset.num_examples
+    rows = min(int(config.data.batch_size), total)
+    parts = {"x": [], "observed_mask": [], "time": [], "cond_mask": []}
+    config.eval.num_batches = -(-total // rows)  # conditional_metrics: every window
+    for i in range(config.eval.num_batches):
+        index = np.arange(i * rows, (i + 1) * rows)
+        real = int(np.sum(index < total))
+        batch = test.examples(np.minimum(index, total - 1))
+        cond = test.task.eval_condition(config, batch, jax.random.fold_in(
+            jax.random.PRNGKey(config.seed + 20_000), i))
+        for k in ("x", "observed_mask", "time"):
+            parts[k].append(np.asarray(batch[k])[:real])
+        parts["cond_mask"].append(np.asarray(cond["cond_mask"])[:real])
+    te = {k: np.concatenate(v) for k, v in parts.items()}
+    data = {"train_x": np.asarray(tr["x"], np.float32),
+            "train_observed_mask": np.asarray(tr["observed_mask"], np.float32),
+            "train_time": np.asarray(tr["time"], np.float32),
+            "test_x": te["x"].astype(np.float32),
+            "test_observed_mask": te["observed_mask"].astype(np.float32),
+            "test_time": te["time"].astype(np.float32),
+            "test_cond_mask": te["cond_mask"].astype(np.float32),
+            "test_target_mask": (te["observed_mask"] * (1 - te["cond_mask"])).astype(
+                np.float32),
+            "mean": np.asarray(test.dataset.mean, np.float64),
+            "std": np.asarray(test.dataset.std, np.float64)}
+    np.savez(path, **data)
+    return data
+
+
+# ---- scoring (both models) ----------------------------------------------------------------
+
+def score(samples: np.ndarray, data: dict) -> dict:
+    """CRPS / MAE / RMSE (data units) of draws (S, M, L, K) in normalised units on the
+    hidden values, with diffax.metrics only."""
+    from diffax import metrics
+
+    x, target = data["test_x"], data["test_target_mask"]
+    mean, std = data["mean"], data["std"]
+    pred, truth = samples * std + mean, x * std + mean
+    return {"crps": float(metrics.crps_quantile_csdi(samples, x, target, mean, std)),
+            "mae": float(metrics.masked_mae(pred, truth, target)),
+            "rmse": float(metrics.masked_rmse(pred, truth, target))}
+
+
+def score_point(pred: np.ndarray, data: dict) -> dict:
+    """A point prediction (M, L, K), normalised: its CRPS is its absolute error."""
+    from diffax import metrics
+
+    x, target, mean, std = data["test_x"], data["test_target_mask"], data["mean"], data["std"]
+    mae = float(metrics.masked_mae(pred * std + mean, x * std + mean, target, sample_axis=None))
+    crps = mae * float(target.sum()) / float(np.sum(target * np.abs(x * std + mean)))
+    return {"crps": crps, "mae": mae, "rmse": float(metrics.masked_rmse(
+        pred * std + mean, x * std + mean, target, sample_axis=None))}
+
+
+# ---- 2. diffax --------------------------------------------------------------------------
+
+def train_diffax(config, workdir: str, reuse: bool) -> dict:
+    from experiments import runner
+
+    summary_path = os.path.join(workdir, "train_summary.json")
+    if reuse and os.path.exists(summary_path):
+        with open(summary_path) as f:
+            summary = json.load(f)
+        if summary["steps"] == config.training.n_steps:
+            print(f"[csdi_reference] reusing diffax training in {workdir}", flush=True)
+            return summary
+    runner.train(config, workdir)
+    with open(summary_path) as f:
+        return json.load(f)
+
+
+def data_coordinates(task, samples: np.ndarray, batch: dict, cond: dict) -> np.ndarray:
+    """Draws in the model's window coordinates (the task's per-window context scaling,
+    ``config.task.scaling``) back in the data's normalised ones, as the task's
+    ``summarize`` maps them before scoring (checked against its scores below)."""
+    return task._unscale(samples, batch, cond)
+
+
+def impute_diffax(config, workdir: str, data: dict, runs) -> list[dict]:
+    """Draws for every held-out window, as experiments.evaluation.conditional_metrics
+    makes them; each run's scores and, as a check, the task's own scores of them."""
+    from diffax import training
+    from experiments import runner
+
+    exp, graphdef, state = runner.restore(config, workdir)
+    params = training.eval_params(state, config.sampling.params)
+    test = runner.build(config, split=config.eval.split)
+    total, draws = test.dataset.num_examples, int(config.eval.draws)
+    rows = min(int(config.data.batch_size), total)
+    results = []
+    for sampler, nfe in runs:
+        fn = runner.make_sample_fn(exp, graphdef, num_samples=draws * rows, sampler=sampler,
+                                   nfe=nfe, with_nfe=True)
+        chunks, summaries, wall, spent = [], [], 0.0, 0
+        for i in range(-(-total // rows)):
+            index = np.arange(i * rows, (i + 1) * rows)
+            real = int(np.sum(index < total))
+            batch = test.examples(np.minimum(index, total - 1))
+            cond = exp.task.eval_condition(config, batch, jax.random.fold_in(
+                jax.random.PRNGKey(config.seed + 20_000), i))
+            assert np.array_equal(np.asarray(cond["cond_mask"])[:real],
+                                  data["test_cond_mask"][i * rows:i * rows + real])
+            tiled = {k: np.concatenate([np.asarray(v)] * draws) for k, v in cond.items()}
+            key = jax.random.fold_in(jax.random.PRNGKey(config.sampling.seed), i)
+            if i == 0:  # compile outside the timing
+                jax.block_until_ready(fn(state.buffers, params, key, tiled))
+            t0 = time.perf_counter()
+            x, n = jax.device_get(fn(state.buffers, params, key, tiled))
+            wall += time.perf_counter() - t0
+            spent = max(spent, int(np.max(n)))
+            samples = np.asarray(x).reshape(draws, rows, *np.shape(x)[1:])[:, :real]
+            keep = lambda tree: {k: np.asarray(v)[:real] for k, v in tree.items()}
+            summaries.append(exp.task.summarize(samples, keep(batch), keep(cond), test.dataset))
+            chunks.append(data_coordinates(exp.task, samples, keep(batch), keep(cond)))
+        samples = np.concatenate(chunks, axis=1)
+        np.savez_compressed(os.path.join(workdir, f"samples_{sampler}_nfe{spent}.npz"),
+                            samples=samples.astype(np.float32))
+        task_scores = exp.task.score(summaries, test.dataset)
+        results.append({"method": "diffax", "sampler": sampler, "nfe": spent,
+                        "draws": draws, "impute_wall_s": wall,
+                        "imputations_per_s": draws * total / max(wall, 1e-9),
+                        **score(samples, data),
+                        "task_score": {k: task_scores[k] for k in ("crps", "mae", "rmse")}})
+        print(f"[csdi_reference] diffax {sampler} NFE {spent}: "
+              f"{json.dumps(results[-1])}", flush=True)
+    return results
+
+
+# ---- 3. reference CSDI ------------------------------------------------------------------
+
+def run_csdi(args, config, data_path: str, outdir: str, steps: int) -> dict:
+    os.makedirs(outdir, exist_ok=True)
+    out = os.path.join(outdir, "samples.npz")
+    info_path = os.path.join(outdir, "samples.json")
+    if not (args.reuse and os.path.exists(info_path)):
+        width = {CSDI_NAMES[k]: int(v) for k, v in config.model.kwargs.items()
+                 if k in CSDI_NAMES}
+        cmd = [args.csdi_python, os.path.join(HERE, "csdi_reference_adapter.py"),
+               "--data", data_path, "--out", out, "--csdi-path", args.csdi_path,
+               "--steps", str(steps), "--batch-size", str(config.data.batch_size),
+               "--samples", str(args.samples), "--eval-batch-size",
+               str(config.data.batch_size), "--width", json.dumps(width),
+               "--seed", str(args.seed)]
+        print("[csdi_reference] " + " ".join(cmd), flush=True)
+        with open(os.path.join(outdir, "log.txt"), "w") as log:
+            subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT,
+                           env={"OMP_WAIT_POLICY": "PASSIVE",  # no spinning on a busy CPU
+                                **{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}})
+    with open(info_path) as f:
+        info = json.load(f)
+    with np.load(out) as f:
+        info["samples_array"] = f["samples"]
+    return info
+
+
+# ---- 4. report --------------------------------------------------------------------------
+
+def table(result: dict) -> str:
+    head = ("| method | sampler | NFE | draws | CRPS | MAE | RMSE | train s | impute s "
+            "| imputations/s |")
+    lines = [head, "|" + "---|" * 10]
+    for r in result["runs"]:
+        lines.append(
+            f"| {r['method']} | {r.get('sampler', '')} | {r.get('nfe', '')} | "
+            f"{r.get('draws', '')} | {r['crps']:.4f} | {r['mae']:.4f} | {r['rmse']:.4f} | "
+            + (f"{r['train_wall_s']:.0f} | " if "train_wall_s" in r else " | ")
+            + (f"{r['impute_wall_s']:.1f} | {r['imputations_per_s']:.0f} |"
+               if "impute_wall_s" in r else " |  |"))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+    config = make_config(args)
+    load = os.getloadavg()
+    t_start = time.perf_counter()
+
+    data_path = os.path.join(args.out, "windows.npz")
+    data = export_windows(config, data_path)
+    n_train, length, k = data["train_x"].shape
+    steps = args.steps or args.epochs * math.ceil(n_train / config.data.batch_size)
+    config.training.n_steps = steps
+    config.training.ckpt_every = steps
+    config.training.log_every = max(1, min(config.training.log_every, steps // 10))
+    config.optim.warmup_steps = min(config.optim.warmup_steps, steps // 5)
+
+    workdir = os.path.join(args.out, "diffax")
+    summary = train_diffax(config, workdir, args.reuse)
+    runs = [(config.sampling.sampler, int(config.sampling.nfe)),
+            (config.sampling.sampler, CSDI_NFE)]
+    for spec in args.extra_run:
+        name, nfe = spec.rsplit(":", 1)
+        runs.append((name, int(nfe)))
+    runs = list(dict.fromkeys(runs))
+    diffax_runs = impute_diffax(config, workdir, data, runs)
+    for r in diffax_runs:
+        r["train_wall_s"] = summary["wall_s"]
+
+    from diffax.baselines import timeseries as base
+    x, cond = data["test_x"], data["test_cond_mask"]
+    baseline_runs = [{"method": f"baseline: {name}", **score_point(fn(x, cond), data)}
+                     for name, fn in (("mean", base.mean_impute),
+                                      ("linear interpolation", base.linear_interpolate))]
+
+    csdi_runs, csdi = [], None
+    if not args.skip_csdi:
+        csdi = run_csdi(args, config, data_path, os.path.join(args.out, "csdi"), steps)
+        samples = csdi.pop("samples_array")
+        csdi_runs = [{"method": "CSDI (reference)", "sampler": "ddpm ancestral",
+                      "nfe": csdi["nfe"], "draws": csdi["samples"],
+                      "train_wall_s": csdi["train_wall_s"],
+                      "impute_wall_s": csdi["impute_wall_s"],
+                      "imputations_per_s": csdi["imputations_per_s"],
+                      **score(samples, data), "csdi_own_metrics": csdi["csdi_own_metrics"]}]
+
+    target = data["test_target_mask"]
+    import flax
+    result = {
+        "dataset": args.dataset, "protocol": args.protocol, "seed": args.seed,
+        "windows": {"train": int(n_train), "test": int(len(x)), "length": int(length),
+                    "channels": int(k)},
+        "missing_rate": args.missing_rate,
+        "hidden_values": int(target.sum()),
+        "hidden_fraction_of_observed": float(target.sum() / data["test_observed_mask"].sum()),
+        "steps": {"diffax": int(summary["steps"]),
+                  "csdi": int(csdi["steps"]) if csdi else None},
+        "batch_size": int(config.data.batch_size), "samples": args.samples,
+        "width": {"name": args.width, **{k_: int(v) for k_, v in
+                                         config.model.kwargs.items() if k_ in CSDI_NAMES}},
+        "num_params": {"diffax": int(summary["num_params"]),
+                       "csdi": int(csdi["num_params"]) if csdi else None},
+        "diffax_config": {"process": config.process.name, "loss": config.loss.name,
+                          "scaling": config.task.get("scaling", "none"),
+                          "train_strategy": config.task.train_strategy,
+                          "learning_rate": config.optim.learning_rate,
+                          "warmup_steps": config.optim.warmup_steps,
+                          "ema_decays": list(config.training.ema_decays),
+                          "schedule": config.sampling.schedule},
+        "csdi_config": csdi["config"] if csdi else None,
+        "runs": diffax_runs + csdi_runs + baseline_runs,
+        "versions": {"diffax_commit": git_commit(ROOT), "jax": jax.__version__,
+                     "flax": flax.__version__, "csdi_commit": git_commit(args.csdi_path),
+                     "torch": csdi["torch"] if csdi else None,
+                     "torch_threads": csdi["threads"] if csdi else None},
+        "platform": {"jax": jax.devices()[0].platform, "cpus": os.cpu_count(),
+                     "loadavg_at_start": [round(v, 2) for v in load]},
+        "total_wall_s": time.perf_counter() - t_start,
+    }
+    with open(os.path.join(args.out, "csdi_reference.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"\n{args.dataset}: {n_train} train / {len(x)} held-out windows of ({length}, {k}), "
+          f"{result['hidden_values']} hidden values (missing rate {args.missing_rate}), "
+          f"{steps} steps, batch {config.data.batch_size}, {args.samples} samples, width "
+          f"{args.width} (params diffax {summary['num_params']}, CSDI "
+          f"{csdi['num_params'] if csdi else '-'})\n")
+    print(table(result))
+    return result
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, ROOT)
+    main()
