@@ -26,6 +26,10 @@ from diffax.metrics.precision_recall import precision_recall
 from diffax.metrics.sliced_wasserstein import sliced_wasserstein
 from diffax.metrics.timeseries import (crps_quantile_csdi, crps_sum, masked_mae, masked_rmse,
                                        sample_median, sample_quantiles)
+from diffax.metrics.timeseries_generation import (ClassAccuracy, DiscriminativeScore,
+                                                  PredictiveScore,
+                                                  conditional_class_accuracy,
+                                                  discriminative_score, predictive_score)
 from diffax.metrics.two_sample import energy_distance, mmd
 
 __all__ = [
@@ -69,4 +73,13 @@ __all__ = [
     "sliced_wasserstein",
     "update_feature_statistics",
     "weighted_quantile_loss",
+]
+
+__all__ += [
+    "ClassAccuracy",
+    "DiscriminativeScore",
+    "PredictiveScore",
+    "conditional_class_accuracy",
+    "discriminative_score",
+    "predictive_score",
 ]
