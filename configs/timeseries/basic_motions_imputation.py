@@ -9,6 +9,6 @@ def get_config():
     c = defaults.get_config()
     c.data.name = "ts:basic_motions"
     c.data.kwargs = {}
-    c.data.batch_size = 20
+    c.data.batch_size = 8
     c.model.kwargs.num_heads = 4
     return c

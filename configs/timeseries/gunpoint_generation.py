@@ -10,7 +10,7 @@ def get_config():
     c.task.name = "ts_generation"
     c.data.name = "ts:gunpoint"
     c.data.kwargs = {}
-    c.data.batch_size = 25
+    c.data.batch_size = 16
     c.model.class_conditional = True
     c.training.sample_every = 500
     c.sampling.num_samples = 64

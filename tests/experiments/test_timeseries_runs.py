@@ -1,0 +1,74 @@
+"""The time-series configs through the unchanged runner: train, sample and evaluate for
+imputation, forecasting and generation, at tiny sizes (the numbers of a real run are in
+docs/timeseries.md; here: every output exists and is consistent)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from experiments import runner
+
+TINY = dict(channels=8, num_layers=1, num_heads=2, time_embed_dim=8, feature_embed_dim=4,
+            diffusion_embed_dim=16)
+
+
+def tiny(path: str, **task):
+    c = runner.load_config(path)
+    c.model.kwargs.update(TINY)
+    c.training.n_steps = 20
+    c.training.log_every = 10
+    c.training.ckpt_every = 20
+    c.training.sample_every = 0
+    c.training.progress = False
+    c.sampling.nfe = 4
+    c.eval.nfes = (4,)
+    c.eval.samplers = ("dpm_solver++_2m",)
+    c.eval.draws = 3
+    c.eval.num_batches = 1
+    c.task.update(task)
+    return c
+
+
+@pytest.mark.parametrize("path, baselines", [
+    ("configs/timeseries/co2_imputation.py", ["baseline_linear_interpolation", "baseline_mean"]),
+    ("configs/timeseries/co2_forecasting.py",
+     ["baseline_last_value", "baseline_linear_trend", "baseline_seasonal_naive"]),
+])
+def test_conditional_configs_train_sample_and_score(path, baselines, tmp_path):
+    config = tiny(path)
+    workdir = str(tmp_path)
+    runner.train(config, workdir)
+    draws = runner.sample(config, workdir)
+    rows = min(config.data.batch_size, runner.build(config, split="test").dataset.num_examples)
+    assert draws.shape[:2] == (3, rows) and np.isfinite(draws).all()
+    saved = np.load(os.path.join(workdir, "samples", "dpm_solver++_2m_nfe4_step20_condition.npz"))
+    np.testing.assert_array_equal(saved["samples"], draws)
+    assert os.path.getsize(os.path.join(workdir, "samples",
+                                        "dpm_solver++_2m_nfe4_step20_condition.png")) > 10_000
+    results = runner.evaluate(config, workdir)
+    (entry,) = json.load(open(os.path.join(workdir, "metrics.json")))["samples"]
+    assert entry == results["samples"][0]
+    assert entry["nfe"] == 4 and entry["draws"] == 3 and entry["num_examples"] == rows
+    assert sorted(k for k in entry if k.startswith("baseline_")) == baselines
+    for key in ("crps", "crps_sum", "mae", "rmse"):
+        assert np.isfinite(entry[key]) and entry[key] > 0
+    # a point prediction's CRPS is its absolute error over sum |y|: the ratio of CRPS to
+    # MAE is the same for every baseline (one denominator)
+    ratios = [entry[b]["crps"] / entry[b]["mae"] for b in baselines]
+    np.testing.assert_allclose(ratios, ratios[0], rtol=1e-6)
+
+
+def test_generation_config_trains_samples_and_evaluates(tmp_path):
+    config = tiny("configs/timeseries/gunpoint_generation.py")
+    config.sampling.num_samples = 8
+    config.eval.num_samples = 16
+    workdir = str(tmp_path)
+    runner.train(config, workdir)
+    x = runner.sample(config, workdir)
+    assert x.shape == (8, 150, 1) and np.isfinite(x).all()
+    assert os.path.exists(os.path.join(workdir, "samples", "dpm_solver++_2m_nfe4_step20.png"))
+    (entry,) = runner.evaluate(config, workdir)["samples"]
+    assert entry["features"] == "pixels" and entry["guidance_scale"] == 1.0
+    assert np.isfinite(entry["fd"]) and np.isfinite(entry["sliced_w2"])
