@@ -1,4 +1,4 @@
-"""Fixed-step diffrax solves of diagonal-noise Itô SDEs (:class:`~diffax.neural_sde.sde_classes.SDE`).
+"""Fixed-step diffrax solves of the diagonal-noise Itô SDEs (:mod:`.sde_classes`).
 
 Solvers (all converge to the Itô solution):
 
