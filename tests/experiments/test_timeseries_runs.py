@@ -61,7 +61,7 @@ def test_conditional_configs_train_sample_and_score(path, baselines, tmp_path):
 
 
 def test_generation_config_trains_samples_and_evaluates(tmp_path):
-    config = tiny("configs/timeseries/gunpoint_generation.py")
+    config = tiny("configs/timeseries/gunpoint_generation.py", metric_steps=5)
     config.sampling.num_samples = 8
     config.eval.num_samples = 16
     workdir = str(tmp_path)
@@ -72,3 +72,6 @@ def test_generation_config_trains_samples_and_evaluates(tmp_path):
     (entry,) = runner.evaluate(config, workdir)["samples"]
     assert entry["features"] == "pixels" and entry["guidance_scale"] == 1.0
     assert np.isfinite(entry["fd"]) and np.isfinite(entry["sliced_w2"])
+    assert entry["metric_steps"] == 5 and 0 <= entry["discriminative_score"] <= 0.5
+    assert entry["predictive_score"] > 0 and entry["predictive_score_real"] > 0
+    assert 0 <= entry["class_accuracy"] <= 1 and 0 <= entry["class_accuracy_real"] <= 1
