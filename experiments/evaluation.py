@@ -135,8 +135,8 @@ def conditional_metrics(exp, test, graphdef, state, params, sampler: str, nfe: i
     """Score a conditional task (imputation, forecasting) with ``sampler`` at ``nfe``.
 
     The held-out windows are taken in order, ``rows = min(data.batch_size, split size)``
-    at a time, for at most ``config.eval.num_batches`` chunks (0: the whole split; the
-    last chunk is padded by repeating its last example and the padding is not scored).
+    at a time, for at most ``config.eval.num_batches`` chunks (the last chunk is padded
+    by repeating its last example and the padding is not scored).
     For each chunk the task turns the batch into a condition
     (:meth:`~experiments.tasks.Task.eval_condition`, a fixed key per chunk), the
     ``config.eval.draws`` samples of every window are drawn in one jitted call (the
@@ -151,8 +151,7 @@ def conditional_metrics(exp, test, graphdef, state, params, sampler: str, nfe: i
     e = config.eval
     total = test.dataset.num_examples
     draws, rows = int(e.draws), min(int(config.data.batch_size), total)
-    chunks = -(-total // rows)
-    chunks = min(chunks, e.num_batches) if e.num_batches > 0 else chunks
+    chunks = min(-(-total // rows), e.num_batches)
     fn = runner.make_sample_fn(exp, graphdef, num_samples=draws * rows, sampler=sampler,
                                nfe=nfe, with_nfe=True)
     summaries, wall, spent, scored = [], 0.0, 0, 0

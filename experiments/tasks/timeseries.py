@@ -232,13 +232,16 @@ class ImputationTask(_SeriesTask):
     def condition_pictures(self, samples, batch, condition, dataset, path):
         from experiments import plots
 
-        samples = self._unscale(samples, batch, condition)
-        draws = _denormalize(dataset, samples[:, :4])
         cond_mask = np.asarray(condition["cond_mask"])[:4]
+        values = np.asarray(batch["x"])[:4]
+        # the draws are generated where nothing is given; elsewhere they are the given values
+        drawn = self._unscale(samples, batch, condition)[:, :4]
+        samples = np.where(cond_mask > 0, values, drawn)
+        draws = _denormalize(dataset, samples)
         target = np.asarray(batch["observed_mask"])[:4] * (1.0 - cond_mask)
         lo, med, hi = np.quantile(draws, [0.05, 0.5, 0.95], axis=0)
         k = draws.shape[-1]
-        return plots.series_bands(_denormalize(dataset, np.asarray(batch["x"])[:4]), cond_mask,
+        return plots.series_bands(_denormalize(dataset, values), cond_mask,
                                   target, lo, med, hi, path,
                                   channels=tuple(range(min(k, 3))),
                                   title=f"{self.name}: {samples.shape[0]} draws, median and "
