@@ -17,6 +17,7 @@ from experiments.tasks import get_task
 @pytest.fixture(scope="module")
 def co2():
     config = defaults.get_config()
+    config.task.scaling = "standardize"  # the level and the scale (defaults: level only)
     dataset = get_dataset("ts:co2", split="train", **dict(config.data.kwargs))
     return config, dataset, dataset.get(np.arange(0, 96, 3))
 
