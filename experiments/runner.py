@@ -198,7 +198,9 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> training.TrainStat
     checkpoints, ``metrics.jsonl``, TensorBoard scalars, sample grids under
     ``workdir/samples/`` and a final ``workdir/train_summary.json``."""
     exp = build(config)
+    _check_data_spec(exp, workdir)
     _write_json(fs.join(workdir, "config.json"), json.loads(config.to_json_best_effort()))
+    _write_json(fs.join(workdir, "data_spec.json"), _data_spec(exp))
     print(f"[diffax] {config.model.name}: {nn.param_summary(exp.network)}", flush=True)
     print(f"[diffax] data {config.data.name}: {exp.dataset.num_examples} examples of shape "
           f"{exp.data_shape}, global batch {config.data.batch_size}, "
@@ -282,9 +284,33 @@ def make_sample_fn(exp: Experiment, graphdef: nnx.GraphDef, *, num_samples: int,
     return sample_fn
 
 
+def _data_spec(exp: Experiment) -> dict:
+    """What a checkpoint's network was sized for (written by :func:`train`)."""
+    return {"data": exp.config.data.name, "data_shape": list(exp.data_shape),
+            "num_classes": exp.num_classes}
+
+
+def _check_data_spec(exp: Experiment, workdir: str) -> None:
+    """A clear error when the data no longer fit the network trained in ``workdir`` (a
+    different channel count, window or class count), before orbax reports a shape
+    mismatch of some parameter."""
+    path = fs.join(workdir, "data_spec.json")
+    if not fs.exists(path):
+        return
+    saved, now = json.loads(fs.read_text(path)), _data_spec(exp)
+    for key, what in (("data_shape", "examples of shape"), ("num_classes", "classes")):
+        if saved[key] != now[key]:
+            raise ValueError(
+                f"{exp.config.data.name!r} gives {what} {now[key]} (the last axis is the "
+                f"channel count), but the checkpoints in {workdir} were trained on "
+                f"{saved['data']!r} with {what} {saved[key]}: use the data and options the "
+                f"model was trained with, or a new --workdir for the new data.")
+
+
 def restore(config: ml_collections.ConfigDict, workdir: str, step: int | None = None):
     """(experiment, graphdef, state) restored from ``workdir/checkpoints``."""
     exp = build(config)
+    _check_data_spec(exp, workdir)
     tx, _ = _optimizer(config)
     graphdef, state = _initial_state(exp, tx)
     missing = FileNotFoundError(f"no checkpoint under {fs.join(workdir, 'checkpoints')}; train "

@@ -75,3 +75,19 @@ def test_generation_config_trains_samples_and_evaluates(tmp_path):
     assert entry["metric_steps"] == 5 and 0 <= entry["discriminative_score"] <= 0.5
     assert entry["predictive_score"] > 0 and entry["predictive_score_real"] > 0
     assert 0 <= entry["class_accuracy"] <= 1 and 0 <= entry["class_accuracy_real"] <= 1
+
+
+def test_a_checkpoint_refuses_data_with_another_channel_count(tmp_path):
+    """A model trained on univariate co2 windows, restored with 6-channel BasicMotions
+    windows: a ValueError naming both shapes, before any parameter is read."""
+    config = tiny("configs/timeseries/co2_imputation.py")
+    config.training.n_steps = 2
+    config.training.ckpt_every = 2
+    workdir = str(tmp_path)
+    runner.train(config, workdir)
+    other = tiny("configs/timeseries/basic_motions_imputation.py")
+    with pytest.raises(ValueError, match=r"shape \[100, 6\].*'ts:co2' with examples of "
+                                         r"shape \[48, 1\]"):
+        runner.evaluate(other, workdir)
+    with pytest.raises(ValueError, match="new --workdir"):
+        runner.train(other, workdir)
