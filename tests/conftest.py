@@ -43,6 +43,7 @@ def x64():
 SLOW_MODULES_FIRST = (
     "tests/notebooks/test_notebooks.py",
     "tests/experiments/test_runner.py",
+    "tests/experiments/test_timeseries_runs.py",
     "tests/experiments/test_gcs_workdir.py",
     "tests/training/test_checkpointing.py",
     "tests/samplers/test_conformance.py",
