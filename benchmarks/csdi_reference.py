@@ -33,6 +33,7 @@ steps follows from the training set size). See docs/csdi_reference.md.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import math
 import os
@@ -75,8 +76,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="network width of both: the diffax config's or CSDI's default")
     p.add_argument("--missing-rate", type=float, default=0.5)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--nfes", default=None,
+                   help="NFE budgets of diffax's default sampler, comma separated "
+                        "(default: the config's and CSDI's 50)")
     p.add_argument("--extra-run", action="append", default=[], metavar="SAMPLER:NFE",
                    help="another diffax sampler run, e.g. euler_maruyama:50")
+    p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                   help="diffax config override, e.g. task.scaling=none (a Python "
+                        "literal, else a string)")
     p.add_argument("--csdi-python", default="/work/csdi_venv/bin/python")
     p.add_argument("--csdi-path", default="/work/csdi_ref")
     p.add_argument("--skip-csdi", action="store_true", help="diffax only")
@@ -110,6 +117,17 @@ def make_config(args):
     c.eval.num_batches = 1  # set to the whole held-out split by export_windows
     c.training.sample_every = 0
     c.training.progress = False
+    for item in args.override:
+        key, value = item.split("=", 1)
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            pass
+        node, *path = key.split(".")[::-1]
+        section = c
+        for name in reversed(path):
+            section = section[name]
+        section[node] = value
     return c
 
 
@@ -324,8 +342,9 @@ def main(argv=None) -> dict:
 
     workdir = os.path.join(args.out, "diffax")
     summary = train_diffax(config, workdir, args.reuse)
-    runs = [(config.sampling.sampler, int(config.sampling.nfe)),
-            (config.sampling.sampler, CSDI_NFE)]
+    nfes = ([int(n) for n in args.nfes.split(",")] if args.nfes
+            else [int(config.sampling.nfe), CSDI_NFE])
+    runs = [(config.sampling.sampler, n) for n in nfes]
     for spec in args.extra_run:
         name, nfe = spec.rsplit(":", 1)
         runs.append((name, int(nfe)))
@@ -357,7 +376,7 @@ def main(argv=None) -> dict:
         "dataset": args.dataset, "protocol": args.protocol, "seed": args.seed,
         "windows": {"train": int(n_train), "test": int(len(x)), "length": int(length),
                     "channels": int(k)},
-        "missing_rate": args.missing_rate,
+        "missing_rate": args.missing_rate, "overrides": list(args.override),
         "hidden_values": int(target.sum()),
         "hidden_fraction_of_observed": float(target.sum() / data["test_observed_mask"].sum()),
         "steps": {"diffax": int(summary["steps"]),
