@@ -2,6 +2,7 @@
 ``config.task.name``; the runner, evaluation and training know no task."""
 
 from diffax.registry import Registry
+from experiments.tasks.anomaly import AnomalyTask
 from experiments.tasks.base import ElementSpec, Task
 from experiments.tasks.image import ImageTask
 from experiments.tasks.timeseries import ForecastingTask, GenerationTask, ImputationTask
@@ -13,6 +14,7 @@ TASKS.add("vector", VectorTask)
 TASKS.add("ts_imputation", ImputationTask)
 TASKS.add("ts_forecasting", ForecastingTask)
 TASKS.add("ts_generation", GenerationTask)
+TASKS.add("ts_anomaly", AnomalyTask)
 
 
 def get_task(name: str) -> Task:

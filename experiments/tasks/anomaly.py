@@ -1,0 +1,375 @@
+"""Time-series anomaly detection by imputation (Chen et al., VLDB 2023, "ImDiffusion:
+Imputed Diffusion Models for Multivariate Time Series Anomaly Detection"), on the task
+layer: no special case in the runner, the evaluation loop or the train step.
+
+Training is the imputation task's (:class:`~experiments.tasks.timeseries.ImputationTask`:
+CSDI network, loss on the hidden values, windows scaled by their context statistics) with
+ImDiffusion's *grating masks* instead of random ones: the target of a window is one
+phase of alternating time segments of ``config.task.segment`` steps
+(:func:`diffax.data.timeseries.masks.grating_masks`, ``config.task.num_masks`` phases,
+complementary: each step is a target in exactly one of them); training draws the phase
+and a random offset of the grating per window.
+
+Detection. The evaluation split is every window ``num_masks`` times in a row (copy ``g``
+hides phase ``g``), so each step of each window is imputed exactly once from its
+neighbours; ``config.eval.draws`` imputations are drawn per target. The per-step errors
+(mean |imputation - value| over the observed channels, normalised units) of all windows
+are assembled back onto the whole series (steps covered by two windows, e.g. the
+end-aligned last one, average them). Scores:
+
+* ``score_t``: the error of the median draw; best F1 and best point-adjusted F1 over
+  every threshold (an oracle threshold on the test labels, as most papers report), and
+  AUC-PR (average precision);
+* ``fixed_*``: the threshold is the ``config.task.threshold_quantile`` quantile of the
+  same score on *calibration* data: the last ``config.task.calibration_steps`` steps of
+  every training series, held out of training (normal data the model has not seen);
+* ``vote_*``: ImDiffusion's ensemble vote. Each draw is one ensemble member with its own
+  threshold (the same quantile of that member's calibration errors); a step's votes are
+  the members whose error exceeds their threshold; ``vote_f1``/``vote_pa_f1`` flag a
+  majority (votes > M / 2), ``vote_best_pa_f1`` the best vote level k (votes >= k, k in
+  1..M), as ImDiffusion picks it.
+
+  Difference from the paper: ImDiffusion's members are the imputations at 10 intermediate
+  denoising steps of one reverse chain, each flagging a top fraction of its errors scaled
+  by its mean error; the runner's sampler returns final draws only, so our members are
+  independent final draws and the per-member calibration quantile replaces the scaled
+  fraction (it adapts to each member's error scale in the same way).
+* ``baseline_reconstruction``: the same numbers for
+  :func:`diffax.baselines.timeseries.reconstruction_error_scores` (leave-one-out moving
+  average) on the same steps, computed on each whole series (no window edges).
+
+The picture ``..._anomaly.png`` (test series, anomaly segments shaded, both scores and
+the fixed thresholds, and a zoom on the first anomaly) is written next to the first
+chunk's imputation picture. See docs/timeseries_anomaly.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from diffax import checks, metrics
+from diffax import data as ddata
+from diffax.data.timeseries import masks
+from diffax.data.timeseries.dataset import TimeSeriesDataset
+from diffax.data.timeseries.windows import window_starts
+from experiments.tasks.timeseries import ImputationTask
+
+__all__ = ["AnomalyEvalSet", "AnomalyTask", "anomaly_picture", "assemble_steps",
+           "detection_scores", "member_thresholds", "series_baseline", "vote_counts",
+           "vote_scores"]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class AnomalyEvalSet(TimeSeriesDataset):
+    """The evaluation windows of :class:`AnomalyTask`: the calibration windows (stored rows
+    below ``calibration_rows``, from the training series) then the split's windows, each
+    window ``copies`` times in a row (copy ``g`` is imputed under grating phase ``g``)."""
+
+    calibration_rows: int = 0
+    copies: int = 1
+
+
+# ---- scoring logic (pure NumPy, tested on synthetic scores) -------------------------------
+
+def assemble_steps(values: np.ndarray, offsets: np.ndarray, weight: np.ndarray,
+                   num_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-window step values back on the stored series: ``values`` (..., N, L) of windows
+    starting at stored rows ``offsets`` (N,), counted where ``weight`` (N, L) is 1.
+    Returns ``(mean, count)``: (..., R) the weighted mean over the windows covering each
+    row (0 where none) and (R,) how many covered it."""
+    values = np.asarray(values, np.float64)
+    n, length = weight.shape
+    rows = (np.asarray(offsets)[:, None] + np.arange(length)).ravel()
+    count = np.bincount(rows, weights=weight.ravel(), minlength=num_rows)
+    lead = values.shape[:-2]
+    flat = (values * weight).reshape(-1, n * length)
+    sums = np.stack([np.bincount(rows, weights=f, minlength=num_rows) for f in flat])
+    return (sums / np.maximum(count, 1)).reshape(*lead, num_rows), count
+
+
+def member_thresholds(reference: np.ndarray, quantile: float) -> np.ndarray:
+    """(M,) per-member thresholds: the ``quantile`` of each member's errors (M, n) on
+    reference (normal) steps."""
+    return np.quantile(np.asarray(reference, np.float64), quantile, axis=-1)
+
+
+def vote_counts(errors: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """(n,) number of members whose error (M, n) exceeds its threshold (M,)."""
+    return np.sum(np.asarray(errors) > np.asarray(thresholds)[:, None], axis=0)
+
+
+def vote_scores(votes: np.ndarray, labels: np.ndarray, members: int) -> dict:
+    """F1 and point-adjusted F1 of the majority vote (votes > M / 2), and the best
+    point-adjusted F1 over the vote level k (votes >= k, k = 1..M) with its k."""
+    votes, labels = np.asarray(votes), np.asarray(labels)
+    majority = votes > members / 2
+    levels = [metrics.point_adjusted_f1(votes >= k, labels) for k in range(1, members + 1)]
+    k = int(np.argmax(levels))
+    return {"vote_f1": metrics.f1_score(majority, labels),
+            "vote_pa_f1": metrics.point_adjusted_f1(majority, labels),
+            "vote_best_pa_f1": float(levels[k]), "vote_best_level": k + 1}
+
+
+def detection_scores(score: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
+    """Best F1 / point-adjusted F1 over every threshold (oracle), AUC-PR, and F1 /
+    point-adjusted F1 / precision / recall of ``score > threshold``."""
+    best = metrics.best_f1(score, labels)
+    best_pa = metrics.best_f1(score, labels, point_adjusted=True)
+    flagged = np.asarray(score) > threshold
+    precision, recall, f1 = metrics.precision_recall_f1(flagged, labels)
+    return {"best_f1": best.f1, "best_f1_threshold": best.threshold,
+            "best_pa_f1": best_pa.f1, "best_pa_f1_threshold": best_pa.threshold,
+            "auc_pr": metrics.auc_pr(score, labels),
+            "fixed_f1": f1, "fixed_pa_f1": metrics.point_adjusted_f1(flagged, labels),
+            "fixed_precision": precision, "fixed_recall": recall,
+            "fixed_threshold": float(threshold)}
+
+
+def series_baseline(dataset) -> np.ndarray:
+    """(R,) :func:`diffax.baselines.timeseries.reconstruction_error_scores` of every
+    stored series of ``dataset`` as a whole (no window edges)."""
+    from diffax.baselines import timeseries as base
+
+    out = np.zeros(dataset.values.shape[0])
+    first = dataset.offsets - dataset.start
+    for s in np.unique(dataset.series_index):
+        pick = dataset.series_index == s
+        lo, hi = int(first[pick][0]), int(first[pick][0] + dataset.start[pick].max()
+                                          + dataset.length)
+        out[lo:hi] = base.reconstruction_error_scores(dataset.values[None, lo:hi],
+                                                      dataset.mask[None, lo:hi])[0]
+    return out
+
+
+# ---- the task -----------------------------------------------------------------------------
+
+class AnomalyTask(ImputationTask):
+    """Imputation-based anomaly detection (module docstring).
+
+    ``config.task``: ``num_masks`` (grating phases, ImDiffusion: 2), ``segment`` (steps
+    per grating segment; ``num_masks * segment <= window``), ``calibration_steps`` (last
+    steps of each training series held out to set thresholds; 0: thresholds from the
+    test scores themselves, i.e. flag their top ``1 - threshold_quantile`` fraction, as
+    ImDiffusion does), ``threshold_quantile``, ``scaling`` (as imputation).
+    ``config.data.batch_size`` must be a multiple of ``num_masks``."""
+
+    name = "ts_anomaly"
+    _picture = None  # where score() draws the series (set by condition_pictures)
+    _quantile = 0.99  # config.task.threshold_quantile (set by eval_condition)
+
+    @staticmethod
+    def _grating(config, length: int) -> tuple[int, int]:
+        g, seg = int(config.task.num_masks), int(config.task.segment)
+        if g < 2 or seg < 1 or g * seg > length:
+            raise ValueError(f"config.task: num_masks={g} (>= 2) grating phases of segment="
+                             f"{seg} (>= 1) steps must fit a window of {length} steps "
+                             f"(num_masks * segment <= {length}) so that every window has "
+                             "targets and conditioning values under every phase.")
+        return g, seg
+
+    # -- data ---------------------------------------------------------------------------
+    def load(self, config, split: str, **options):
+        """A split of ``config.data`` as windows (stride 1 for ``"train"``, tiling else;
+        ``options`` override ``config.data.kwargs``)."""
+        return ddata.get_dataset(config.data.name, split=split,
+                                 **{**dict(config.data.kwargs), **options})
+
+    @staticmethod
+    def _stride(config, length: int) -> int:
+        stride = int(config.task.get("eval_stride", 0)) or length
+        if not 1 <= stride <= length:
+            raise ValueError(f"config.task.eval_stride={stride} must be in [1, {length}] (the "
+                             "window; 0: the window, i.e. tiling).")
+        return stride
+
+    def dataset(self, config, split):
+        """``"train"``: the training windows minus the calibration tail of every series;
+        any other split: an :class:`AnomalyEvalSet` (calibration windows, then the
+        split's windows, each ``num_masks`` times)."""
+        train = self.load(config, "train")
+        length = train.length
+        g, _ = self._grating(config, length)
+        cal = int(config.task.calibration_steps)
+        base = train.offsets - train.start
+        ends = np.zeros(int(train.series_index.max()) + 1, np.int64)
+        np.maximum.at(ends, train.series_index, train.start + length)  # series lengths
+        if cal and (cal < length or np.any(ends - cal < length)):
+            raise ValueError(f"config.task.calibration_steps={cal} must be 0 or at least the "
+                             f"window ({length}) and leave a training window in every series "
+                             f"(shortest series: {int(ends.min())} steps).")
+        keep = train.start + length <= ends[train.series_index] - cal
+        if split == "train":
+            return dataclasses.replace(train, offsets=train.offsets[keep],
+                                       series_index=train.series_index[keep],
+                                       start=train.start[keep])
+        stride = self._stride(config, length)
+        test = self.load(config, split, stride=stride)
+        if test.anomaly is None or test.valid is not None or test.length != length:
+            raise ValueError(f"task {self.name!r} needs labelled windows of one length "
+                             f"(an 'anomaly' key, no padding); {config.data.name!r} split "
+                             f"{split!r} has none.")
+        cal_series, cal_start = [], []
+        for s in (np.unique(train.series_index) if cal else []):
+            starts = window_starts(cal, length, stride) + ends[s] - cal
+            cal_series.append(np.full(starts.size, s))
+            cal_start.append(starts)
+        cal_series = np.concatenate(cal_series or [np.zeros(0, np.int64)])
+        cal_start = np.concatenate(cal_start or [np.zeros(0, np.int64)])
+        first = {s: b for s, b in zip(train.series_index, base)}
+        cal_offsets = np.array([first[s] for s in cal_series], np.int64) + cal_start
+        rows = train.values.shape[0]
+        train_anomaly = (train.anomaly if train.anomaly is not None
+                         else np.zeros(rows, np.int32))
+        rep = lambda a, b: np.repeat(np.concatenate([a, b]).astype(np.int64), g)
+        return AnomalyEvalSet(
+            name=test.name, split=test.split,
+            values=np.concatenate([train.values, test.values]),
+            mask=np.concatenate([train.mask, test.mask]),
+            times=np.concatenate([train.times, test.times]),
+            offsets=rep(cal_offsets, test.offsets + rows), length=length,
+            normalizer=test.normalizer, channels=test.channels,
+            series_index=rep(cal_series, test.series_index + len(ends)),
+            start=rep(cal_start, test.start),
+            anomaly=np.concatenate([train_anomaly, test.anomaly]).astype(np.int32),
+            frequency=test.frequency, time_unit=test.time_unit,
+            calibration_rows=rows if cal else 0, copies=g)
+
+    # -- targets ------------------------------------------------------------------------
+    def target(self, config, batch, key, *, train):
+        """One grating phase per window: a random phase and offset in training; row ``r``
+        of a held-out batch hides phase ``r % num_masks`` (offset 0)."""
+        observed = batch["observed_mask"]
+        b, length, k = observed.shape
+        g, seg = self._grating(config, length)
+        table = masks.grating_masks(length + g * seg, k, g, segment=seg)
+        if train:
+            k_phase, k_offset = jax.random.split(key)
+            phase = jax.random.randint(k_phase, (b,), 0, g)
+            offset = jax.random.randint(k_offset, (b,), 0, g * seg)
+        else:
+            phase, offset = jnp.arange(b) % g, jnp.zeros(b, jnp.int32)
+        grating = table[phase[:, None], offset[:, None] + jnp.arange(length)[None, :]]
+        return grating.astype(observed.dtype) * observed
+
+    def eval_condition(self, config, batch, key):
+        g = int(config.task.num_masks)
+        self._quantile = checks.probability("config.task", "threshold_quantile",
+                                            config.task.threshold_quantile)
+        x = np.asarray(batch["x"]).reshape(len(batch["x"]), -1)
+        if len(x) % g or not np.array_equal(x.reshape(-1, g, x.shape[1]),
+                                            np.repeat(x[::g, None], g, axis=1)):
+            raise ValueError(f"task {self.name!r}: held-out batches must hold each window "
+                             f"num_masks={g} times in a row (the task's evaluation split, "
+                             f"taken in order); got a batch of {len(x)} rows that does not. "
+                             f"Make config.data.batch_size a multiple of {g}.")
+        return super().eval_condition(config, batch, key)
+
+    # -- evaluation ---------------------------------------------------------------------
+    def summarize(self, samples, batch, condition, dataset) -> dict:
+        """Per row and step: each draw's error, the median draw's error, and the step's
+        weight (0 off the targets, else ``min(t + 1, L - t)``: overlapping windows count
+        mostly from the one where the step is most central), plus the windows, to check
+        their order."""
+        x = np.asarray(batch["x"])
+        observed = np.asarray(batch["observed_mask"])
+        target = observed * (1.0 - np.asarray(condition["cond_mask"]))
+        count = target.sum(-1)
+        pred = self._unscale(np.asarray(samples), batch, condition)
+
+        def step_error(p):  # mean |p - x| over the target channels of each step
+            return (np.abs(p - x) * target).sum(-1) / np.maximum(count, 1)
+
+        length = x.shape[1]
+        taper = np.minimum(np.arange(length) + 1, length - np.arange(length))
+        return {"x": x, "step_weight": ((count > 0) * taper).astype(np.float32),
+                "member_error": step_error(pred).astype(np.float32),
+                "median_error": step_error(np.median(pred, axis=0)).astype(np.float32)}
+
+    def score(self, summaries, dataset) -> dict:
+        """The detection metrics over every scored test step (module docstring)."""
+        cat = lambda k, axis=0: np.concatenate([s[k] for s in summaries], axis=axis)
+        x, weight = cat("x"), cat("step_weight")
+        n, rows = len(x), dataset.values.shape[0]
+        if not np.array_equal(x, dataset.get(np.arange(n))["x"]):
+            raise ValueError(f"task {self.name!r}: the summaries are not the evaluation "
+                             "split's first windows in order.")
+        offsets = dataset.offsets[:n]
+        members, count = assemble_steps(cat("member_error", 1), offsets, weight, rows)
+        point, _ = assemble_steps(cat("median_error"), offsets, weight, rows)
+        baseline = series_baseline(dataset)
+        index = np.arange(rows)
+        cal = (count > 0) & (index < dataset.calibration_rows)
+        test = (count > 0) & (index >= dataset.calibration_rows)
+        labels = dataset.anomaly[test]
+        if not labels.any():
+            raise ValueError(f"task {self.name!r}: the {int(test.sum())} scored test steps "
+                             "hold no anomaly; raise config.eval.num_batches so that the "
+                             f"whole split ({dataset.num_examples} rows) is scored.")
+        q = float(self._quantile)
+        ref = cal if cal.any() else test
+        out = {"num_test_steps": int(test.sum()), "num_anomalous_steps": int(labels.sum()),
+               "num_calibration_steps": int(cal.sum()),
+               "test_coverage": float(test.sum() / (rows - dataset.calibration_rows)),
+               "ensemble_members": int(members.shape[0]), "threshold_quantile": q,
+               "threshold_reference": "calibration" if cal.any() else "test"}
+        out.update(detection_scores(point[test], labels, np.quantile(point[ref], q)))
+        out.update(vote_scores(vote_counts(members[:, test],
+                                           member_thresholds(members[:, ref], q)),
+                               labels, members.shape[0]))
+        normal = test & (dataset.anomaly == 0)
+        out["normal_step_mae"] = float(point[normal].mean())  # imputation error, normalised
+        out["baseline_reconstruction"] = detection_scores(
+            baseline[test], labels, np.quantile(baseline[ref], q))
+        if self._picture is not None:
+            path, self._picture = self._picture, None
+            anomaly_picture(dataset.denormalize(dataset.values[test]), labels, point[test],
+                            baseline[test], out["fixed_threshold"],
+                            out["baseline_reconstruction"]["fixed_threshold"], path,
+                            title=f"{self.name}: {dataset.name} {dataset.split}, "
+                                  f"{members.shape[0]} draws")
+        return out
+
+    def condition_pictures(self, samples, batch, condition, dataset, path):
+        stem = path[:-len("_condition.png")] if path.endswith("_condition.png") else path
+        self._picture = stem.removesuffix(".png") + "_anomaly.png"
+        return super().condition_pictures(samples, batch, condition, dataset, path)
+
+
+def anomaly_picture(series: np.ndarray, labels: np.ndarray, score: np.ndarray,
+                    baseline: np.ndarray, threshold: float, baseline_threshold: float,
+                    path: str, *, title: str = "") -> np.ndarray:
+    """The test series (data units, (n, K): first three channels) with the true anomalous
+    steps shaded, the diffusion score and the baseline's with their fixed thresholds, and
+    a zoom of +-3 windows' worth of steps around the first anomaly; returns the PNG."""
+    from experiments import plots
+
+    plt = plots._pyplot()
+    steps = np.arange(len(series))
+    fig, axes = plt.subplots(4, 1, figsize=(13, 9))
+    where = np.flatnonzero(labels)
+    lo, hi = max(int(where[0]) - 300, 0), min(int(where[-1]) + 300, len(series))
+    panels = [(axes[0], steps, series[:, :3], "series (data units)", None),
+              (axes[1], steps, score, "imputation error of the median draw", threshold),
+              (axes[2], steps, baseline, "baseline: moving-average reconstruction error",
+               baseline_threshold),
+              (axes[3], steps[lo:hi], series[lo:hi, :3], "zoom on the first anomaly", None)]
+    for ax, t, y, name, thr in panels:
+        ax.plot(t, y, lw=0.7)
+        ax.fill_between(t, 0, 1, where=labels[t] > 0, color="tab:red", alpha=0.3,
+                        transform=ax.get_xaxis_transform(), lw=0)
+        if thr is not None:
+            ax.axhline(thr, color="k", ls="--", lw=0.8, label="fixed threshold")
+            ax.legend(fontsize=7, loc="upper right")
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(labelsize=7)
+    zoom = axes[3].twinx()
+    zoom.plot(steps[lo:hi], score[lo:hi], color="tab:orange", lw=0.8)
+    zoom.set_ylabel("score", fontsize=7, color="tab:orange")
+    zoom.tick_params(labelsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return plots._save(fig, path)
