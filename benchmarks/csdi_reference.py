@@ -3,7 +3,7 @@
 metrics.
 
     python -m benchmarks.csdi_reference --out DIR [--dataset ts:basic_motions] \
-        [--steps 300] [--samples 16] [--protocol small|full] \
+        [--steps 300] [--samples 16] [--width small|paper|config] [--protocol small|full] \
         [--csdi-python /work/csdi_venv/bin/python] [--csdi-path /work/csdi_ref]
 
 1. Builds diffax's experiment (``configs/timeseries/basic_motions_imputation.py`` or
@@ -25,9 +25,13 @@ metrics.
    (``diffax.metrics.crps_quantile_csdi``, ``masked_mae``, ``masked_rmse``, data units)
    on the same hidden values, and writes DIR/csdi_reference.json and a table.
 
-``--protocol full`` is CSDI's: 100 samples per window, CSDI's default width for both
-(64 channels, 4 layers, 8 heads) and batch 16 trained for 200 epochs (the number of
-steps follows from the training set size). See docs/csdi_reference.md.
+Both models get CSDI's batch size (16) and the same network sizes: ``--width small``
+(32 channels, 2 residual layers, 4 heads; the quick default), ``paper`` (CSDI's
+config/base.yaml: 64, 4, 8) or ``config`` (whatever the diffax config says). The rest of
+each method is its own: diffax's config (EDM, context scaling, optimizer, EMA, sampler),
+CSDI's base.yaml (DDPM, Adam, MultiStepLR, 50 ancestral steps).
+``--protocol full`` is CSDI's: 100 samples per window, the paper width and 200 epochs
+(the number of steps follows from the training set size). See docs/csdi_reference.md.
 """
 
 from __future__ import annotations
@@ -48,9 +52,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CONFIGS = {"ts:basic_motions": "configs.timeseries.basic_motions_imputation",
            "ts:co2": "configs.timeseries.co2_imputation"}
-#: CSDI's config/base.yaml widths, in diffax's CSDI keywords
-PAPER_WIDTH = dict(channels=64, num_layers=4, num_heads=8, time_embed_dim=128,
-                   feature_embed_dim=16, diffusion_embed_dim=128)
+#: network sizes given to both models, in diffax's CSDI keywords: CSDI's config/base.yaml
+#: ("paper", 0.41M parameters) and a quarter-size one for the quick CPU run ("small")
+WIDTHS = {"paper": dict(channels=64, num_layers=4, num_heads=8, time_embed_dim=128,
+                        feature_embed_dim=16, diffusion_embed_dim=128),
+          "small": dict(channels=32, num_layers=2, num_heads=4, time_embed_dim=32,
+                        feature_embed_dim=8, diffusion_embed_dim=64)}
+CSDI_BATCH = 16  # CSDI's config/base.yaml train.batch_size
 #: diffax's CSDI keyword -> the adapter's (CSDI's config) name
 CSDI_NAMES = {"channels": "channels", "num_layers": "layers", "num_heads": "nheads",
               "diffusion_embed_dim": "diffusion_embedding_dim",
@@ -70,10 +78,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=None,
                    help="set the steps as epochs x ceil(train windows / batch)")
     p.add_argument("--samples", type=int, default=None, help="small: 16; full: 100")
-    p.add_argument("--batch-size", type=int, default=None,
-                   help="training batch of both (small: the config's; full: 16)")
-    p.add_argument("--width", default=None, choices=("config", "paper"),
-                   help="network width of both: the diffax config's or CSDI's default")
+    p.add_argument("--batch-size", type=int, default=CSDI_BATCH,
+                   help="training batch of both (CSDI's 16); also the evaluation chunk")
+    p.add_argument("--width", default=None, choices=("small", "paper", "config"),
+                   help="network sizes of both: 32 channels x 2 layers (small, default), "
+                        "CSDI's 64 x 4 (paper, full protocol) or the diffax config's")
     p.add_argument("--missing-rate", type=float, default=0.5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--nfes", default=None,
@@ -92,14 +101,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     full = args.protocol == "full"
     args.samples = args.samples or (100 if full else 16)
-    args.width = args.width or ("paper" if full else "config")
+    args.width = args.width or ("paper" if full else "small")
     if args.epochs is None and args.steps is None:
         if full:
             args.epochs = 200
         else:
             args.steps = 300
-    if full and args.batch_size is None:
-        args.batch_size = 16
     return args
 
 
@@ -108,10 +115,9 @@ def make_config(args):
 
     c = runner.load_config(CONFIGS[args.dataset])
     c.seed = args.seed
-    if args.batch_size:
-        c.data.batch_size = args.batch_size
-    if args.width == "paper":
-        c.model.kwargs.update(PAPER_WIDTH)
+    c.data.batch_size = args.batch_size
+    if args.width != "config":
+        c.model.kwargs.update(WIDTHS[args.width])
     c.task.missing_rate = args.missing_rate
     c.eval.draws = args.samples
     c.eval.num_batches = 1  # set to the whole held-out split by export_windows
