@@ -38,7 +38,9 @@ QUALITY_METRICS = ("crps", "mae", "rmse")
 
 
 def quality(configs: list[str], rates: list[float], steps: int, draws: int,
-            out: str) -> list[dict]:
+            out: str, save=lambda records: None) -> list[dict]:
+    """Train and score each config (a run that was stopped resumes from its checkpoints
+    in ``out/<config>``); ``save(records)`` is called after each config."""
     from experiments import runner
 
     records = []
@@ -71,6 +73,7 @@ def quality(configs: list[str], rates: list[float], steps: int, draws: int,
                                 "baselines": {k[len("baseline_"):]: v[metric]
                                               for k, v in entry.items()
                                               if k.startswith("baseline_")}})
+        save(records)
     return records
 
 
@@ -165,14 +168,17 @@ def main(argv=None) -> None:
     p.add_argument("--skip-speed", action="store_true")
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
+    def save(records, speeds=()):
+        payload = {"device": str(jax.devices()[0]), "jax": jax.__version__,
+                   "quality": records, "speed": list(speeds)}
+        with open(os.path.join(args.out, "timeseries.json"), "w") as f:
+            json.dump(payload, f, indent=1)
+
     records = quality(args.configs.split(","), [float(r) for r in args.rates.split(",")],
-                      args.steps, args.draws, args.out)
+                      args.steps, args.draws, args.out, save)
     print(table(records))
     speeds = [] if args.skip_speed else speed(args.speed_draws)
-    payload = {"device": str(jax.devices()[0]), "jax": jax.__version__,
-               "quality": records, "speed": speeds}
-    with open(os.path.join(args.out, "timeseries.json"), "w") as f:
-        json.dump(payload, f, indent=1)
+    save(records, speeds)
     plot(records, speeds, args.out)
     print(f"wrote {os.path.join(args.out, 'timeseries.json')}")
 
