@@ -10,12 +10,15 @@ phase of alternating time segments of ``config.task.segment`` steps
 complementary: each step is a target in exactly one of them); training draws the phase
 and a random offset of the grating per window.
 
-Detection. The evaluation split is every window ``num_masks`` times in a row (copy ``g``
-hides phase ``g``), so each step of each window is imputed exactly once from its
-neighbours; ``config.eval.draws`` imputations are drawn per target. The per-step errors
-(mean |imputation - value| over the observed channels, normalised units) of all windows
-are assembled back onto the whole series (steps covered by two windows, e.g. the
-end-aligned last one, average them). Scores:
+Detection. The evaluation split (:class:`AnomalyEvalSet`) holds the calibration windows,
+then the split's windows (stride ``config.task.eval_stride``; 0: the window, tiling),
+each ``num_masks`` times in a row: copy ``g`` hides phase ``g``, so each step of each
+window is imputed exactly once from its neighbours, ``config.eval.draws`` times. The
+per-step errors (mean |imputation - value| over the observed channels, normalised units)
+of all windows are assembled back onto the whole series: a step covered by several
+windows takes their mean weighted by ``min(t + 1, L - t)`` (t its position in the
+window), so with overlapping windows it counts mostly where it is imputed from both
+sides (a window's first and last segments are extrapolated). Scores:
 
 * ``score_t``: the error of the median draw; best F1 and best point-adjusted F1 over
   every threshold (an oracle threshold on the test labels, as most papers report), and
@@ -65,9 +68,10 @@ __all__ = ["AnomalyEvalSet", "AnomalyTask", "anomaly_picture", "assemble_steps",
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class AnomalyEvalSet(TimeSeriesDataset):
-    """The evaluation windows of :class:`AnomalyTask`: the calibration windows (stored rows
-    below ``calibration_rows``, from the training series) then the split's windows, each
-    window ``copies`` times in a row (copy ``g`` is imputed under grating phase ``g``)."""
+    """The evaluation windows of :class:`AnomalyTask`: the calibration windows (in the
+    stored rows below ``calibration_rows``, the training series) then the split's windows
+    (the rows above), each window ``copies`` times in a row (copy ``g`` is imputed under
+    grating phase ``g``)."""
 
     calibration_rows: int = 0
     copies: int = 1
@@ -236,7 +240,7 @@ class AnomalyTask(ImputationTask):
             start=rep(cal_start, test.start),
             anomaly=np.concatenate([train_anomaly, test.anomaly]).astype(np.int32),
             frequency=test.frequency, time_unit=test.time_unit,
-            calibration_rows=rows if cal else 0, copies=g)
+            calibration_rows=rows, copies=g)
 
     # -- targets ------------------------------------------------------------------------
     def target(self, config, batch, key, *, train):

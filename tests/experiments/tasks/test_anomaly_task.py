@@ -133,6 +133,19 @@ def test_scores_of_imputations_that_miss_only_the_anomaly(kdd):
     assert whole["fixed_threshold"] == 0.0 and whole["normal_step_mae"] == 0.0
     base = whole["baseline_reconstruction"]
     assert base == chunks["baseline_reconstruction"] and 0 < base["auc_pr"] <= 1
+    # without calibration data the thresholds come from the test scores themselves
+    config.task.calibration_steps = 0
+    plain = task.dataset(config, "test")
+    assert plain.num_examples == 2 * 126 and plain.calibration_rows == 1200
+    labels = plain.anomaly[plain.offsets[:, None] + np.arange(100)][..., None]
+    config.task.scaling = "none"
+    own = _scores(task, config, plain, draws, [0, plain.num_examples])
+    config.task.scaling = kdd_anomaly.get_config().task.scaling
+    config.task.calibration_steps = kdd_anomaly.get_config().task.calibration_steps
+    assert own["threshold_reference"] == "test" and own["num_calibration_steps"] == 0
+    assert own["test_coverage"] == 1.0 and own["auc_pr"] == 1.0
+    # the 0.99 quantile of test scores that are 0 but for 12 steps of 6301: 0
+    assert own["fixed_threshold"] == 0.0 and own["fixed_f1"] == 1.0
     with pytest.raises(ValueError, match="multiple of 2"):
         batch = test.get(np.arange(1, 5))
         task.eval_condition(config, {k: batch[k] for k in ("x", "observed_mask", "time")},
