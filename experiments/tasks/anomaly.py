@@ -82,9 +82,9 @@ class AnomalyEvalSet(TimeSeriesDataset):
 def assemble_steps(values: np.ndarray, offsets: np.ndarray, weight: np.ndarray,
                    num_rows: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-window step values back on the stored series: ``values`` (..., N, L) of windows
-    starting at stored rows ``offsets`` (N,), counted where ``weight`` (N, L) is 1.
-    Returns ``(mean, count)``: (..., R) the weighted mean over the windows covering each
-    row (0 where none) and (R,) how many covered it."""
+    starting at stored rows ``offsets`` (N,), each step weighted by ``weight`` (N, L) >= 0
+    (0: not counted). Returns ``(mean, count)``: (..., R) the weighted mean over the
+    windows covering each row (0 where none) and (R,) the total weight of each row."""
     values = np.asarray(values, np.float64)
     n, length = weight.shape
     rows = (np.asarray(offsets)[:, None] + np.arange(length)).ravel()
