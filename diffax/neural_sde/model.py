@@ -77,7 +77,7 @@ class DiffusionNet(nnx.Module):
         self.fc2 = linear(width, hidden, zero=True, dtype=dtype, rngs=rngs)
 
     def __call__(self, t: jax.Array) -> jax.Array:
-        h = jax.nn.relu(self.fc1(jnp.reshape(jnp.asarray(t, jnp.float32), (1,))))
+        h = jax.nn.relu(self.fc1(jnp.reshape(jnp.asarray(t), (1,))))
         return self.sigma_max * jax.nn.sigmoid(self.fc2(h))
 
 
