@@ -204,6 +204,7 @@ KEYS = {"sampler", "nfe", "draws", "num_examples", "wall_s", "imputations_per_s"
         "baseline_reconstruction"}
 
 
+@pytest.mark.slow
 def test_end_to_end_the_detector_finds_an_injected_spike(tmp_path):
     """train + eval through the runner (1,000 steps of a 2-block CSDI with 16 channels).
     Measured (CPU): imputation error 0.11 on normal steps (noise sd 0.07 after
