@@ -1,11 +1,13 @@
-"""``--mode=inverse``: solve an image inverse problem with a trained unconditional model.
+"""``--mode=inverse``: solve an inverse problem with a trained unconditional model.
 
-Reads ``config.inverse`` (task, method, NFE, options), restores the checkpoint of
-``workdir`` (trained with the same model config), measures the first ``num_images`` test
-images with the task's operator and noise, reconstructs them with a
-:mod:`diffax.inverse` solver, and writes ``workdir/inverse/<task>_<method>_nfe<N>.png``
-(rows: measurement, reconstruction, ground truth) and a JSON with PSNR, measurement
-residual and wall time.
+Reads ``config.inverse`` (operator ``task``, method, NFE, options), restores the
+checkpoint of ``workdir`` (trained with the same model config), measures the first
+``num_images`` held-out examples (in model space, as the pipeline and the experiment's
+task deliver them) with the operator and noise, reconstructs them with a
+:mod:`diffax.inverse` solver, and writes a JSON with PSNR, measurement residual and wall
+time, and the task's picture (:meth:`experiments.tasks.Task.inverse_pictures`; images:
+``workdir/inverse/<task>_<method>_nfe<N>.png``, rows measurement, reconstruction, truth).
+``inpaint_random`` fits data of any shape; ``inpaint_box`` and ``sr4`` need images.
 """
 
 from __future__ import annotations
@@ -20,24 +22,27 @@ import numpy as np
 
 from diffax import filesystem as fs
 from diffax import inverse, training
-from diffax.data import save_image_grid
 from diffax.samplers import schedules
 
 TASKS = ("inpaint_box", "inpaint_random", "sr4")
 
 
 def make_operator(task: str, shape: tuple[int, ...], key: jax.Array):
-    """The forward operator of ``task`` for images of ``shape`` (H, W, C)."""
+    """The forward operator of ``task`` for examples of ``shape`` ((H, W, C) for the image
+    operators ``inpaint_box`` and ``sr4``)."""
+    if task not in TASKS:
+        raise ValueError(f"inverse.task: unknown {task!r}; valid choices: {list(TASKS)}.")
+    if task == "inpaint_random":  # 70% of the values are missing
+        return inverse.Mask(mask=(jax.random.uniform(key, shape) > 0.7).astype(jnp.float32))
+    if len(shape) != 3:
+        raise ValueError(f"inverse.task={task!r} needs images (H, W, C), but the examples "
+                         f"have shape {shape}; use inverse.task='inpaint_random'.")
     h, w, c = shape
     if task == "inpaint_box":  # the central half of the image is missing
         m = np.ones(shape, np.float32)
         m[h // 4: h - h // 4, w // 4: w - w // 4] = 0.0
         return inverse.Mask(mask=jnp.asarray(m))
-    if task == "inpaint_random":  # 70% of the pixels are missing
-        return inverse.Mask(mask=(jax.random.uniform(key, shape) > 0.7).astype(jnp.float32))
-    if task == "sr4":
-        return inverse.Downsample(factor=4)
-    raise ValueError(f"inverse.task: unknown {task!r}; valid choices: {list(TASKS)}.")
+    return inverse.Downsample(factor=4)
 
 
 def _display_measurement(op, y: np.ndarray, shape) -> np.ndarray:
@@ -49,7 +54,8 @@ def _display_measurement(op, y: np.ndarray, shape) -> np.ndarray:
 
 
 def psnr(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """Per-image PSNR in dB for images in [-1, 1] (peak-to-peak 2)."""
+    """Per-example PSNR in dB for data in [-1, 1] (peak-to-peak 2; images in model
+    space)."""
     mse = np.mean((np.clip(x, -1, 1) - ref) ** 2, axis=tuple(range(1, x.ndim)))
     return 10 * np.log10(4.0 / np.maximum(mse, 1e-12))
 
@@ -67,7 +73,7 @@ def solve(config: ml_collections.ConfigDict, workdir: str) -> dict:
     apply = training.network_apply(graphdef)
     test = runner.build(config, split="test")
     n = inv.num_images
-    truth = test.dataset.x[:n].astype(np.float32) / 127.5 - 1.0
+    truth = np.asarray(test.examples(np.arange(n))["x"], np.float32)
     key = jax.random.PRNGKey(inv.seed)
     k_op, k_noise, k_init, k_solve = jax.random.split(key, 4)
     op = make_operator(inv.task, truth.shape[1:], k_op)
@@ -96,16 +102,14 @@ def solve(config: ml_collections.ConfigDict, workdir: str) -> dict:
     shown = _display_measurement(op, np.asarray(y), truth.shape[1:])
     name = f"{inv.task}_{inv.method}_nfe{out.nfe}"
     out_dir = fs.join(workdir, "inverse")
-    cols = min(n, 16)
-    grid = np.concatenate([shown[:cols], np.clip(x[:cols], -1, 1), truth[:cols]])
-    save_image_grid(grid, fs.join(out_dir, name + ".png"), nrow=cols, scale=4)
+    picture = exp.task.inverse_pictures(shown, x, truth, fs.join(out_dir, name + ".png"))
     residual = np.asarray(jnp.sqrt(jnp.mean((op(jnp.asarray(x)) - y) ** 2)))
     record = {"task": inv.task, "method": inv.method, "nfe": out.nfe, "num_images": n,
               "noise_std": inv.noise_std, "options": options, "wall_s": wall,
               "psnr_db": float(psnr(x, truth).mean()),
               "psnr_measurement_db": float(psnr(shown, truth).mean()),
               "measurement_rmse": float(residual), "step": int(state.step),
-              "png": fs.join(out_dir, name + ".png")}
+              "png": fs.join(out_dir, name + ".png") if picture is not None else None}
     fs.write_json(fs.join(out_dir, name + ".json"), record, indent=1)
     print(f"[diffax] inverse: {json.dumps(record)}", flush=True)
     return record

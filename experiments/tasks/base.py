@@ -166,6 +166,12 @@ class Task:
         return {}
 
     # -- pictures -----------------------------------------------------------------------
+    def inverse_pictures(self, measured: np.ndarray, solved: np.ndarray, truth: np.ndarray,
+                         path: str) -> np.ndarray | None:
+        """``--mode=inverse``: a picture of measurements (drawn in data space),
+        reconstructions and the truth at ``path``; None when the task has none."""
+        return None
+
     def pictures(self, samples: np.ndarray, path: str,
                  reference: np.ndarray | None = None) -> np.ndarray | None:
         """Write a picture of ``samples`` to ``path``; return it (H, W, 3) uint8, or None

@@ -37,6 +37,14 @@ class ImageTask(Task):
             out.update(evaluation.class_accuracy(samples, condition["label"]))
         return out
 
+    def inverse_pictures(self, measured, solved, truth, path):
+        """Three rows of up to 16 images: measurement, reconstruction, truth."""
+        from diffax.data import save_image_grid
+
+        cols = min(len(truth), 16)
+        grid = np.concatenate([measured[:cols], np.clip(solved[:cols], -1, 1), truth[:cols]])
+        return save_image_grid(grid, path, nrow=cols, scale=4)
+
     def pictures(self, samples, path, reference=None):
         """A grid enlarged by pixel repetition to about 512 px (28x28 images are small);
         ``path`` may be on a bucket (``save_image_grid`` writes through diffax.filesystem)."""

@@ -78,3 +78,15 @@ def test_eval_sweeps_guidance_scales(trained):
     for r in res["samples"]:
         assert 0.0 <= r["class_accuracy_worst"] <= r["class_accuracy"] <= 1.0
         assert r["features"].startswith("FD-FMNIST") and r["sliced_w2"] > 0
+
+
+def test_operators_fit_the_task_data_or_say_which_fits():
+    """inpaint_random masks data of any shape (a series window here); the image
+    operators name the shape they got and the operator that fits."""
+    op = inverse_problems.make_operator("inpaint_random", (48, 6), jax.random.PRNGKey(0))
+    assert op.mask.shape == (48, 6) and 0.2 < float(op.mask.mean()) < 0.4
+    for task in ("inpaint_box", "sr4"):
+        with pytest.raises(ValueError, match=r"shape \(48, 6\).*inpaint_random"):
+            inverse_problems.make_operator(task, (48, 6), jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match="valid choices"):
+        inverse_problems.make_operator("deblur", (28, 28, 1), jax.random.PRNGKey(0))
