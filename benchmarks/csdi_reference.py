@@ -199,7 +199,9 @@ def score(samples: np.ndarray, data: dict) -> dict:
     pred, truth = samples * std + mean, x * std + mean
     return {"crps": float(metrics.crps_quantile_csdi(samples, x, target, mean, std)),
             "mae": float(metrics.masked_mae(pred, truth, target)),
-            "rmse": float(metrics.masked_rmse(pred, truth, target))}
+            "rmse": float(metrics.masked_rmse(pred, truth, target)),
+            # median over the hidden values of the draws' standard deviation (data units)
+            "spread_median": float(np.median(pred.std(axis=0)[target > 0]))}
 
 
 def score_point(pred: np.ndarray, data: dict) -> dict:
@@ -374,7 +376,8 @@ def main(argv=None) -> dict:
                       "train_wall_s": csdi["train_wall_s"],
                       "impute_wall_s": csdi["impute_wall_s"],
                       "imputations_per_s": csdi["imputations_per_s"],
-                      **score(samples, data), "csdi_own_metrics": csdi["csdi_own_metrics"]}]
+                      **score(samples, data), "csdi_own_metrics": csdi["csdi_own_metrics"],
+                      "heldout_loss_by_step": csdi.get("heldout_loss_by_step")}]
 
     target = data["test_target_mask"]
     import flax

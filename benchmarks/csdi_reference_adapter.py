@@ -108,6 +108,19 @@ def main() -> None:
     test_x, test_obs = d["test_x"], d["test_observed_mask"]
     cond = d["test_cond_mask"]
     m = len(test_x)
+    torch.save(model.state_dict(), os.path.splitext(args.out)[0] + "_model.pth")
+
+    # Diagnostic: CSDI's training loss (epsilon MSE on the hidden values) of the held-out
+    # windows and masks at every diffusion step t (its calc_loss with set_t).
+    with torch.no_grad():
+        held = model.process_data({"observed_data": torch.as_tensor(test_x),
+                                   "observed_mask": torch.as_tensor(test_obs),
+                                   "timepoints": torch.as_tensor(d["test_time"]),
+                                   "gt_mask": torch.as_tensor(cond)})
+        side = model.get_side_info(held[2], held[3])
+        torch.manual_seed(args.seed + 1)
+        loss_by_t = [float(model.calc_loss(held[0], held[3], held[1], side, 0, set_t=t))
+                     for t in range(model.num_steps)]
     out, t0 = [], time.perf_counter()
     for start in range(0, m, args.eval_batch_size):
         sl = slice(start, start + args.eval_batch_size)
@@ -144,7 +157,8 @@ def main() -> None:
                 "num_steps"], "train_wall_s": train_wall, "impute_wall_s": impute_wall,
             "imputations_per_s": args.samples * m / max(impute_wall, 1e-9),
             "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "config": config, "csdi_own_metrics": own}
+            "config": config, "csdi_own_metrics": own,
+            "heldout_loss_by_step": loss_by_t}
     with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
         json.dump(info, f, indent=2)
 
