@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from typing import Callable
+from typing import Callable, Iterator, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -130,31 +130,39 @@ def heldout_likelihood(model_fn, process, kind: str, data: np.ndarray, labels, k
             "nll_nats_per_dim": float(-v.mean() / d), **common}
 
 
-def conditional_metrics(exp, test, graphdef, state, params, sampler: str, nfe: int | None,
-                        workdir: str) -> dict:
-    """Score a conditional task (imputation, forecasting) with ``sampler`` at ``nfe``.
+class ConditionalChunk(NamedTuple):
+    """One chunk of held-out examples with their draws (see :func:`conditional_draws`):
+    ``samples`` (S, n, ...) for the ``n`` real rows, ``batch`` and ``condition`` cut to
+    them, the NFE spent and the wall time of the timed call."""
 
-    The held-out windows are taken in order, ``rows = min(data.batch_size, split size)``
-    at a time, for at most ``config.eval.num_batches`` chunks (the last chunk is padded
-    by repeating its last example and the padding is not scored).
-    For each chunk the task turns the batch into a condition
-    (:meth:`~experiments.tasks.Task.eval_condition`, a fixed key per chunk), the
-    ``config.eval.draws`` samples of every window are drawn in one jitted call (the
-    condition tiled draw-major), and the task summarises them; its
-    :meth:`~experiments.tasks.Task.score` turns all summaries into metrics. The record
-    also holds the NFE spent, the wall time of the timed calls (compilation excluded) and
-    the imputations per second; the first chunk's picture goes to ``workdir/samples``.
+    index: int
+    samples: np.ndarray
+    batch: dict
+    condition: dict
+    nfe: int
+    wall_s: float
+
+
+def conditional_draws(exp, test, graphdef, state, params, sampler: str, nfe: int | None,
+                      max_chunks: int | None = None) -> Iterator[ConditionalChunk]:
+    """Draws of a conditional task for the held-out examples, in order, chunk by chunk.
+
+    ``rows = min(data.batch_size, split size)`` examples at a time, at most
+    ``max_chunks`` chunks (None: the whole split; the last chunk is padded by repeating
+    its last example, and the padding is cut off). For each chunk the task turns the
+    batch into a condition (:meth:`~experiments.tasks.Task.eval_condition`, a fixed key
+    per chunk) and the ``config.eval.draws`` samples of every example are drawn in one
+    jitted call (the condition tiled draw-major); the first call is compiled outside the
+    timing.
     """
     from experiments import runner
 
     config = exp.config
-    e = config.eval
     total = test.dataset.num_examples
-    draws, rows = int(e.draws), min(int(config.data.batch_size), total)
-    chunks = min(-(-total // rows), e.num_batches)
+    draws, rows = int(config.eval.draws), min(int(config.data.batch_size), total)
+    chunks = -(-total // rows) if max_chunks is None else min(-(-total // rows), max_chunks)
     fn = runner.make_sample_fn(exp, graphdef, num_samples=draws * rows, sampler=sampler,
                                nfe=nfe, with_nfe=True)
-    summaries, wall, spent, scored = [], 0.0, 0, 0
     for i in range(chunks):
         index = np.arange(i * rows, (i + 1) * rows)
         real = int(np.sum(index < total))
@@ -167,17 +175,36 @@ def conditional_metrics(exp, test, graphdef, state, params, sampler: str, nfe: i
             jax.block_until_ready(fn(state.buffers, params, key, tiled))
         t0 = time.perf_counter()
         x, n = jax.device_get(fn(state.buffers, params, key, tiled))
-        wall += time.perf_counter() - t0
-        spent = max(spent, int(np.max(n)))
+        wall = time.perf_counter() - t0
         samples = np.asarray(x).reshape(draws, rows, *np.shape(x)[1:])[:, :real]
-        keep = lambda tree: {k: np.asarray(v)[:real] for k, v in tree.items()}
-        summaries.append(exp.task.summarize(samples, keep(batch), keep(cond), test.dataset))
-        scored += real
-        if i == 0 and jax.process_index() == 0:
+        keep = lambda tree: {k: np.asarray(v)[:real] for k, v in tree.items()}  # noqa: E731
+        yield ConditionalChunk(i, samples, keep(batch), keep(cond), int(np.max(n)), wall)
+
+
+def conditional_metrics(exp, test, graphdef, state, params, sampler: str, nfe: int | None,
+                        workdir: str) -> dict:
+    """Score a conditional task (imputation, forecasting) with ``sampler`` at ``nfe``:
+    the task summarises the draws of every chunk of :func:`conditional_draws` (at most
+    ``config.eval.num_batches`` chunks) and its :meth:`~experiments.tasks.Task.score`
+    turns all summaries into metrics. The record also holds the NFE spent, the wall time
+    of the timed calls (compilation excluded) and the imputations per second; the first
+    chunk's picture goes to ``workdir/samples``.
+    """
+    config = exp.config
+    summaries, wall, spent, scored = [], 0.0, 0, 0
+    for chunk in conditional_draws(exp, test, graphdef, state, params, sampler, nfe,
+                                   config.eval.num_batches):
+        summaries.append(exp.task.summarize(chunk.samples, chunk.batch, chunk.condition,
+                                            test.dataset))
+        wall += chunk.wall_s
+        spent = max(spent, chunk.nfe)
+        scored += chunk.samples.shape[1]
+        if chunk.index == 0 and jax.process_index() == 0:
             name = f"{sampler}_nfe{spent}_step{int(state.step)}_condition.png"
-            exp.task.condition_pictures(samples, keep(batch), keep(cond), test.dataset,
-                                        fs.join(workdir, "samples", name))
+            exp.task.condition_pictures(chunk.samples, chunk.batch, chunk.condition,
+                                        test.dataset, fs.join(workdir, "samples", name))
+    draws = int(config.eval.draws)
     return {"sampler": sampler, "nfe": spent, **({"adaptive": True} if nfe is None else {}),
             "draws": draws, "num_examples": scored, "wall_s": wall,
-            "imputations_per_s": draws * chunks * rows / max(wall, 1e-9),
+            "imputations_per_s": draws * scored / max(wall, 1e-9),
             **exp.task.score(summaries, test.dataset)}
