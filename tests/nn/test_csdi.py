@@ -1,11 +1,11 @@
-"""CSDI: zero init, conditioning exactness, feature equivariance, padding, time positions,
-labels, dropout, jit vs eager, gradients, a fit test, and errors.
+"""CSDI-specific tests: series_inputs, feature equivariance, padding, parameter count and
+errors. The tests shared with UNet1D (zero init, conditioning exactness, time positions,
+defaults, dropout, the fit test, label on an unconditional net) are in test_series_nets.py.
 
 All jitted calls use one shape (B, L, K) = (4, 8, 3) and a few call patterns, so the file
 compiles only a handful of programs.
 """
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -13,46 +13,16 @@ from flax import nnx
 
 from diffax.nn import CSDI, count_params, get_network
 from diffax.nn.series import series_inputs
-from nn_helpers import randomize_zero_params, rel_diff
-from series_helpers import overfit_losses, series_apply, series_batch
+from nn_helpers import rel_diff
+from series_helpers import (B, CSDI_COND, CSDI_SMALL, L, K, LAB, REAL, T, TIME, fixed_batch,
+                            randomized_net_fixture, series_apply, series_batch, series_call,
+                            series_maker)
 
-SMALL = dict(num_features=3, channels=16, num_layers=2, num_heads=4, time_embed_dim=16,
-             feature_embed_dim=4, diffusion_embed_dim=16)
-COND = dict(SMALL, num_layers=1, num_classes=3, dropout=0.2)  # one block: faster compiles
-B, L, K = 4, 8, 3
-
-X, M, V = series_batch(B, L, K)
-M = M.at[0, 2, 1].set(0.0)  # (0, 2, 1) is an entry to generate
-V = V * M
-T = jnp.array([0.2, 0.5, 0.7, 0.9])
-LAB = jnp.array([0, 1, 2, 0])
-TIME = jnp.broadcast_to(jnp.arange(L, dtype=jnp.float32), (B, L))
-REAL = jnp.ones((B, L), bool)
-
-
-def make(seed=0, **kw):
-    return CSDI(**{**COND, **kw}, rngs=nnx.Rngs(seed))
-
-
-@pytest.fixture(scope="module")
-def net():
-    """The conditional CSDI with its zero-initialised layers randomised."""
-    return randomize_zero_params(make())
-
-
-def call(f, x=X, t=T, label=LAB, key=None, **kw):
-    """The general call pattern: every keyword given (one compiled program per key/None)."""
-    kw = {"cond_mask": M, "cond_values": V, "time": TIME, "pad_mask": REAL, **kw}
-    return f(x, t, label, key, **kw)
-
-
-def test_zero_output_at_init():
-    net = make()
-    out = call(series_apply(net))
-    assert out.shape == (B, L, K) and out.dtype == X.dtype
-    np.testing.assert_array_equal(out, 0.0)
-    half = jax.eval_shape(lambda x: net(x, T, cond_mask=M, cond_values=V), X.astype(jnp.bfloat16))
-    assert half.shape == (B, L, K) and half.dtype == jnp.bfloat16
+SMALL, COND = CSDI_SMALL, CSDI_COND
+X, M, V = fixed_batch(0, (0, 2, 1))  # (0, 2, 1) is an entry to generate
+call = series_call(X, M, V)
+make = series_maker(CSDI, COND)
+net = randomized_net_fixture(make)  # the conditional CSDI, zero-initialised layers randomised
 
 
 def test_series_inputs():
@@ -71,24 +41,6 @@ def test_series_inputs():
     np.testing.assert_array_equal(plain.observed, 0.0)
     np.testing.assert_array_equal(plain.time, TIME)
     assert plain.pad is None
-
-
-def test_conditioned_entries_of_x_and_values_off_the_mask_are_ignored(net):
-    f = series_apply(net)
-    base = call(f)
-    noise = jax.random.normal(jax.random.PRNGKey(5), X.shape)
-    # x where cond_mask == 1, and cond_values where cond_mask == 0: exactly no effect.
-    np.testing.assert_array_equal(call(f, X + 100.0 * noise * M), base)
-    np.testing.assert_array_equal(call(f, cond_values=V + noise * (1 - M)), base)
-    # x at one entry to generate: every output of that sample responds (the temporal
-    # transformer carries it to other steps, the feature transformer to other features;
-    # measured: changes >= 1e-5, rounding is about 1e-8).
-    diff = np.abs(np.asarray(call(f, X.at[0, 2, 1].add(3.0)) - base))
-    assert np.all(diff[0] > 1e-6), diff[0].min()
-    np.testing.assert_array_equal(diff[1:], 0.0)  # other samples untouched
-    # a given value is conditioning: it matters
-    i = tuple(int(a[0]) for a in np.nonzero(np.asarray(M[2])))
-    assert rel_diff(call(f, cond_values=V.at[(2, *i)].add(1.0))[2], base[2]) > 1e-4
 
 
 def test_feature_permutation_equivariance(net):
@@ -140,51 +92,6 @@ def test_padded_steps_do_not_influence_real_steps(net):
     assert rel_diff(call(f, spread(x5, 0.0), **kw)[rows, real], short) > 1e-3
 
 
-def test_time_positions(net):
-    f = series_apply(net)
-    base = call(f)
-    for time in (TIME * 3.0, TIME + 5.0):  # spacing and offset of the timestamps matter
-        assert rel_diff(call(f, time=time), base) > 1e-3
-    # one sample's timestamps affect that sample only
-    out = np.asarray(call(f, time=TIME.at[0].multiply(2.0)))
-    assert rel_diff(out[0], base[0]) > 1e-3
-    np.testing.assert_array_equal(out[1:], base[1:])
-
-
-def test_defaults_are_null_label_no_conditioning_and_integer_times(net):
-    """``net(x, t)`` run eagerly equals the jitted call with the null label, zero cond_mask
-    and cond_values, time = 0..L-1 and no padding (also the jit == eager check)."""
-    f = series_apply(net)
-    zeros = dict(cond_mask=jnp.zeros_like(X), cond_values=jnp.zeros_like(X))
-    explicit = call(f, label=jnp.full((B,), 3), **zeros)
-    np.testing.assert_allclose(net(X, T), explicit, rtol=1e-4, atol=1e-5)
-    assert rel_diff(call(f, label=jnp.full((B,), 0), **zeros), explicit) > 1e-3
-    assert rel_diff(call(f, t=T + 0.3), call(f)) > 1e-3  # the noise input matters
-
-
-def test_dropout_is_a_function_of_the_key(net):
-    f = series_apply(net)
-    k1, k2 = jax.random.PRNGKey(1), jax.random.PRNGKey(2)
-    a = call(f, key=k1)
-    np.testing.assert_array_equal(a, call(f, key=k1))
-    assert rel_diff(a, call(f, key=k2)) > 1e-3
-    assert rel_diff(a, call(f)) > 1e-3
-
-
-def test_overfits_a_fixed_batch_and_trains_every_parameter():
-    """100 Adam steps of noise prediction on 4 fixed windows (two blocks), NaN at the padded
-    steps: the losses stay finite, every parameter moves, and the loss falls. Measured: 1.24
-    -> 7.8e-4 (ratio 6e-4; 4e-3 with init seed 1); the bound 0.05 leaves a margin > 10."""
-    net = CSDI(**SMALL, rngs=nnx.Rngs(0))
-    losses, final, old, new = overfit_losses(net, L, K)
-    assert np.all(np.isfinite(losses))
-    assert final < 0.05 * losses[0], (losses[0], final)
-    moved = jax.tree.map(lambda a, b: bool(np.any(np.asarray(a) != np.asarray(b))), new, old)
-    frozen = [jax.tree_util.keystr(p) for p, m in jax.tree_util.tree_leaves_with_path(moved)
-              if not m]
-    assert not frozen, frozen
-
-
 def test_count_params_and_registry():
     net = get_network("csdi", **COND, rngs=nnx.Rngs(0))
     c, e, s = 16, 16, 16 + 4 + 1
@@ -227,9 +134,3 @@ def test_bad_config(kw, match):
 def test_bad_inputs(net, args, kw, match):
     with pytest.raises(ValueError, match=match):
         net(*args, **kw)
-
-
-def test_label_on_unconditional_net():
-    with pytest.raises(ValueError, match=r"label given but the network was built with "
-                                         r"num_classes=None"):
-        CSDI(**SMALL, rngs=nnx.Rngs(0))(X, T, LAB)
