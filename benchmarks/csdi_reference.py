@@ -13,9 +13,10 @@ metrics.
    keys of ``experiments.evaluation.conditional_metrics``: chunks of ``data.batch_size``
    windows, key ``fold_in(PRNGKey(seed + 20000), chunk)``).
 2. Trains diffax with ``experiments.runner.train`` (DIR/diffax) and imputes the held-out
-   targets as ``conditional_metrics`` does (same sampler keys, compilation outside the
-   timing) with its default sampler and NFE, and with the same sampler at 50 NFE
-   (CSDI's 50 DDPM steps), plus any ``--extra-run sampler:nfe``.
+   targets with ``experiments.evaluation.conditional_draws`` (the loop of
+   ``conditional_metrics``: same sampler keys, compilation outside the timing) with
+   its default sampler and NFE, and with the same sampler at 50 NFE (CSDI's 50 DDPM
+   steps), plus any ``--extra-run sampler:nfe``.
 3. Runs the reference CSDI in its own interpreter (``--csdi-python``) through
    benchmarks/csdi_reference_adapter.py, which imports CSDI from ``--csdi-path`` and
    trains it on the exported windows for the same number of optimizer steps and batch
@@ -240,41 +241,32 @@ def data_coordinates(task, samples: np.ndarray, batch: dict, cond: dict) -> np.n
 
 
 def impute_diffax(config, workdir: str, data: dict, runs) -> list[dict]:
-    """Draws for every held-out window, as experiments.evaluation.conditional_metrics
-    makes them; each run's scores and, as a check, the task's own scores of them."""
+    """Draws for every held-out window from ``experiments.evaluation.conditional_draws``
+    (the loop of ``conditional_metrics``: same chunks, condition keys and sampler keys,
+    compilation outside the timing); each run's scores and, as a check, the task's own
+    scores of the same draws."""
     from diffax import training
-    from experiments import runner
+    from experiments import evaluation, runner
 
     exp, graphdef, state = runner.restore(config, workdir)
     params = training.eval_params(state, config.sampling.params)
     test = runner.build(config, split=config.eval.split)
     total, draws = test.dataset.num_examples, int(config.eval.draws)
-    rows = min(int(config.data.batch_size), total)
     results = []
     for sampler, nfe in runs:
-        fn = runner.make_sample_fn(exp, graphdef, num_samples=draws * rows, sampler=sampler,
-                                   nfe=nfe, with_nfe=True)
-        chunks, summaries, wall, spent = [], [], 0.0, 0
-        for i in range(-(-total // rows)):
-            index = np.arange(i * rows, (i + 1) * rows)
-            real = int(np.sum(index < total))
-            batch = test.examples(np.minimum(index, total - 1))
-            cond = exp.task.eval_condition(config, batch, jax.random.fold_in(
-                jax.random.PRNGKey(config.seed + 20_000), i))
-            assert np.array_equal(np.asarray(cond["cond_mask"])[:real],
-                                  data["test_cond_mask"][i * rows:i * rows + real])
-            tiled = {k: np.concatenate([np.asarray(v)] * draws) for k, v in cond.items()}
-            key = jax.random.fold_in(jax.random.PRNGKey(config.sampling.seed), i)
-            if i == 0:  # compile outside the timing
-                jax.block_until_ready(fn(state.buffers, params, key, tiled))
-            t0 = time.perf_counter()
-            x, n = jax.device_get(fn(state.buffers, params, key, tiled))
-            wall += time.perf_counter() - t0
-            spent = max(spent, int(np.max(n)))
-            samples = np.asarray(x).reshape(draws, rows, *np.shape(x)[1:])[:, :real]
-            keep = lambda tree: {k: np.asarray(v)[:real] for k, v in tree.items()}
-            summaries.append(exp.task.summarize(samples, keep(batch), keep(cond), test.dataset))
-            chunks.append(data_coordinates(exp.task, samples, keep(batch), keep(cond)))
+        chunks, summaries, wall, spent, row = [], [], 0.0, 0, 0
+        for c in evaluation.conditional_draws(exp, test, graphdef, state, params, sampler,
+                                              nfe):
+            n = c.samples.shape[1]
+            assert np.array_equal(np.asarray(c.condition["cond_mask"]),
+                                  data["test_cond_mask"][row:row + n])
+            row += n
+            wall += c.wall_s
+            spent = max(spent, c.nfe)
+            summaries.append(exp.task.summarize(c.samples, c.batch, c.condition,
+                                                test.dataset))
+            chunks.append(data_coordinates(exp.task, c.samples, c.batch, c.condition))
+        assert row == total
         samples = np.concatenate(chunks, axis=1)
         np.savez_compressed(os.path.join(workdir, f"samples_{sampler}_nfe{spent}.npz"),
                             samples=samples.astype(np.float32))
