@@ -9,5 +9,6 @@ def get_config():
     c = defaults.get_config()
     c.task.name = "ts_forecasting"
     c.task.horizon = 13
+    c.task.scaling = "mean"             # a trending series (see co2_imputation.py)
     c.data.kwargs = dict(window=104)
     return c
