@@ -8,6 +8,7 @@ FD-FMNIST, ``inception_v3`` FID with user-supplied weights).
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import time
 from typing import Callable, Iterator, NamedTuple
@@ -18,6 +19,7 @@ import numpy as np
 
 from diffax import filesystem as fs
 from diffax import likelihood, metrics
+from diffax.samplers import sampler_info
 
 METRICS = ("sliced_w2", "fd", "kid", "precision_recall")
 FEATURES = ("auto", "pixels", "fmnist_cnn", "inception_v3")
@@ -130,6 +132,55 @@ def heldout_likelihood(model_fn, process, kind: str, data: np.ndarray, labels, k
             "nll_nats_per_dim": float(-v.mean() / d), **common}
 
 
+def sampler_runs(samplers, nfes) -> list[tuple[str, int | None]]:
+    """(sampler, NFE budget) pairs to evaluate: every budget for fixed-step samplers,
+    one run (budget None) for adaptive ones, which choose their own steps."""
+    return [(name, None) if sampler_info(name).adaptive else (name, int(nfe))
+            for name in samplers for nfe in (nfes[:1] if sampler_info(name).adaptive
+                                             else nfes)]
+
+
+def _timed(fn, *args) -> tuple[np.ndarray, int, float]:
+    """``fn(*args)`` run twice (compile, then timed): (samples, NFE spent, wall s)."""
+    jax.block_until_ready(fn(*args))
+    t0 = time.perf_counter()
+    x, spent = jax.device_get(fn(*args))
+    return np.asarray(x), int(np.max(spent)), time.perf_counter() - t0
+
+
+def sample_metric_entries(exp, test, graphdef, state, params) -> list[dict]:
+    """Unconditional / class-conditional samples against as many held-out examples, one
+    record per (sampler, NFE budget, guidance scale) of ``config.eval``."""
+    from experiments import runner
+
+    config, e = exp.config, exp.config.eval
+    n = e.num_samples
+    reference = runner.data_reference(test, n)
+    feat_name, features = feature_function(
+        e.features, exp.task.default_features(exp.dataset), e.inception_weights)
+    sweep = tuple(e.get("guidance_scales", ()))
+    scales = sweep if exp.num_classes and sweep else (None,)
+    entries = []
+    for (name, nfe), scale in itertools.product(sampler_runs(e.samplers, e.nfes), scales):
+        fn = runner.make_sample_fn(exp, graphdef, num_samples=n, sampler=name, nfe=nfe,
+                                   guidance_scale=scale, with_nfe=True)
+        x, spent, wall = _timed(fn, state.buffers, params,
+                                jax.random.PRNGKey(config.sampling.seed))
+        entry = {"sampler": name, "nfe": spent, "wall_s": wall, "features": feat_name,
+                 **sample_metrics(e.metrics, x, reference, features,
+                                             jax.random.PRNGKey(0)),
+                 "mean": float(x.mean()), "std": float(x.std())}
+        if nfe is None:
+            entry["adaptive"] = True
+        if exp.num_classes:
+            entry["guidance_scale"] = float(config.sampling.guidance_scale if scale is None
+                                            else scale)
+        entry.update(exp.task.extra_metrics(x, exp.task.sample_condition(exp.spec, n),
+                                            exp.dataset))
+        entries.append(entry)
+    return entries
+
+
 class ConditionalChunk(NamedTuple):
     """One chunk of held-out examples with their draws (see :func:`conditional_draws`):
     ``samples`` (S, n, ...) for the ``n`` real rows, ``batch`` and ``condition`` cut to
@@ -144,7 +195,8 @@ class ConditionalChunk(NamedTuple):
 
 
 def conditional_draws(exp, test, graphdef, state, params, sampler: str, nfe: int | None,
-                      max_chunks: int | None = None) -> Iterator[ConditionalChunk]:
+                      max_chunks: int | None = None, *,
+                      warmup: bool = True) -> Iterator[ConditionalChunk]:
     """Draws of a conditional task for the held-out examples, in order, chunk by chunk.
 
     ``rows = min(data.batch_size, split size)`` examples at a time, at most
@@ -152,8 +204,8 @@ def conditional_draws(exp, test, graphdef, state, params, sampler: str, nfe: int
     its last example, and the padding is cut off). For each chunk the task turns the
     batch into a condition (:meth:`~experiments.tasks.Task.eval_condition`, a fixed key
     per chunk) and the ``config.eval.draws`` samples of every example are drawn in one
-    jitted call (the condition tiled draw-major); the first call is compiled outside the
-    timing.
+    jitted call (the condition tiled draw-major); with ``warmup`` the first call is
+    compiled outside the timing (without, the first chunk's time includes compilation).
     """
     from experiments import runner
 
@@ -171,7 +223,7 @@ def conditional_draws(exp, test, graphdef, state, params, sampler: str, nfe: int
             jax.random.PRNGKey(config.seed + 20_000), i))
         tiled = {k: np.concatenate([np.asarray(v)] * draws) for k, v in cond.items()}
         key = jax.random.fold_in(jax.random.PRNGKey(config.sampling.seed), i)
-        if i == 0:  # compile outside the timing
+        if i == 0 and warmup:  # compile outside the timing
             jax.block_until_ready(fn(state.buffers, params, key, tiled))
         t0 = time.perf_counter()
         x, n = jax.device_get(fn(state.buffers, params, key, tiled))

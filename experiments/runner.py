@@ -19,7 +19,6 @@ sampler (``diffax.samplers``). Nothing here knows solver or loss internals.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 import os
 import time
@@ -354,81 +353,28 @@ def sample(config: ml_collections.ConfigDict, workdir: str, *, num_samples: int 
 def _sample_conditional(exp: Experiment, graphdef, state, workdir: str, *,
                         sampler: str | None, nfe: int | None, params: str | None) -> np.ndarray:
     """Conditional tasks: ``config.eval.draws`` draws for each example of the first
-    held-out batch, conditioned as evaluation conditions it; writes the draws and the
-    condition (.npz) and the task's picture; returns the draws (S, B, ...)."""
-    config, s = exp.config, exp.config.sampling
-    test = build(config, split=config.eval.split)
-    draws, rows = int(config.eval.draws), test.pipeline.global_batch_size
-    batch = test.examples(np.arange(rows))
-    cond = exp.task.eval_condition(config, batch, jax.random.fold_in(
-        jax.random.PRNGKey(config.seed + 20_000), 0))
-    fn = make_sample_fn(exp, graphdef, num_samples=draws * rows, sampler=sampler, nfe=nfe)
-    tiled = {k: np.concatenate([np.asarray(v)] * draws) for k, v in cond.items()}
-    t0 = time.perf_counter()
-    x = np.asarray(jax.device_get(fn(state.buffers, training.eval_params(state, params or s.params),
-                                     jax.random.PRNGKey(s.seed), tiled)))
-    wall = time.perf_counter() - t0
-    samples = x.reshape(draws, rows, *x.shape[1:])
-    name = f"{sampler or s.sampler}_nfe{nfe or s.nfe}_step{int(state.step)}_condition"
-    out_dir = fs.join(workdir, "samples")
-    if jax.process_index() == 0:
-        fs.save_npz(fs.join(out_dir, name + ".npz"), samples=samples,
-                    **{k: np.asarray(v) for k, v in {**batch, **cond}.items()})
-        exp.task.condition_pictures(samples, batch, cond, test.dataset,
-                                    fs.join(out_dir, name + ".png"))
-    print(f"[diffax] {draws} draws for each of {rows} held-out examples with {name} in "
-          f"{wall:.1f} s (incl. compile) -> {out_dir}", flush=True)
-    return samples
-
-
-# ---- evaluation -------------------------------------------------------------------------
-
-def _sampler_runs(samplers, nfes) -> list[tuple[str, int | None]]:
-    """(sampler, NFE budget) pairs to evaluate: every budget for fixed-step samplers,
-    one run (budget None) for adaptive ones, which choose their own steps."""
-    return [(name, None) if sampler_info(name).adaptive else (name, int(nfe))
-            for name in samplers for nfe in (nfes[:1] if sampler_info(name).adaptive
-                                             else nfes)]
-
-
-def _timed(fn, *args) -> tuple[np.ndarray, int, float]:
-    """``fn(*args)`` run twice (compile, then timed): (samples, NFE spent, wall s)."""
-    jax.block_until_ready(fn(*args))
-    t0 = time.perf_counter()
-    x, spent = jax.device_get(fn(*args))
-    return np.asarray(x), int(np.max(spent)), time.perf_counter() - t0
-
-
-def _sample_metrics(exp: Experiment, test: Experiment, graphdef, state, params) -> list[dict]:
-    """Unconditional / class-conditional samples against as many held-out examples."""
+    held-out chunk, as evaluation draws them (:func:`evaluation.conditional_draws`);
+    writes the draws and the condition (.npz) and the task's picture; returns the draws
+    (S, B, ...)."""
     from experiments import evaluation
 
-    config, e = exp.config, exp.config.eval
-    n = e.num_samples
-    reference = data_reference(test, n)
-    feat_name, features = evaluation.feature_function(
-        e.features, exp.task.default_features(exp.dataset), e.inception_weights)
-    sweep = tuple(e.get("guidance_scales", ()))
-    scales = sweep if exp.num_classes and sweep else (None,)
-    entries = []
-    for (name, nfe), scale in itertools.product(_sampler_runs(e.samplers, e.nfes), scales):
-        fn = make_sample_fn(exp, graphdef, num_samples=n, sampler=name, nfe=nfe,
-                            guidance_scale=scale, with_nfe=True)
-        x, spent, wall = _timed(fn, state.buffers, params,
-                                jax.random.PRNGKey(config.sampling.seed))
-        entry = {"sampler": name, "nfe": spent, "wall_s": wall, "features": feat_name,
-                 **evaluation.sample_metrics(e.metrics, x, reference, features,
-                                             jax.random.PRNGKey(0)),
-                 "mean": float(x.mean()), "std": float(x.std())}
-        if nfe is None:
-            entry["adaptive"] = True
-        if exp.num_classes:
-            entry["guidance_scale"] = float(config.sampling.guidance_scale if scale is None
-                                            else scale)
-        entry.update(exp.task.extra_metrics(x, exp.task.sample_condition(exp.spec, n),
-                                            exp.dataset))
-        entries.append(entry)
-    return entries
+    config, s = exp.config, exp.config.sampling
+    test = build(config, split=config.eval.split)
+    sampler = sampler or s.sampler
+    chunk = next(evaluation.conditional_draws(
+        exp, test, graphdef, state, training.eval_params(state, params or s.params), sampler,
+        nfe, max_chunks=1, warmup=False))
+    name = f"{sampler}_nfe{chunk.nfe}_step{int(state.step)}_condition"
+    out_dir = fs.join(workdir, "samples")
+    if jax.process_index() == 0:
+        fs.save_npz(fs.join(out_dir, name + ".npz"), samples=chunk.samples,
+                    **{k: np.asarray(v) for k, v in {**chunk.batch, **chunk.condition}.items()})
+        exp.task.condition_pictures(chunk.samples, chunk.batch, chunk.condition, test.dataset,
+                                    fs.join(out_dir, name + ".png"))
+    print(f"[diffax] {chunk.samples.shape[0]} draws for each of {chunk.samples.shape[1]} "
+          f"held-out examples with {name} in {chunk.wall_s:.1f} s (incl. compile) -> "
+          f"{out_dir}", flush=True)
+    return chunk.samples
 
 
 def evaluate(config: ml_collections.ConfigDict, workdir: str, *, step: int | None = None) -> dict:
@@ -478,9 +424,10 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str, *, step: int | Non
         results["samples"] = [
             evaluation.conditional_metrics(exp, test, graphdef, state, params, name, nfe,
                                            workdir)
-            for name, nfe in _sampler_runs(e.samplers, e.nfes)]
+            for name, nfe in evaluation.sampler_runs(e.samplers, e.nfes)]
     else:
-        results["samples"] = _sample_metrics(exp, test, graphdef, state, params)
+        results["samples"] = evaluation.sample_metric_entries(exp, test, graphdef, state,
+                                                              params)
     if e.likelihood_num_examples > 0:
         m = min(e.likelihood_num_examples, test.dataset.num_examples)
         model_fn = exp.model_fn(lambda x, c, **kw: apply(params, state.buffers, x, c, **kw))
