@@ -5,32 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from diffax.neural_sde import StableNeuralSDE, drop_observations
-
-B, L, K = 4, 10, 2
-
-
-def _data(seed=0):
-    x = jax.random.normal(jax.random.key(seed), (B, L, K))
-    mask = drop_observations(jnp.ones((B, L, K)), 0.5, jax.random.key(seed + 1))
-    return x * mask, mask, jnp.arange(L, dtype=jnp.float32)
-
-
-def _small(kind, **kw):
-    kw = dict(hidden=6, width=8, steps=8) | kw
-    return StableNeuralSDE(kind, K, 3, rngs=nnx.Rngs(0), **kw)
-
-
-def _jitted(model):
-    """``run(x, mask, time, key) -> (output, latent)``, one compilation per model."""
-    graphdef, state = nnx.split(model)
-
-    @jax.jit
-    def run(state, x, mask, time, key):
-        m = nnx.merge(graphdef, state)
-        return m(x, mask, time, key=key), m.latent(x, mask, time, key=key)
-
-    return lambda *args: run(state, *args)
+from nsde_model_helpers import B, L
+from nsde_model_helpers import data as _data
+from nsde_model_helpers import jitted as _jitted
+from nsde_model_helpers import small as _small
 
 
 def test_sequence_readout_reads_the_latent_at_each_time():
