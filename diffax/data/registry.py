@@ -5,7 +5,9 @@ toys ``"moons"``, ``"rings"``, ``"swiss_roll"``, ``"checkerboard"``, ``"8gaussia
 ``"gmm2d"``, ``"tfds:<name>"`` for the TFDS image sets (``"tfds:mnist"``,
 ``"tfds:fashion_mnist"``, ``"tfds:cifar10"``, ``"tfds:celeb_a"``), and ``"ts:<source>"``
 for the time series (:mod:`diffax.data.timeseries`: ``"ts:gunpoint"``, ``"ts:co2"``,
-``"ts:physionet"``, ...; see ``docs/timeseries_data.md``).
+``"ts:physionet"``, ...; see ``docs/timeseries_data.md``) and ``"mol:<source>"`` for the
+molecules (:mod:`diffax.data.molecules`: ``"mol:g2"``, ``"mol:rdkit"``, ``"mol:qm9"``; see
+``docs/molecules.md``).
 
 :data:`DATASETS` is a :class:`~diffax.registry.Registry` of loaders
 ``loader(split, **options) -> Dataset``; each entry's metadata ``options`` lists the
@@ -20,6 +22,7 @@ from typing import Callable
 from diffax.data.base import Dataset
 from diffax.data.digits import load_digits
 from diffax.data.fashion_mnist import load_fashion_mnist
+from diffax.data.molecules.loader import MOL_PREFIX, molecule_loaders
 from diffax.data.tfds_source import TFDS_DATASETS, load_tfds
 from diffax.data.timeseries.loader import TS_PREFIX, timeseries_loaders
 from diffax.data.toys import TOY_NAMES, load_toy, toy_options
@@ -44,6 +47,8 @@ for _tfds in TFDS_DATASETS:
     _add(TFDS_PREFIX + _tfds, functools.partial(load_tfds, _tfds))
 for _ts, _ts_loader in timeseries_loaders().items():
     _add(_ts, _ts_loader)
+for _mol, _mol_loader in molecule_loaders().items():
+    _add(_mol, _mol_loader)
 
 
 def dataset_names() -> list[str]:
@@ -63,7 +68,9 @@ def get_dataset(name: str, split: str = "train", **options) -> Dataset:
     ``num_examples``, ``seed`` and the sampler's parameters (e.g. ``noise``);
     ``tfds:*``: ``data_dir``, ``crop_size``, ``image_size``; ``ts:*``: ``window``,
     ``stride``, ``normalize``, ``data_dir`` (plus ``attributes`` for ``ts:physionet``,
-    ``machine`` for ``ts:smd``; see :mod:`diffax.data.timeseries.loader`).
+    ``machine`` for ``ts:smd``; see :mod:`diffax.data.timeseries.loader`); ``mol:*``:
+    ``max_atoms``, ``elements`` (plus ``data_dir`` for ``mol:qm9``, ``sets`` for
+    ``mol:rdkit``; see :mod:`diffax.data.molecules.loader`).
 
     Raises:
       ValueError: unknown name (the message lists the valid ones and the closest),
@@ -77,5 +84,5 @@ def get_dataset(name: str, split: str = "train", **options) -> Dataset:
     return loader(split, **options)
 
 
-__all__ = ["DATASETS", "TFDS_PREFIX", "TS_PREFIX", "dataset_names", "dataset_options",
-           "get_dataset"]
+__all__ = ["DATASETS", "MOL_PREFIX", "TFDS_PREFIX", "TS_PREFIX", "dataset_names",
+           "dataset_options", "get_dataset"]
