@@ -28,25 +28,23 @@ eigendecomposition of each ``Sigma_k`` per call (``C_k`` shares its eigenvectors
 ``logsumexp``; no quantity is obtained by automatic differentiation. The per-example
 methods share one jitted kernel that computes every quantity at once
 (XLA drops what a caller does not use), so eager callers compile once per process
-and shape.
+and shape; the kernels live in :mod:`diffax.analytic.gaussian_mixture_kernels`.
 """
 
 from __future__ import annotations
 
-import functools
-import math
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
-from jax.scipy.special import logsumexp
 
 from diffax import checks
+from diffax.analytic import gaussian_mixture_kernels as kernels
 from diffax.analytic import gaussian_mixture_posterior
-from diffax.predictions import KINDS, check_kind, from_x0_eps
-from diffax.processes.base import GaussianProcess, broadcast_to_x
+from diffax.predictions import check_kind
+from diffax.processes.base import GaussianProcess
 
 Array = jax.Array
 ArrayLike = Any
@@ -59,41 +57,6 @@ def _float_dtype(*arrays: Any, dtype: Any = None):
     if dtype is not None:
         return jnp.dtype(dtype)
     return jnp.result_type(*[jnp.asarray(a) for a in arrays], float)
-
-
-def _check_time_args(t: Any, process: GaussianProcess | None, where: str) -> None:
-    """Python-level checks of the (t, process) pair, before anything is traced."""
-    if process is None:
-        if t is not None:
-            raise ValueError(
-                f"GaussianMixture.{where}: got t={t!r} but process=None; pass the "
-                "GaussianProcess that defines alpha(t), sigma(t), or leave both t and "
-                "process as None for the data distribution (t = 0)."
-            )
-        return
-    if not isinstance(process, GaussianProcess):
-        raise ValueError(
-            f"GaussianMixture.{where}: process must be a diffax GaussianProcess, got "
-            f"{type(process).__name__}."
-        )
-    if t is None:
-        raise ValueError(f"GaussianMixture.{where}: process given but t=None; pass t.")
-
-
-def _float_time(t: Any) -> Array:
-    t = jnp.asarray(t)
-    if not jnp.issubdtype(t.dtype, jnp.floating):
-        t = t.astype(jnp.result_type(float))
-    return t
-
-
-def _as_time_coefs(t: Any, process: GaussianProcess | None, where: str):
-    """``(alpha, sigma)`` at ``t``, or ``None`` for the data distribution."""
-    _check_time_args(t, process, where)
-    if process is None:
-        return None
-    t = _float_time(t)
-    return process.alpha(t), process.sigma(t)
 
 
 # ---- the mixture -------------------------------------------------------------------------
@@ -257,7 +220,7 @@ class GaussianMixture(struct.PyTreeNode):
     def mean(self, t: Any = None, process: GaussianProcess | None = None) -> Array:
         """Mean of p_t (scalar t): alpha sum_k w_k mu_k."""
         m = jnp.einsum("k,kd->d", self.weights, self.means)
-        coefs = _as_time_coefs(t, process, "mean")
+        coefs = kernels.time_coefs(t, process, "mean")
         return m if coefs is None else coefs[0] * m
 
     def covariance(self, t: Any = None, process: GaussianProcess | None = None) -> Array:
@@ -267,7 +230,7 @@ class GaussianMixture(struct.PyTreeNode):
         second = jnp.einsum("k,kij->ij", self.weights,
                             self.covs + self.means[:, :, None] * self.means[:, None, :])
         cov0 = second - jnp.outer(m, m)
-        coefs = _as_time_coefs(t, process, "covariance")
+        coefs = kernels.time_coefs(t, process, "covariance")
         if coefs is None:
             return cov0
         a, s = coefs
@@ -275,8 +238,8 @@ class GaussianMixture(struct.PyTreeNode):
 
     # ---- densities, scores, denoisers -------------------------------------------------
     def _eval(self, what: str, x: ArrayLike, t: Any, process: GaussianProcess | None):
-        _check_time_args(t, process, what)
-        return _evaluate(self, x, t, process)[what]
+        kernels.check_time_args(t, process, what)
+        return kernels.evaluate(self, x, t, process)[what]
 
     def log_prob(self, x: ArrayLike, t: Any = None,
                  process: GaussianProcess | None = None) -> Array:
@@ -335,7 +298,7 @@ class GaussianMixture(struct.PyTreeNode):
         check_kind(kind)
         if process is None:
             raise ValueError("GaussianMixture.model_fn: needs a process.")
-        _check_time_args(0.0, process, "model_fn")
+        kernels.check_time_args(0.0, process, "model_fn")
 
         def fn(x, t, **cond):
             del cond
@@ -347,14 +310,14 @@ class GaussianMixture(struct.PyTreeNode):
     def sample(self, key: Array, n: int, return_component: bool = False):
         """``n`` exact samples of x0, shape (n, d) (and the component index of each if
         ``return_component``)."""
-        return _sample(self, key, n, return_component)
+        return kernels.sample(self, key, n, return_component)
 
     def sample_marginal(self, key: Array, n: int, t: Any, process: GaussianProcess) -> Array:
         """``n`` exact samples of x_t ~ p_t, shape (n, d); ``t`` scalar or shape (n,)."""
-        _check_time_args(t, process, "sample_marginal")
+        kernels.check_time_args(t, process, "sample_marginal")
         if process is None:
             return self.sample(key, n)
-        return _sample_marginal(self, key, n, t, process)
+        return kernels.sample_marginal(self, key, n, t, process)
 
     # ---- conditioning -------------------------------------------------------------------
     def component(self, k: int) -> "GaussianMixture":
@@ -392,123 +355,6 @@ class GaussianMixture(struct.PyTreeNode):
         ``noise_cov`` instead.
         """
         return gaussian_mixture_posterior.posterior(self, A, noise_cov, y)
-
-
-# ---- jitted evaluation -----------------------------------------------------------------------
-
-
-def _eigen(gm: GaussianMixture, dtype) -> tuple[Array, Array]:
-    """``Sigma_k = U_k diag(lam_k) U_k^T`` for every component: (K, d), (K, d, d).
-    (``eigh`` symmetrises its input itself.)"""
-    return jnp.linalg.eigh(gm.covs.astype(dtype))
-
-
-def _single_all(gm: GaussianMixture, lam: Array, u: Array, x: Array, a: Array,
-                s: Array) -> dict:
-    """Every per-example quantity at one x (d,) with scalars alpha, sigma.
-
-    With ``Sigma_k = U_k diag(lam_k) U_k^T`` the marginal covariance is
-    ``C_k = U_k diag(alpha^2 lam_k + sigma^2) U_k^T``, so with ``z = U_k^T (x - alpha mu_k)``
-    and ``c = alpha^2 lam_k + sigma^2``: Mahalanobis term ``sum z^2 / c``, log-determinant
-    ``sum log c``, ``C_k^{-1}(x - alpha mu_k) = U_k (z / c)`` and
-    ``Sigma_k C_k^{-1}(x - alpha mu_k) = U_k (lam_k z / c)``: O(K d^2) per example and
-    no factorisation inside a sampler's loop.
-    """
-    d = gm.dim
-    c = a**2 * lam + s**2  # (K, d)
-    diff = x - a * gm.means.astype(x.dtype)  # (K, d)
-    z = jnp.einsum("kij,ki->kj", u, diff)  # U_k^T diff
-    zc = z / c
-    maha = jnp.sum(z * zc, axis=-1)
-    logdet = jnp.sum(jnp.log(c), axis=-1)
-    log_comp = (jnp.log(gm.weights.astype(x.dtype))
-                - 0.5 * (maha + logdet + d * math.log(2.0 * math.pi)))
-    log_p = logsumexp(log_comp)
-    resp = jnp.exp(log_comp - log_p)
-    cinv_diff = jnp.einsum("kij,kj->ki", u, zc)  # C_k^{-1}(x - alpha mu_k)
-    mixed = resp @ cinv_diff  # sum_k r_k C_k^{-1}(x - alpha mu_k)
-    x0_k = gm.means.astype(x.dtype) + a * jnp.einsum("kij,kj->ki", u, lam * zc)
-    return {
-        "log_prob": log_p,
-        "responsibilities": resp,
-        "score": -mixed,
-        "x0": resp @ x0_k,
-        # E[eps | x] = -sigma score; equal to (x - alpha E[x0|x]) / sigma, without the
-        # cancellation when sigma is small.
-        "eps": s * mixed,
-    }
-
-
-@jax.jit
-def _evaluate(gm: GaussianMixture, x: Array, t: Any,
-              process: GaussianProcess | None) -> dict:
-    """All exact quantities at every example of ``x`` (..., d), with one (alpha, sigma)
-    for all examples (scalar t) or one per example (t of shape x.shape[:k]).
-
-    One compiled function serves every method (unused outputs are dead code for XLA),
-    so tests and eager callers compile once per process and shape. With a process the
-    dict also holds every prediction kind under ``"pred_<kind>"``.
-    """
-    x = jnp.asarray(x)
-    if x.ndim < 1 or x.shape[-1] != gm.dim:
-        raise ValueError(
-            f"GaussianMixture: x must have shape (..., d) with d={gm.dim}, got shape "
-            f"{x.shape}."
-        )
-    if process is None:
-        dtype = jnp.result_type(x, gm.means, float)
-        a, s = jnp.ones((), dtype), jnp.zeros((), dtype)
-    else:
-        t = _float_time(t)
-        dtype = jnp.result_type(x, gm.means, t, float)
-        t = t.astype(dtype)
-        a, s = process.alpha(t).astype(dtype), process.sigma(t).astype(dtype)
-    x = x.astype(dtype)
-    batch = x.shape[:-1]
-    flat = x.reshape((-1, gm.dim))
-    lam, u = _eigen(gm, dtype)  # once per call, outside the per-example map
-    fn = functools.partial(_single_all, gm, lam, u)
-    if a.ndim == 0:
-        out = jax.vmap(fn, in_axes=(0, None, None))(flat, a, s)
-    else:
-        if a.ndim > len(batch) or batch[: a.ndim] != a.shape:
-            raise ValueError(
-                f"GaussianMixture: t of shape {a.shape} does not match the leading "
-                f"dimensions of x with shape {x.shape}; pass a scalar t or one t per "
-                "example (shape (B,) for x of shape (B, d))."
-            )
-        expand = (1,) * (len(batch) - a.ndim)
-        a = jnp.broadcast_to(a.reshape(a.shape + expand), batch).reshape(-1)
-        s = jnp.broadcast_to(s.reshape(s.shape + expand), batch).reshape(-1)
-        out = jax.vmap(fn)(flat, a, s)
-    out = jax.tree_util.tree_map(lambda o: o.reshape(batch + o.shape[1:]), out)
-    if process is not None:
-        for kind in KINDS:
-            out["pred_" + kind] = from_x0_eps(kind, out["x0"], out["eps"], x, t, process)
-    return out
-
-
-@functools.partial(jax.jit, static_argnames=("n", "return_component"))
-def _sample(gm: GaussianMixture, key: Array, n: int, return_component: bool):
-    k_idx, k_eps = jax.random.split(key)
-    idx = jax.random.categorical(k_idx, jnp.log(gm.weights), shape=(n,))
-    chol = jnp.linalg.cholesky(gm.covs)
-    eps = jax.random.normal(k_eps, (n, gm.dim), gm.dtype)
-    x = gm.means[idx] + jnp.einsum("nij,nj->ni", chol[idx], eps)
-    return (x, idx) if return_component else x
-
-
-@functools.partial(jax.jit, static_argnames=("n",))
-def _sample_marginal(gm: GaussianMixture, key: Array, n: int, t: Any,
-                     process: GaussianProcess) -> Array:
-    t = _float_time(t)
-    a, s = process.alpha(t), process.sigma(t)
-    k0, k1 = jax.random.split(key)
-    x0 = _sample(gm, k0, n, False)
-    dtype = jnp.result_type(x0, a, s)
-    x0 = x0.astype(dtype)
-    eps = jax.random.normal(k1, x0.shape, dtype)
-    return broadcast_to_x(a.astype(dtype), x0) * x0 + broadcast_to_x(s.astype(dtype), x0) * eps
 
 
 __all__ = ["GaussianMixture"]

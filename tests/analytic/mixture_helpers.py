@@ -26,6 +26,11 @@ def mixture(dim: int = 2, k: int = 3, seed: int = 0) -> GaussianMixture:
     return GaussianMixture.create(*params(dim, k, seed))
 
 
+def points(n: int = 5, dim: int = 2, seed: int = 1, scale: float = 2.0) -> np.ndarray:
+    """``n`` fixed evaluation points in R^dim, N(0, scale^2 I) draws."""
+    return np.random.default_rng(seed).normal(size=(n, dim)) * scale
+
+
 def scipy_log_prob(x, weights, means, covs, alpha=1.0, sigma=0.0):
     """Independent reference: log sum_k w_k N(x; alpha mu_k, alpha^2 S_k + sigma^2 I)."""
     d = means.shape[1]
