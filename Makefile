@@ -26,7 +26,8 @@ $(STAMP): pyproject.toml requirements.lock
 # (downloaded, not installed; pinned with hashes in requirements-data.lock).
 DATA_WHEELS := $(VENV)/share/diffax-data
 DATA_WHEEL_FILES := aeon-1.6.0-py3-none-any.whl \
-  statsmodels-0.15.0-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl
+  statsmodels-0.15.0-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl \
+  pyvista-0.49.2-py3-none-any.whl
 data: $(STAMP)
 	@test -f $(FMNIST_DIR)/train-images-idx3-ubyte.gz || \
 	  ($(SUDO) apt-get install -y -q dataset-fashion-mnist || \

@@ -7,7 +7,9 @@ toys ``"moons"``, ``"rings"``, ``"swiss_roll"``, ``"checkerboard"``, ``"8gaussia
 for the time series (:mod:`diffax.data.timeseries`: ``"ts:gunpoint"``, ``"ts:co2"``,
 ``"ts:physionet"``, ...; see ``docs/timeseries_data.md``) and ``"mol:<source>"`` for the
 molecules (:mod:`diffax.data.molecules`: ``"mol:g2"``, ``"mol:rdkit"``, ``"mol:qm9"``; see
-``docs/molecules.md``).
+``docs/molecules.md``), and ``"pc:<source>"`` for point clouds
+(:mod:`diffax.data.pointcloud`: ``"pc:shapes"``, ``"pc:meshes"``, ``"pc:shapenet"``; see
+``docs/pointcloud.md``).
 
 :data:`DATASETS` is a :class:`~diffax.registry.Registry` of loaders
 ``loader(split, **options) -> Dataset``; each entry's metadata ``options`` lists the
@@ -22,6 +24,7 @@ from typing import Callable
 from diffax.data.base import Dataset
 from diffax.data.digits import load_digits
 from diffax.data.fashion_mnist import load_fashion_mnist
+from diffax.data.pointcloud.loader import PC_PREFIX, pointcloud_loaders
 from diffax.data.molecules.loader import MOL_PREFIX, molecule_loaders
 from diffax.data.tfds_source import TFDS_DATASETS, load_tfds
 from diffax.data.timeseries.loader import TS_PREFIX, timeseries_loaders
@@ -47,6 +50,8 @@ for _tfds in TFDS_DATASETS:
     _add(TFDS_PREFIX + _tfds, functools.partial(load_tfds, _tfds))
 for _ts, _ts_loader in timeseries_loaders().items():
     _add(_ts, _ts_loader)
+for _pc, _pc_loader in pointcloud_loaders().items():
+    _add(_pc, _pc_loader)
 for _mol, _mol_loader in molecule_loaders().items():
     _add(_mol, _mol_loader)
 
@@ -84,5 +89,5 @@ def get_dataset(name: str, split: str = "train", **options) -> Dataset:
     return loader(split, **options)
 
 
-__all__ = ["DATASETS", "MOL_PREFIX", "TFDS_PREFIX", "TS_PREFIX", "dataset_names",
+__all__ = ["DATASETS", "PC_PREFIX", "MOL_PREFIX", "TFDS_PREFIX", "TS_PREFIX", "dataset_names",
            "dataset_options", "get_dataset"]
