@@ -13,7 +13,8 @@ Returns an array of x's shape (``out_channels`` channels when given).
 
 The time-series networks (:class:`CSDI`, :class:`UNet1D`, windows x (B, L, K)) take more
 keywords: ``cond_mask``, ``cond_values``, ``time`` and ``pad_mask`` (see
-:mod:`diffax.nn.series`).
+:mod:`diffax.nn.series`). The molecule network :class:`EGNN` (x (B, N, 3 + F): positions and
+atom types) takes ``node_mask`` (see :mod:`diffax.nn.egnn`).
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from flax import nnx
 
 from diffax.nn.csdi import CSDI
 from diffax.nn.dit import DiT, patchify, sincos_2d, unpatchify
+from diffax.nn.egnn import EGNN
 from diffax.nn.embeddings import (EMBEDDINGS, Buffer, FourierFeatures, LabelEmbedding,
                                   TimeEmbedding, sinusoidal_embedding)
 from diffax.nn import init
 from diffax.nn.functional import dropout
 from diffax.nn.mlp import MLP
 from diffax.nn.params import count_params, param_summary
+from diffax.nn.point_transformer import PointTransformer
 from diffax.nn.unet import UNet
 from diffax.nn.unet1d import UNet1D
 from diffax.registry import Registry, check_options
@@ -41,6 +44,8 @@ NETWORKS.add("unet", UNet)
 NETWORKS.add("dit", DiT)
 NETWORKS.add("csdi", CSDI)
 NETWORKS.add("unet1d", UNet1D)
+NETWORKS.add("point_transformer", PointTransformer)
+NETWORKS.add("egnn", EGNN)
 
 
 def get_network(name: str, **options: Any) -> nnx.Module:
@@ -53,8 +58,8 @@ def get_network(name: str, **options: Any) -> nnx.Module:
 
 
 __all__ = [
-    "MLP", "UNet", "DiT", "CSDI", "UNet1D", "NETWORKS", "get_network", "count_params",
-    "param_summary",
+    "MLP", "UNet", "DiT", "CSDI", "UNet1D", "EGNN", "NETWORKS", "get_network",
+    "count_params", "param_summary", "PointTransformer",
     "TimeEmbedding", "LabelEmbedding", "FourierFeatures", "Buffer", "EMBEDDINGS",
     "sinusoidal_embedding", "sincos_2d", "patchify", "unpatchify", "dropout", "init",
 ]
