@@ -32,7 +32,6 @@ from diffax.nn import init
 from diffax.nn.functional import dropout
 from diffax.nn.mlp import MLP
 from diffax.nn.params import count_params, param_summary
-from diffax.nn.point_transformer import PointTransformer
 from diffax.nn.unet import UNet
 from diffax.nn.unet1d import UNet1D
 from diffax.registry import Registry, check_options
@@ -44,7 +43,6 @@ NETWORKS.add("unet", UNet)
 NETWORKS.add("dit", DiT)
 NETWORKS.add("csdi", CSDI)
 NETWORKS.add("unet1d", UNet1D)
-NETWORKS.add("point_transformer", PointTransformer)
 NETWORKS.add("egnn", EGNN)
 
 
@@ -59,7 +57,7 @@ def get_network(name: str, **options: Any) -> nnx.Module:
 
 __all__ = [
     "MLP", "UNet", "DiT", "CSDI", "UNet1D", "EGNN", "NETWORKS", "get_network",
-    "count_params", "param_summary", "PointTransformer",
+    "count_params", "param_summary",
     "TimeEmbedding", "LabelEmbedding", "FourierFeatures", "Buffer", "EMBEDDINGS",
     "sinusoidal_embedding", "sincos_2d", "patchify", "unpatchify", "dropout", "init",
 ]
