@@ -32,6 +32,7 @@ from diffax.nn import init
 from diffax.nn.functional import dropout
 from diffax.nn.mlp import MLP
 from diffax.nn.params import count_params, param_summary
+from diffax.nn.point_transformer import PointTransformer
 from diffax.nn.unet import UNet
 from diffax.nn.unet1d import UNet1D
 from diffax.registry import Registry, check_options
@@ -43,6 +44,7 @@ NETWORKS.add("unet", UNet)
 NETWORKS.add("dit", DiT)
 NETWORKS.add("csdi", CSDI)
 NETWORKS.add("unet1d", UNet1D)
+NETWORKS.add("point_transformer", PointTransformer)
 NETWORKS.add("egnn", EGNN)
 
 
@@ -57,7 +59,7 @@ def get_network(name: str, **options: Any) -> nnx.Module:
 
 __all__ = [
     "MLP", "UNet", "DiT", "CSDI", "UNet1D", "EGNN", "NETWORKS", "get_network",
-    "count_params", "param_summary",
+    "count_params", "param_summary", "PointTransformer",
     "TimeEmbedding", "LabelEmbedding", "FourierFeatures", "Buffer", "EMBEDDINGS",
     "sinusoidal_embedding", "sincos_2d", "patchify", "unpatchify", "dropout", "init",
 ]
