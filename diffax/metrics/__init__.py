@@ -5,6 +5,7 @@ precision and recall, Inception Score. Distributions: sliced Wasserstein, kernel
 distance. Time series: CRPS from samples or quantiles, CSDI's CRPS / CRPS-sum and
 masked MAE / RMSE, anomaly-detection F1 (with point adjustment), best F1 and AUC-PR.
 Point clouds: Chamfer, exact and Sinkhorn EMD, and the set-level COV / MMD / 1-NNA.
+Molecules: EDM's atom / molecule stability, rdkit validity and uniqueness.
 See docs/metrics.md.
 """
 
@@ -19,6 +20,7 @@ from diffax.metrics.frechet import (FeatureStatistics, feature_statistics,
                                     merge_feature_statistics, update_feature_statistics)
 from diffax.metrics.inception_score import inception_score
 from diffax.metrics.kid import kernel_inception_distance
+from diffax.metrics.molecules import molecule_metrics
 from diffax.metrics.point_cloud import chamfer_distance, earth_movers_distance, sinkhorn_emd
 from diffax.metrics.point_cloud_generation import (coverage, minimum_matching_distance,
                                                    one_nn_accuracy, set_distance_matrix)
@@ -83,3 +85,5 @@ __all__ += [
     "discriminative_score",
     "predictive_score",
 ]
+
+__all__ += ["molecule_metrics"]
