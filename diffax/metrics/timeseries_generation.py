@@ -62,20 +62,21 @@ Scores (``p`` = sigmoid of the classifier's logit, 1 = "real"):
   conditional generator can expect from this classifier).
 
 These are host-level functions (they return Python floats), not for use under ``jit``.
+The network and its training are in :mod:`diffax.metrics.posthoc_gru`, the input
+checks, masks, splits and standardisation in :mod:`diffax.metrics.timeseries_windows`.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-from flax import nnx
 
 from diffax import checks
+from diffax.metrics import posthoc_gru as gru
+from diffax.metrics import timeseries_windows as tsw
 from diffax.metrics.anomaly import accuracy
 
 __all__ = ["ClassAccuracy", "DiscriminativeScore", "PredictiveScore",
@@ -84,7 +85,6 @@ __all__ = ["ClassAccuracy", "DiscriminativeScore", "PredictiveScore",
 Array = jax.Array
 
 _LEARNING_RATE = 1e-3  # TimeGAN: tf.train.AdamOptimizer() defaults
-_EVAL_BATCH = 1024  # windows per evaluation block
 
 
 class DiscriminativeScore(NamedTuple):
@@ -112,221 +112,6 @@ class ClassAccuracy(NamedTuple):
     reference: float
 
 
-# ---- the post-hoc network --------------------------------------------------------------
-
-
-class _GRUNet(nnx.Module):
-    """One GRU layer from a zero state, then a linear map of every hidden state
-    (``per_step``) or of the last one."""
-
-    def __init__(self, in_features: int, hidden: int, out_features: int, *,
-                 per_step: bool, rngs: nnx.Rngs):
-        self.hidden = hidden
-        self.per_step = per_step
-        self.cell = nnx.GRUCell(in_features, hidden, rngs=rngs)
-        self.head = nnx.Linear(hidden, out_features, rngs=rngs)
-
-    def __call__(self, x: Array) -> Array:
-        # A plain lax.scan over time (what nnx.RNN does, without its nnx.scan lifting,
-        # which refuses parameters closed over from an enclosing lax.map).
-        def step(h, x_t):
-            h, _ = self.cell(h, x_t)
-            return h, h
-
-        h0 = jnp.zeros((x.shape[0], self.hidden), x.dtype)
-        h_last, hs = jax.lax.scan(step, h0, jnp.swapaxes(x, 0, 1))
-        return self.head(jnp.swapaxes(hs, 0, 1) if self.per_step else h_last)
-
-
-def _init(key: Array, in_features: int, hidden: int, out_features: int, per_step: bool):
-    net = _GRUNet(in_features, hidden, out_features, per_step=per_step,
-                  rngs=nnx.Rngs(params=key))
-    return nnx.split(net)  # (graphdef, parameters): the net holds nothing else
-
-
-def _batch(key: Array, n: int, size: int) -> Array:
-    """``size`` distinct indices in [0, n) (all of them, in order, when size == n)."""
-    if size >= n:
-        return jnp.arange(n)
-    return jax.random.choice(key, n, (size,), replace=False)
-
-
-def _adam(params, key: Array, loss_fn, steps: int, lr: Array):
-    """``steps`` Adam updates of ``loss_fn(params, step_key)`` in one ``lax.scan``."""
-    tx = optax.adam(lr)
-
-    def step(carry, k):
-        p, state = carry
-        loss, grads = jax.value_and_grad(loss_fn)(p, k)
-        updates, state = tx.update(grads, state, p)
-        return (optax.apply_updates(p, updates), state), loss
-
-    (params, _), losses = jax.lax.scan(step, (params, tx.init(params)),
-                                       jax.random.split(key, steps))
-    return params, losses
-
-
-_STATIC = ("graphdef", "steps", "batch_size")
-
-
-@functools.partial(jax.jit, static_argnames=_STATIC)
-def _train_discriminator(graphdef, params, key, real, generated, lr, *, steps, batch_size):
-    def loss_fn(p, k):
-        kr, kg = jax.random.split(k)
-        x = jnp.concatenate([real[_batch(kr, real.shape[0], batch_size)],
-                             generated[_batch(kg, generated.shape[0], batch_size)]])
-        logits = nnx.merge(graphdef, p)(x)[:, 0]  # one pass (half the compiled program)
-        labels = (jnp.arange(x.shape[0]) < batch_size).astype(logits.dtype)
-        # mean over real + mean over generated (the two halves have equal size)
-        return 2.0 * jnp.mean(optax.sigmoid_binary_cross_entropy(logits, labels))
-
-    return _adam(params, key, loss_fn, steps, lr)
-
-
-@functools.partial(jax.jit, static_argnames=_STATIC)
-def _train_predictor(graphdef, params, key, inputs, targets, weights, lr, *, steps,
-                     batch_size):
-    def loss_fn(p, k):
-        idx = _batch(k, inputs.shape[0], batch_size)
-        err = jnp.abs(nnx.merge(graphdef, p)(inputs[idx]) - targets[idx])
-        w = weights[idx]
-        return jnp.sum(w * err) / jnp.maximum(jnp.sum(w), 1.0)
-
-    return _adam(params, key, loss_fn, steps, lr)
-
-
-@functools.partial(jax.jit, static_argnames=_STATIC)
-def _train_classifier(graphdef, params, key, inputs, labels, lr, *, steps, batch_size):
-    def loss_fn(p, k):
-        idx = _batch(k, inputs.shape[0], batch_size)
-        logits = nnx.merge(graphdef, p)(inputs[idx])
-        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels[idx]))
-
-    return _adam(params, key, loss_fn, steps, lr)
-
-
-@functools.partial(jax.jit, static_argnames=("graphdef",))
-def _apply(graphdef, params, x):
-    return jax.lax.map(lambda xi: nnx.merge(graphdef, params)(xi[None])[0], x,
-                       batch_size=min(_EVAL_BATCH, x.shape[0]))
-
-
-# ---- inputs ------------------------------------------------------------------------------
-
-
-def _windows(fn: str, name: str, x) -> np.ndarray:
-    x = np.asarray(x)
-    checks.ndim(fn, name, x, (2, 3), "(N, L, K) or (N, L)")
-    if x.dtype == bool or not (np.issubdtype(x.dtype, np.floating)
-                               or np.issubdtype(x.dtype, np.integer)):
-        raise ValueError(f"{fn}: {name} must hold real numbers, got dtype {x.dtype}.")
-    if x.shape[0] == 0 or x.shape[1] == 0:
-        raise ValueError(f"{fn}: {name} must hold at least one window of at least one step, "
-                         f"got shape {x.shape}.")
-    return x.astype(np.float32)
-
-
-def _mask(fn: str, name: str, m, x_name: str, shape: tuple[int, ...]) -> np.ndarray:
-    m = np.asarray(m)
-    if m.shape != shape:
-        raise ValueError(f"{fn}: {name} must have the shape of {x_name} {shape}, got shape "
-                         f"{m.shape}.")
-    if m.dtype != bool:
-        bad = (m != 0) & (m != 1)
-        if bad.any():
-            at = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise ValueError(f"{fn}: {name} must contain only 0 and 1 (1 = observed), got "
-                             f"{m[at].item()!r} at index {at}.")
-    return m.astype(bool)
-
-
-def _observed(fn: str, name: str, x: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """``x`` with its missing entries zeroed, after checking the observed ones."""
-    bad = m & ~np.isfinite(x)
-    if bad.any():
-        at = tuple(int(i) for i in np.argwhere(bad)[0])
-        hint = "" if not m.all() else " (mark missing values with a mask)"
-        raise ValueError(f"{fn}: {name} must be finite where observed, got {x[at].item()} at "
-                         f"index {at}{hint}.")
-    return np.where(m, x, 0.0).astype(np.float32)
-
-
-class _Data(NamedTuple):
-    real: np.ndarray  # (N, L, K), missing entries 0
-    real_mask: np.ndarray  # (N, L, K) bool
-    generated: np.ndarray
-    generated_mask: np.ndarray
-    masked: bool  # append the masks as input channels
-
-
-def _prepare(fn: str, real, generated, mask, generated_mask, key: Array) -> _Data:
-    """Checked windows (N, L, K) and masks (module docstring, missing values)."""
-    real = _windows(fn, "real", real)
-    gen = _windows(fn, "generated", generated)
-    r_shape, g_shape = real.shape, gen.shape
-    if real.ndim == 2:
-        real = real[..., None]
-    if gen.ndim == 2:
-        gen = gen[..., None]
-    if real.shape[1:] != gen.shape[1:]:
-        raise ValueError(f"{fn}: real and generated windows must have the same length L and "
-                         f"features K, got shapes real {r_shape} and generated {g_shape}.")
-    rm = None if mask is None else _mask(fn, "mask", mask, "real", r_shape).reshape(real.shape)
-    gm = None if generated_mask is None else _mask(fn, "generated_mask", generated_mask,
-                                                   "generated", g_shape).reshape(gen.shape)
-    masked = rm is not None or gm is not None
-    if rm is None:
-        rm = np.ones(real.shape, bool)
-    if gm is None:
-        if mask is None:
-            gm = np.ones(gen.shape, bool)
-        else:  # the generated windows share the real missingness pattern
-            n, m = real.shape[0], gen.shape[0]
-            idx = np.asarray(jax.random.choice(key, n, (m,), replace=m > n))
-            gm = rm[idx]
-    real = _observed(fn, "real", real, rm)
-    gen = _observed(fn, "generated", gen, gm)
-    return _Data(real, rm, gen, gm, masked)
-
-
-def _split(fn: str, name: str, n: int, train_fraction: float, key: Array):
-    n_train = int(n * train_fraction)
-    if n_train < 1 or n - n_train < 1:
-        raise ValueError(f"{fn}: {name} needs at least one training and one held-out window "
-                         f"with train_fraction={train_fraction}, got {n} windows ({n_train} "
-                         f"training, {n - n_train} held out).")
-    perm = np.asarray(jax.random.permutation(key, n))
-    return perm[:n_train], perm[n_train:]
-
-
-def _standardiser(x: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and standard deviation of the observed values (std 1 where a
-    feature is constant or unobserved)."""
-    count = m.sum(axis=(0, 1))
-    mean = np.where(count > 0, (x * m).sum(axis=(0, 1)) / np.maximum(count, 1), 0.0)
-    var = ((x - mean) ** 2 * m).sum(axis=(0, 1)) / np.maximum(count, 1)
-    std = np.sqrt(var)
-    std = np.where(std > 1e-8 * np.maximum(np.abs(mean), 1.0), std, 1.0)
-    return mean.astype(np.float32), std.astype(np.float32)
-
-
-def _features(x: np.ndarray, m: np.ndarray, mean, std, masked: bool) -> Array:
-    """Network inputs: standardised values (0 where missing), then the mask channels."""
-    z = np.where(m, (x - mean) / std, 0.0).astype(np.float32)
-    if masked:
-        z = np.concatenate([z, m.astype(np.float32)], axis=-1)
-    return jnp.asarray(z)
-
-
-def _common(fn: str, hidden, default_hidden: int, steps, batch_size, train_fraction):
-    hidden = default_hidden if hidden is None else checks.positive_int(fn, "hidden", hidden)
-    steps = checks.positive_int(fn, "steps", steps)
-    batch_size = checks.positive_int(fn, "batch_size", batch_size)
-    train_fraction = checks.probability(fn, "train_fraction", train_fraction, lo_open=True,
-                                        hi_open=True)
-    return hidden, steps, batch_size, train_fraction
-
-
 # ---- scores ------------------------------------------------------------------------------
 
 
@@ -351,26 +136,26 @@ def discriminative_score(key: Array, real, generated, *, mask=None, generated_ma
     """
     fn = "discriminative_score"
     k_mask, k_real, k_gen, k_init, k_train = jax.random.split(key, 5)
-    d = _prepare(fn, real, generated, mask, generated_mask, k_mask)
+    d = tsw.prepare(fn, real, generated, mask, generated_mask, k_mask)
     n_features = d.real.shape[-1]
-    hidden, steps, batch_size, train_fraction = _common(
+    hidden, steps, batch_size, train_fraction = tsw.common_options(
         fn, hidden, max(n_features // 2, 1), steps, batch_size, train_fraction)
-    r_train, r_test = _split(fn, "real", d.real.shape[0], train_fraction, k_real)
-    g_train, g_test = _split(fn, "generated", d.generated.shape[0], train_fraction, k_gen)
-    mean, std = _standardiser(d.real[r_train], d.real_mask[r_train])
+    r_train, r_test = tsw.split(fn, "real", d.real.shape[0], train_fraction, k_real)
+    g_train, g_test = tsw.split(fn, "generated", d.generated.shape[0], train_fraction, k_gen)
+    mean, std = tsw.standardiser(d.real[r_train], d.real_mask[r_train])
 
     def feats(x, m, idx):
-        return _features(x[idx], m[idx], mean, std, d.masked)
+        return tsw.features(x[idx], m[idx], mean, std, d.masked)
 
     xr_train, xr_test = feats(d.real, d.real_mask, r_train), feats(d.real, d.real_mask, r_test)
     xg_train = feats(d.generated, d.generated_mask, g_train)
     xg_test = feats(d.generated, d.generated_mask, g_test)
-    graphdef, params = _init(k_init, xr_train.shape[-1], hidden, 1, per_step=False)
-    params, _ = _train_discriminator(
+    graphdef, params = gru.init(k_init, xr_train.shape[-1], hidden, 1, per_step=False)
+    params, _ = gru.train_discriminator(
         graphdef, params, k_train, xr_train, xg_train, jnp.float32(_LEARNING_RATE),
         steps=steps, batch_size=min(batch_size, len(r_train), len(g_train)))
-    called_real_r = np.asarray(_apply(graphdef, params, xr_test))[:, 0] > 0
-    called_real_g = np.asarray(_apply(graphdef, params, xg_test))[:, 0] > 0
+    called_real_r = np.asarray(gru.apply(graphdef, params, xr_test))[:, 0] > 0
+    called_real_g = np.asarray(gru.apply(graphdef, params, xg_test))[:, 0] > 0
     acc_r = accuracy(called_real_r, np.ones_like(called_real_r))
     acc_g = accuracy(called_real_g, np.zeros_like(called_real_g))
     acc = 0.5 * (acc_r + acc_g)
@@ -402,7 +187,7 @@ def predictive_score(key: Array, real, generated, *, mask=None, generated_mask=N
     fn = "predictive_score"
     checks.choice(fn, "target", target, ("all", "last"))
     k_mask, k_real, k_init, k_train = jax.random.split(key, 4)
-    d = _prepare(fn, real, generated, mask, generated_mask, k_mask)
+    d = tsw.prepare(fn, real, generated, mask, generated_mask, k_mask)
     n_len, n_features = d.real.shape[1:]
     if n_len < 2:
         raise ValueError(f"{fn}: windows must have at least 2 steps (L >= 2) to predict a "
@@ -410,10 +195,10 @@ def predictive_score(key: Array, real, generated, *, mask=None, generated_mask=N
     if target == "last" and n_features < 2:
         raise ValueError(f"{fn}: target='last' predicts feature K from the other features "
                          f"and needs K >= 2, got K={n_features} (use target='all').")
-    hidden, steps, batch_size, train_fraction = _common(
+    hidden, steps, batch_size, train_fraction = tsw.common_options(
         fn, hidden, max(n_features // 2, 1), steps, batch_size, train_fraction)
-    r_train, r_test = _split(fn, "real", d.real.shape[0], train_fraction, k_real)
-    mean, std = _standardiser(d.real[r_train], d.real_mask[r_train])
+    r_train, r_test = tsw.split(fn, "real", d.real.shape[0], train_fraction, k_real)
+    mean, std = tsw.standardiser(d.real[r_train], d.real_mask[r_train])
     inputs_k = slice(None) if target == "all" else slice(0, n_features - 1)
     target_k = slice(None) if target == "all" else slice(n_features - 1, n_features)
 
@@ -432,30 +217,17 @@ def predictive_score(key: Array, real, generated, *, mask=None, generated_mask=N
     if float(jnp.sum(te_w)) == 0:
         raise ValueError(f"{fn}: the held-out real windows have no observed target value; "
                          f"mask is too sparse for an error to be measured.")
-    graphdef, params0 = _init(k_init, gen_in.shape[-1], hidden, gen_y.shape[-1], per_step=True)
+    graphdef, params0 = gru.init(k_init, gen_in.shape[-1], hidden, gen_y.shape[-1], per_step=True)
     scale = jnp.asarray(std[target_k])  # standardised error -> data units
 
     def test_mae(inputs, y, w):
-        params, _ = _train_predictor(graphdef, params0, k_train, inputs, y, w,
+        params, _ = gru.train_predictor(graphdef, params0, k_train, inputs, y, w,
                                      jnp.float32(_LEARNING_RATE), steps=steps,
                                      batch_size=min(batch_size, inputs.shape[0]))
-        err = jnp.abs(_apply(graphdef, params, te_in) - te_y) * scale
+        err = jnp.abs(gru.apply(graphdef, params, te_in) - te_y) * scale
         return float(jnp.sum(err * te_w) / jnp.sum(te_w))
 
     return PredictiveScore(test_mae(gen_in, gen_y, gen_w), test_mae(tr_in, tr_y, tr_w))
-
-
-def _labels(fn: str, name: str, labels, n: int, x_name: str) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.shape != (n,):
-        raise ValueError(f"{fn}: {name} must have shape ({n},), one label per window of "
-                         f"{x_name}, got shape {labels.shape}.")
-    if not np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool:
-        raise ValueError(f"{fn}: {name} must be integers, got dtype {labels.dtype}.")
-    if (labels < 0).any():
-        i = int(np.flatnonzero(labels < 0)[0])
-        raise ValueError(f"{fn}: {name} must be >= 0, got {labels[i]} at index {i}.")
-    return labels.astype(np.int32)
 
 
 def conditional_class_accuracy(key: Array, real, real_labels, generated, generated_labels, *,
@@ -482,9 +254,9 @@ def conditional_class_accuracy(key: Array, real, real_labels, generated, generat
     """
     fn = "conditional_class_accuracy"
     k_mask, k_real, k_init, k_train = jax.random.split(key, 4)
-    d = _prepare(fn, real, generated, mask, generated_mask, k_mask)
-    y_real = _labels(fn, "real_labels", real_labels, d.real.shape[0], "real")
-    y_gen = _labels(fn, "generated_labels", generated_labels, d.generated.shape[0],
+    d = tsw.prepare(fn, real, generated, mask, generated_mask, k_mask)
+    y_real = tsw.check_labels(fn, "real_labels", real_labels, d.real.shape[0], "real")
+    y_gen = tsw.check_labels(fn, "generated_labels", generated_labels, d.generated.shape[0],
                     "generated")
     largest = int(max(y_real.max(), y_gen.max()))
     if num_classes is None:
@@ -496,19 +268,19 @@ def conditional_class_accuracy(key: Array, real, real_labels, generated, generat
     if largest >= num_classes:
         raise ValueError(f"{fn}: labels must be < num_classes={num_classes}, got label "
                          f"{largest}.")
-    hidden, steps, batch_size, train_fraction = _common(fn, hidden, 32, steps, batch_size,
+    hidden, steps, batch_size, train_fraction = tsw.common_options(fn, hidden, 32, steps, batch_size,
                                                         train_fraction)
-    r_train, r_test = _split(fn, "real", d.real.shape[0], train_fraction, k_real)
-    mean, std = _standardiser(d.real[r_train], d.real_mask[r_train])
-    x_train = _features(d.real[r_train], d.real_mask[r_train], mean, std, d.masked)
-    x_test = _features(d.real[r_test], d.real_mask[r_test], mean, std, d.masked)
-    x_gen = _features(d.generated, d.generated_mask, mean, std, d.masked)
-    graphdef, params = _init(k_init, x_train.shape[-1], hidden, num_classes, per_step=False)
-    params, _ = _train_classifier(graphdef, params, k_train, x_train,
+    r_train, r_test = tsw.split(fn, "real", d.real.shape[0], train_fraction, k_real)
+    mean, std = tsw.standardiser(d.real[r_train], d.real_mask[r_train])
+    x_train = tsw.features(d.real[r_train], d.real_mask[r_train], mean, std, d.masked)
+    x_test = tsw.features(d.real[r_test], d.real_mask[r_test], mean, std, d.masked)
+    x_gen = tsw.features(d.generated, d.generated_mask, mean, std, d.masked)
+    graphdef, params = gru.init(k_init, x_train.shape[-1], hidden, num_classes, per_step=False)
+    params, _ = gru.train_classifier(graphdef, params, k_train, x_train,
                                   jnp.asarray(y_real[r_train]), jnp.float32(_LEARNING_RATE),
                                   steps=steps, batch_size=min(batch_size, len(r_train)))
 
     def acc(x, y):  # multi-class (diffax.metrics.accuracy is for 0/1 labels)
-        return float(np.mean(np.asarray(jnp.argmax(_apply(graphdef, params, x), -1)) == y))
+        return float(np.mean(np.asarray(jnp.argmax(gru.apply(graphdef, params, x), -1)) == y))
 
     return ClassAccuracy(acc(x_gen, y_gen), acc(x_test, y_real[r_test]))
