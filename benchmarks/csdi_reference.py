@@ -33,6 +33,9 @@ each method is its own: diffax's config (EDM, context scaling, optimizer, EMA, s
 CSDI's base.yaml (DDPM, Adam, MultiStepLR, 50 ancestral steps).
 ``--protocol full`` is CSDI's: 100 samples per window, the paper width and 200 epochs
 (the number of steps follows from the training set size). See docs/csdi_reference.md.
+
+Modules: this one (command line, config, report), ``csdi_reference_data`` (step 1 and
+the scores of step 4) and ``csdi_reference_runs`` (steps 2 and 3).
 """
 
 from __future__ import annotations
@@ -47,7 +50,6 @@ import sys
 import time
 
 import jax
-import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -60,10 +62,6 @@ WIDTHS = {"paper": dict(channels=64, num_layers=4, num_heads=8, time_embed_dim=1
           "small": dict(channels=32, num_layers=2, num_heads=4, time_embed_dim=32,
                         feature_embed_dim=8, diffusion_embed_dim=64)}
 CSDI_BATCH = 16  # CSDI's config/base.yaml train.batch_size
-#: diffax's CSDI keyword -> the adapter's (CSDI's config) name
-CSDI_NAMES = {"channels": "channels", "num_layers": "layers", "num_heads": "nheads",
-              "diffusion_embed_dim": "diffusion_embedding_dim",
-              "time_embed_dim": "timeemb", "feature_embed_dim": "featureemb"}
 CSDI_NFE = 50  # CSDI's diffusion.num_steps (ancestral DDPM: one network call a step)
 
 
@@ -150,164 +148,6 @@ def git_commit(path: str) -> str:
         return "unknown"
 
 
-# ---- 1. the shared windows and masks ----------------------------------------------------
-
-def export_windows(config, path: str) -> dict:
-    """Training and held-out windows and the task's evaluation masks (.npz at ``path``)."""
-    from experiments import runner
-
-    train = runner.build(config)
-    test = runner.build(config, split=config.eval.split)
-    tr = train.examples(np.arange(train.dataset.num_examples))
-    total = test.dataset.num_examples
-    rows = min(int(config.data.batch_size), total)
-    parts = {"x": [], "observed_mask": [], "time": [], "cond_mask": []}
-    config.eval.num_batches = -(-total // rows)  # conditional_metrics: every window
-    for i in range(config.eval.num_batches):
-        index = np.arange(i * rows, (i + 1) * rows)
-        real = int(np.sum(index < total))
-        batch = test.examples(np.minimum(index, total - 1))
-        cond = test.task.eval_condition(config, batch, jax.random.fold_in(
-            jax.random.PRNGKey(config.seed + 20_000), i))
-        for k in ("x", "observed_mask", "time"):
-            parts[k].append(np.asarray(batch[k])[:real])
-        parts["cond_mask"].append(np.asarray(cond["cond_mask"])[:real])
-    te = {k: np.concatenate(v) for k, v in parts.items()}
-    data = {"train_x": np.asarray(tr["x"], np.float32),
-            "train_observed_mask": np.asarray(tr["observed_mask"], np.float32),
-            "train_time": np.asarray(tr["time"], np.float32),
-            "test_x": te["x"].astype(np.float32),
-            "test_observed_mask": te["observed_mask"].astype(np.float32),
-            "test_time": te["time"].astype(np.float32),
-            "test_cond_mask": te["cond_mask"].astype(np.float32),
-            "test_target_mask": (te["observed_mask"] * (1 - te["cond_mask"])).astype(
-                np.float32),
-            "mean": np.asarray(test.dataset.mean, np.float64),
-            "std": np.asarray(test.dataset.std, np.float64)}
-    np.savez(path, **data)
-    return data
-
-
-# ---- scoring (both models) ----------------------------------------------------------------
-
-def score(samples: np.ndarray, data: dict) -> dict:
-    """CRPS / MAE / RMSE (data units) of draws (S, M, L, K) in normalised units on the
-    hidden values, with diffax.metrics only."""
-    from diffax import metrics
-
-    x, target = data["test_x"], data["test_target_mask"]
-    mean, std = data["mean"], data["std"]
-    pred, truth = samples * std + mean, x * std + mean
-    return {"crps": float(metrics.crps_quantile_csdi(samples, x, target, mean, std)),
-            "mae": float(metrics.masked_mae(pred, truth, target)),
-            "rmse": float(metrics.masked_rmse(pred, truth, target)),
-            # median over the hidden values of the draws' standard deviation (data units)
-            "spread_median": float(np.median(pred.std(axis=0)[target > 0]))}
-
-
-def score_point(pred: np.ndarray, data: dict) -> dict:
-    """A point prediction (M, L, K), normalised: its CRPS is its absolute error."""
-    from diffax import metrics
-
-    x, target, mean, std = data["test_x"], data["test_target_mask"], data["mean"], data["std"]
-    mae = float(metrics.masked_mae(pred * std + mean, x * std + mean, target, sample_axis=None))
-    crps = mae * float(target.sum()) / float(np.sum(target * np.abs(x * std + mean)))
-    return {"crps": crps, "mae": mae, "rmse": float(metrics.masked_rmse(
-        pred * std + mean, x * std + mean, target, sample_axis=None))}
-
-
-# ---- 2. diffax --------------------------------------------------------------------------
-
-def train_diffax(config, workdir: str, reuse: bool) -> dict:
-    from experiments import runner
-
-    summary_path = os.path.join(workdir, "train_summary.json")
-    if reuse and os.path.exists(summary_path):
-        with open(summary_path) as f:
-            summary = json.load(f)
-        if summary["steps"] == config.training.n_steps:
-            print(f"[csdi_reference] reusing diffax training in {workdir}", flush=True)
-            return summary
-    runner.train(config, workdir)
-    with open(summary_path) as f:
-        return json.load(f)
-
-
-def data_coordinates(task, samples: np.ndarray, batch: dict, cond: dict) -> np.ndarray:
-    """Draws in the model's window coordinates (the task's per-window context scaling,
-    ``config.task.scaling``) back in the data's normalised ones, as the task's
-    ``summarize`` maps them before scoring (checked against its scores below)."""
-    return task._unscale(samples, batch, cond)
-
-
-def impute_diffax(config, workdir: str, data: dict, runs) -> list[dict]:
-    """Draws for every held-out window from ``experiments.evaluation.conditional_draws``
-    (the loop of ``conditional_metrics``: same chunks, condition keys and sampler keys,
-    compilation outside the timing); each run's scores and, as a check, the task's own
-    scores of the same draws."""
-    from diffax import training
-    from experiments import evaluation, runner
-
-    exp, graphdef, state = runner.restore(config, workdir)
-    params = training.eval_params(state, config.sampling.params)
-    test = runner.build(config, split=config.eval.split)
-    total, draws = test.dataset.num_examples, int(config.eval.draws)
-    results = []
-    for sampler, nfe in runs:
-        chunks, summaries, wall, spent, row = [], [], 0.0, 0, 0
-        for c in evaluation.conditional_draws(exp, test, graphdef, state, params, sampler,
-                                              nfe):
-            n = c.samples.shape[1]
-            assert np.array_equal(np.asarray(c.condition["cond_mask"]),
-                                  data["test_cond_mask"][row:row + n])
-            row += n
-            wall += c.wall_s
-            spent = max(spent, c.nfe)
-            summaries.append(exp.task.summarize(c.samples, c.batch, c.condition,
-                                                test.dataset))
-            chunks.append(data_coordinates(exp.task, c.samples, c.batch, c.condition))
-        assert row == total
-        samples = np.concatenate(chunks, axis=1)
-        np.savez_compressed(os.path.join(workdir, f"samples_{sampler}_nfe{spent}.npz"),
-                            samples=samples.astype(np.float32))
-        task_scores = exp.task.score(summaries, test.dataset)
-        results.append({"method": "diffax", "sampler": sampler, "nfe": spent,
-                        "draws": draws, "impute_wall_s": wall,
-                        "imputations_per_s": draws * total / max(wall, 1e-9),
-                        **score(samples, data),
-                        "task_score": {k: task_scores[k] for k in ("crps", "mae", "rmse")}})
-        print(f"[csdi_reference] diffax {sampler} NFE {spent}: "
-              f"{json.dumps(results[-1])}", flush=True)
-    return results
-
-
-# ---- 3. reference CSDI ------------------------------------------------------------------
-
-def run_csdi(args, config, data_path: str, outdir: str, steps: int) -> dict:
-    os.makedirs(outdir, exist_ok=True)
-    out = os.path.join(outdir, "samples.npz")
-    info_path = os.path.join(outdir, "samples.json")
-    if not (args.reuse and os.path.exists(info_path)):
-        width = {CSDI_NAMES[k]: int(v) for k, v in config.model.kwargs.items()
-                 if k in CSDI_NAMES}
-        cmd = [args.csdi_python, os.path.join(HERE, "csdi_reference_adapter.py"),
-               "--data", data_path, "--out", out, "--csdi-path", args.csdi_path,
-               "--steps", str(steps), "--batch-size", str(config.data.batch_size),
-               "--samples", str(args.samples), "--eval-batch-size",
-               str(config.data.batch_size), "--width", json.dumps(width),
-               "--seed", str(args.seed)]
-        print("[csdi_reference] " + " ".join(cmd), flush=True)
-        with open(os.path.join(outdir, "log.txt"), "w") as log:
-            subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT,
-                           env={"OMP_WAIT_POLICY": "PASSIVE",  # no spinning on a busy CPU
-                                **{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}})
-    with open(info_path) as f:
-        info = json.load(f)
-    with np.load(out) as f:
-        info["samples_array"] = f["samples"]
-    return info
-
-
 # ---- 4. report --------------------------------------------------------------------------
 
 def table(result: dict) -> str:
@@ -325,6 +165,10 @@ def table(result: dict) -> str:
 
 
 def main(argv=None) -> dict:
+    # imported here, after ``__main__`` has put the repository root on sys.path
+    from benchmarks.csdi_reference_data import export_windows, score, score_point
+    from benchmarks.csdi_reference_runs import CSDI_NAMES, impute_diffax, run_csdi, train_diffax
+
     args = parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     config = make_config(args)
