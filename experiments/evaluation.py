@@ -184,7 +184,9 @@ def sample_metric_entries(exp, test, graphdef, state, params) -> list[dict]:
 class ConditionalChunk(NamedTuple):
     """One chunk of held-out examples with their draws (see :func:`conditional_draws`):
     ``samples`` (S, n, ...) for the ``n`` real rows, ``batch`` and ``condition`` cut to
-    them, the NFE spent and the wall time of the timed call."""
+    them, the NFE spent and the wall time of the timed call; ``states`` (k, S, n, ...)
+    the sampler's last k states when the task asks for k > 1
+    (:meth:`~experiments.tasks.Task.sample_states`), else None."""
 
     index: int
     samples: np.ndarray
@@ -192,6 +194,7 @@ class ConditionalChunk(NamedTuple):
     condition: dict
     nfe: int
     wall_s: float
+    states: np.ndarray | None = None
 
 
 def conditional_draws(exp, test, graphdef, state, params, sampler: str, nfe: int | None,
@@ -213,8 +216,9 @@ def conditional_draws(exp, test, graphdef, state, params, sampler: str, nfe: int
     total = test.dataset.num_examples
     draws, rows = int(config.eval.draws), min(int(config.data.batch_size), total)
     chunks = -(-total // rows) if max_chunks is None else min(-(-total // rows), max_chunks)
+    keep = int(exp.task.sample_states(config))
     fn = runner.make_sample_fn(exp, graphdef, num_samples=draws * rows, sampler=sampler,
-                               nfe=nfe, with_nfe=True)
+                               nfe=nfe, with_nfe=True, keep_states=keep)
     for i in range(chunks):
         index = np.arange(i * rows, (i + 1) * rows)
         real = int(np.sum(index < total))
@@ -228,9 +232,14 @@ def conditional_draws(exp, test, graphdef, state, params, sampler: str, nfe: int
         t0 = time.perf_counter()
         x, n = jax.device_get(fn(state.buffers, params, key, tiled))
         wall = time.perf_counter() - t0
-        samples = np.asarray(x).reshape(draws, rows, *np.shape(x)[1:])[:, :real]
-        keep = lambda tree: {k: np.asarray(v)[:real] for k, v in tree.items()}  # noqa: E731
-        yield ConditionalChunk(i, samples, keep(batch), keep(cond), int(np.max(n)), wall)
+        x = np.asarray(x)
+        states = None
+        if keep > 1:  # (k, draws * rows, ...): the last state is the sample
+            states = x.reshape(keep, draws, rows, *x.shape[2:])[:, :, :real]
+            x = x[-1]
+        samples = x.reshape(draws, rows, *x.shape[1:])[:, :real]
+        cut = lambda tree: {k: np.asarray(v)[:real] for k, v in tree.items()}  # noqa: E731
+        yield ConditionalChunk(i, samples, cut(batch), cut(cond), int(np.max(n)), wall, states)
 
 
 def conditional_metrics(exp, test, graphdef, state, params, sampler: str, nfe: int | None,
@@ -246,8 +255,9 @@ def conditional_metrics(exp, test, graphdef, state, params, sampler: str, nfe: i
     summaries, wall, spent, scored = [], 0.0, 0, 0
     for chunk in conditional_draws(exp, test, graphdef, state, params, sampler, nfe,
                                    config.eval.num_batches):
+        states = {} if chunk.states is None else {"states": chunk.states}
         summaries.append(exp.task.summarize(chunk.samples, chunk.batch, chunk.condition,
-                                            test.dataset))
+                                            test.dataset, **states))
         wall += chunk.wall_s
         spent = max(spent, chunk.nfe)
         scored += chunk.samples.shape[1]

@@ -101,7 +101,7 @@ def build(config: ml_collections.ConfigDict, *, split: str = "train") -> Experim
     """Construct the process, data, network and loss of ``config`` (validated first)."""
     validate_config(config)
     process = get_process(config.process.name, **dict(config.process.kwargs))
-    task = get_task(config.task.name)
+    task = get_task(config.task.name, config)
     dataset = task.dataset(config, split)
     batch_size = config.data.batch_size
     if split != "train":  # a small held-out split is evaluated in smaller batches
@@ -244,10 +244,12 @@ def data_reference(exp: Experiment, n: int) -> np.ndarray:
 def make_sample_fn(exp: Experiment, graphdef: nnx.GraphDef, *, num_samples: int,
                    sampler: str | None = None, nfe: int | None = None,
                    schedule: str | None = None, guidance_scale: float | None = None,
-                   labels: np.ndarray | None = None, with_nfe: bool = False) -> Callable:
+                   labels: np.ndarray | None = None, with_nfe: bool = False,
+                   keep_states: int = 1) -> Callable:
     """A jitted ``fn(buffers, params, key, condition=None) -> samples`` using the config's
     sampler (overridable); ``with_nfe=True`` returns ``(samples, nfe spent)`` (adaptive
-    samplers report what they spent). ``condition`` (arrays with ``num_samples`` rows)
+    samplers report what they spent). ``keep_states=k > 1`` returns the sampler's last
+    k states (k, num_samples, ...) instead, the final sample last. ``condition`` (arrays with ``num_samples`` rows)
     replaces the task's :meth:`~experiments.tasks.Task.sample_condition`: class-conditional
     models sample labels 0, 1, ..., cycling (or ``labels``), with classifier-free guidance
     when ``guidance_scale != 1``."""
@@ -258,6 +260,11 @@ def make_sample_fn(exp: Experiment, graphdef: nnx.GraphDef, *, num_samples: int,
     scale = s.guidance_scale if guidance_scale is None else guidance_scale
     info = sampler_info(sampler)
     steps = info.steps_for_nfe(nfe)
+    if keep_states > 1 and (info.adaptive or keep_states > steps + 1):
+        raise ValueError(f"keep_states={keep_states}: sampler {sampler!r} "
+                         + ("is adaptive (no fixed trajectory)" if info.adaptive else
+                            f"takes {steps} steps at NFE {nfe} (at most {steps + 1} states)")
+                         + "; lower the kept states or pick a fixed-step sampler / more NFE.")
     timesteps = schedules.get_schedule(schedule, exp.process, steps)
     solve = get_sampler(sampler, **dict(s.sampler_kwargs))
     apply = training.network_apply(graphdef)
@@ -271,8 +278,12 @@ def make_sample_fn(exp: Experiment, graphdef: nnx.GraphDef, *, num_samples: int,
         k_init, k_solve = jax.random.split(key)
         x_init = exp.process.prior_sample(k_init, (num_samples, *exp.data_shape))
         kwargs = {"key": k_solve} if info.stochastic else {}
+        if keep_states > 1:
+            kwargs["return_trajectory"] = True
         out = solve(model_fn, exp.process, x_init, timesteps, prediction=exp.kind, cond=cond,
                     **kwargs)
+        if keep_states > 1:
+            return jax.vmap(exp.task.from_model)(out.trajectory[-keep_states:]), out.nfe
         return exp.task.from_model(out.x), out.nfe
 
     def sample_fn(buffers, params, key, condition: dict | None = None):

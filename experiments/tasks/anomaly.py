@@ -61,7 +61,9 @@ from diffax.data.timeseries.dataset import TimeSeriesDataset
 from diffax.data.timeseries.windows import window_starts
 from experiments.tasks.timeseries import ImputationTask
 
-__all__ = ["AnomalyEvalSet", "AnomalyTask", "anomaly_picture", "assemble_steps",
+ENSEMBLES = ("draws", "steps")
+
+__all__ = ["ENSEMBLES", "AnomalyEvalSet", "AnomalyTask", "anomaly_picture", "assemble_steps",
            "detection_scores", "member_thresholds", "series_baseline", "vote_counts",
            "vote_scores"]
 
@@ -163,7 +165,23 @@ class AnomalyTask(ImputationTask):
 
     name = "ts_anomaly"
     _picture = None  # where score() draws the series (set by condition_pictures)
-    _quantile = 0.99  # config.task.threshold_quantile (set by eval_condition)
+
+    def ensemble(self, config) -> tuple[str, int]:
+        """``(config.task.ensemble, members per draw)``: ``"draws"`` (each final draw is a
+        member) or ``"steps"`` (ImDiffusion: the states of the last
+        ``config.task.ensemble_steps`` denoising steps are the members)."""
+        kind = checks.choice("config.task", "ensemble", config.task.get("ensemble", "draws"),
+                             ENSEMBLES)
+        if kind == "draws":
+            return kind, 1
+        steps = int(config.task.get("ensemble_steps", 10))
+        if steps < 2:
+            raise ValueError(f"config.task.ensemble_steps={steps}: an ensemble over "
+                             "denoising steps needs at least 2 of them.")
+        return kind, steps
+
+    def sample_states(self, config) -> int:
+        return self.ensemble(config)[1]
 
     @staticmethod
     def _grating(config, length: int) -> tuple[int, int]:
@@ -261,8 +279,7 @@ class AnomalyTask(ImputationTask):
 
     def eval_condition(self, config, batch, key):
         g = int(config.task.num_masks)
-        self._quantile = checks.probability("config.task", "threshold_quantile",
-                                            config.task.threshold_quantile)
+        checks.probability("config.task", "threshold_quantile", config.task.threshold_quantile)
         x = np.asarray(batch["x"]).reshape(len(batch["x"]), -1)
         if len(x) % g or not np.array_equal(x.reshape(-1, g, x.shape[1]),
                                             np.repeat(x[::g, None], g, axis=1)):
@@ -273,8 +290,9 @@ class AnomalyTask(ImputationTask):
         return super().eval_condition(config, batch, key)
 
     # -- evaluation ---------------------------------------------------------------------
-    def summarize(self, samples, batch, condition, dataset) -> dict:
-        """Per row and step: each draw's error, the median draw's error, and the step's
+    def summarize(self, samples, batch, condition, dataset, states=None) -> dict:
+        """Per row and step: each member's error (a draw's, or with ``states`` the median
+        over draws of one denoising step's state), the median draw's error, and the step's
         weight (0 off the targets, else ``min(t + 1, L - t)``: overlapping windows count
         mostly from the one where the step is most central), plus the windows, to check
         their order."""
@@ -289,8 +307,14 @@ class AnomalyTask(ImputationTask):
 
         length = x.shape[1]
         taper = np.minimum(np.arange(length) + 1, length - np.arange(length))
+        if states is None:
+            members = step_error(pred)
+        else:
+            members = np.stack([step_error(np.median(self._unscale(np.asarray(st), batch,
+                                                                   condition), axis=0))
+                                for st in states])
         return {"x": x, "step_weight": ((count > 0) * taper).astype(np.float32),
-                "member_error": step_error(pred).astype(np.float32),
+                "member_error": members.astype(np.float32),
                 "median_error": step_error(np.median(pred, axis=0)).astype(np.float32)}
 
     def score(self, summaries, dataset) -> dict:
@@ -313,12 +337,15 @@ class AnomalyTask(ImputationTask):
             raise ValueError(f"task {self.name!r}: the {int(test.sum())} scored test steps "
                              "hold no anomaly; raise config.eval.num_batches so that the "
                              f"whole split ({dataset.num_examples} rows) is scored.")
-        q = float(self._quantile)
+        q = checks.probability("config.task", "threshold_quantile",
+                               self.config.task.threshold_quantile)
+        ensemble, _ = self.ensemble(self.config)
         ref = cal if cal.any() else test
         out = {"num_test_steps": int(test.sum()), "num_anomalous_steps": int(labels.sum()),
                "num_calibration_steps": int(cal.sum()),
                "test_coverage": float(test.sum() / (rows - dataset.calibration_rows)),
-               "ensemble_members": int(members.shape[0]), "threshold_quantile": q,
+               "ensemble": ensemble, "ensemble_members": int(members.shape[0]),
+               "threshold_quantile": q,
                "threshold_reference": "calibration" if cal.any() else "test"}
         out.update(detection_scores(point[test], labels, np.quantile(point[ref], q)))
         out.update(vote_scores(vote_counts(members[:, test],
@@ -326,6 +353,7 @@ class AnomalyTask(ImputationTask):
                                labels, members.shape[0]))
         normal = test & (dataset.anomaly == 0)
         out["normal_step_mae"] = float(point[normal].mean())  # imputation error, normalised
+        out["member_normal_mae"] = [float(m) for m in members[:, normal].mean(axis=1)]
         out["baseline_reconstruction"] = detection_scores(
             baseline[test], labels, np.quantile(baseline[ref], q))
         if self._picture is not None:

@@ -66,11 +66,26 @@ class ElementSpec:
 
 
 class Task:
-    """Base task (vector-like data); see the module docstring."""
+    """Base task (vector-like data); see the module docstring.
+
+    A task instance belongs to one experiment: :func:`experiments.tasks.get_task` binds
+    the experiment's config (:attr:`config`), which the hooks without a ``config``
+    argument (``summarize``, ``score``, ``extra_metrics``, pictures) read."""
 
     name = "base"
     # True: evaluation conditions samples on held-out batches (see eval_condition)
     conditional = False
+
+    def __init__(self, config: ml_collections.ConfigDict | None = None):
+        self._config = config
+
+    @property
+    def config(self) -> ml_collections.ConfigDict:
+        """The experiment's config (bound by ``get_task(name, config)``)."""
+        if self._config is None:
+            raise ValueError(f"task {self.name!r} has no config bound; create it with "
+                             f"experiments.tasks.get_task({self.name!r}, config).")
+        return self._config
 
     # -- data ---------------------------------------------------------------------------
     def dataset(self, config: ml_collections.ConfigDict, split: str) -> Any:
@@ -126,6 +141,12 @@ class Task:
         labels = np.arange(num_samples) % spec.num_classes if labels is None else labels
         return {"label": np.asarray(labels, np.int32)}
 
+    def sample_states(self, config: ml_collections.ConfigDict) -> int:
+        """How many of the sampler's last states evaluation keeps per draw (1: the final
+        sample only; more, e.g. ImDiffusion's intermediate-step ensemble, reach
+        :meth:`summarize` as ``states``)."""
+        return 1
+
     # -- evaluation ---------------------------------------------------------------------
     def default_features(self, dataset: Any) -> str:
         """The features ``eval.features="auto"`` means: flattened data."""
@@ -138,9 +159,11 @@ class Task:
         raise NotImplementedError(f"task {self.name!r} is not conditional.")
 
     def summarize(self, samples: np.ndarray, batch: dict, condition: dict,
-                  dataset: Any) -> dict:
+                  dataset: Any, states: np.ndarray | None = None) -> dict:
         """Conditional tasks: what :meth:`score` needs of ``samples`` (S, B, ...), the S
-        draws for each example of ``batch``, kept small (quantiles, not every draw)."""
+        draws for each example of ``batch``, kept small (quantiles, not every draw).
+        ``states`` (k, S, B, ...): the sampler's last k states (the last is ``samples``)
+        when :meth:`sample_states` asks for k > 1, else None."""
         raise NotImplementedError(f"task {self.name!r} is not conditional.")
 
     def score(self, summaries: list[dict], dataset: Any) -> dict:

@@ -108,7 +108,6 @@ class ImputationTask(_SeriesTask):
 
     name = "ts_imputation"
     conditional = True
-    _scaling = "none"  # set from the config by eval_condition (summaries come after it)
 
     # -- targets ------------------------------------------------------------------------
     def target(self, config, batch: dict, key: jax.Array, *, train: bool) -> jax.Array:
@@ -149,7 +148,6 @@ class ImputationTask(_SeriesTask):
         return {}
 
     def eval_condition(self, config, batch, key) -> dict:
-        self._scaling = self.scaling(config)
         b = self._model_batch(config, jax.tree.map(jnp.asarray, batch), key, train=False)
         cond = {k: np.asarray(b[k]) for k in ("cond_mask", "cond_values", "time")}
         masks.check_masks(np.asarray(batch["observed_mask"]), np.asarray(b["loss_mask"]))
@@ -164,7 +162,7 @@ class ImputationTask(_SeriesTask):
                 "linear_interpolation": base.linear_interpolate(values, cond_mask)}
 
     # -- evaluation ---------------------------------------------------------------------
-    def summarize(self, samples, batch, condition, dataset) -> dict:
+    def summarize(self, samples, batch, condition, dataset, states=None) -> dict:
         """Per batch, the numerators and denominators of every score, so the scores of
         all batches are exact ratios of sums (as if scored at once): CRPS and CRPS-sum
         (``diffax.metrics.crps_quantile_csdi`` / ``crps_sum``, weighted by their
@@ -226,7 +224,7 @@ class ImputationTask(_SeriesTask):
         the context statistics recomputed from the held-out values and the conditioning
         mask, as the batch transform computed them."""
         level, scale = context_stats(np.asarray(batch["x"]), np.asarray(condition["cond_mask"]),
-                                     self._scaling)
+                                     self.scaling(self.config))
         return samples * scale + level
 
     def condition_pictures(self, samples, batch, condition, dataset, path):
@@ -283,20 +281,16 @@ class GenerationTask(_SeriesTask):
     skip)."""
 
     name = "ts_generation"
-    _metric_steps = 0  # set from the config by spec()
-
-    def spec(self, config, dataset, example) -> ElementSpec:
-        self._metric_steps = int(config.task.get("metric_steps", 0))
-        return super().spec(config, dataset, example)
 
     def extra_metrics(self, samples, condition, dataset) -> dict:
         from diffax.metrics import timeseries_generation as tsg
 
-        if self._metric_steps <= 0:
+        steps = int(self.config.task.get("metric_steps", 0))
+        if steps <= 0:
             return {}
         real = dataset.get(np.arange(dataset.num_examples))
         key = jax.random.PRNGKey(0)
-        steps, samples = self._metric_steps, np.asarray(samples)
+        samples = np.asarray(samples)
         disc = tsg.discriminative_score(key, real["x"], samples, mask=real["observed_mask"],
                                         hidden=16, steps=steps)
         pred = tsg.predictive_score(key, real["x"], samples, mask=real["observed_mask"],

@@ -109,6 +109,21 @@ def test_evaluate_runs_adaptive_samplers_once_and_records_the_nfe_spent(trained)
                   jax.random.PRNGKey(config.sampling.seed))
     assert adaptive["nfe"] == int(np.max(spent)) and adaptive["nfe"] % 2 == 0
     assert adaptive["sliced_w2"] < 0.5
+    # keep_states: the sampler's last k states, the final one the sample of the same key
+    params = runner.training.eval_params(state, config.sampling.params)
+    key = jax.random.PRNGKey(config.sampling.seed)
+    kw = dict(num_samples=16, sampler="euler", nfe=8)
+    final = runner.make_sample_fn(exp, graphdef, **kw)(state.buffers, params, key)
+    states = runner.make_sample_fn(exp, graphdef, keep_states=3, **kw)(state.buffers, params,
+                                                                       key)
+    assert states.shape == (3, *final.shape)
+    np.testing.assert_allclose(states[-1], final, rtol=1e-5, atol=1e-6)
+    assert np.abs(states[0] - final).mean() > 10 * np.abs(states[-1] - final).mean()
+    with pytest.raises(ValueError, match="adaptive"):
+        runner.make_sample_fn(exp, graphdef, keep_states=2, num_samples=16,
+                              sampler="dpm_solver_adaptive_12")
+    with pytest.raises(ValueError, match="at most 9 states"):
+        runner.make_sample_fn(exp, graphdef, keep_states=10, **kw)
 
 
 @pytest.mark.parametrize("field, value, match", [

@@ -24,7 +24,7 @@ from experiments.tasks import anomaly as an
 @pytest.fixture(scope="module")
 def kdd():
     config = kdd_anomaly.get_config()
-    task = get_task("ts_anomaly")
+    task = get_task("ts_anomaly", config)
     return config, task, task.dataset(config, "train"), task.dataset(config, "test")
 
 
@@ -197,11 +197,11 @@ def sine_config():
 
 KEYS = {"sampler", "nfe", "draws", "num_examples", "wall_s", "imputations_per_s",
         "num_test_steps", "num_anomalous_steps", "num_calibration_steps", "test_coverage",
-        "ensemble_members", "threshold_quantile", "threshold_reference", "best_f1",
+        "ensemble", "ensemble_members", "threshold_quantile", "threshold_reference", "best_f1",
         "best_f1_threshold", "best_pa_f1", "best_pa_f1_threshold", "auc_pr", "fixed_f1",
         "fixed_pa_f1", "fixed_precision", "fixed_recall", "fixed_threshold", "vote_f1",
         "vote_pa_f1", "vote_best_pa_f1", "vote_best_level", "normal_step_mae",
-        "baseline_reconstruction"}
+        "member_normal_mae", "baseline_reconstruction"}
 
 
 @pytest.mark.slow
@@ -225,3 +225,14 @@ def test_end_to_end_the_detector_finds_an_injected_spike(tmp_path):
     pictures = os.listdir(tmp_path / "samples")
     assert any(p.endswith("_anomaly.png") for p in pictures), pictures
     assert json.load(open(tmp_path / "metrics.json"))["samples"][0]["auc_pr"] == record["auc_pr"]
+    assert record["ensemble"] == "draws" and len(record["member_normal_mae"]) == 4
+    # ImDiffusion's ensemble: the states of the last 4 denoising steps are the members;
+    # the final samples (and so the point score) are the draws run's, up to float
+    # rounding of another jitted graph; the earliest kept state is the noisiest member
+    config.task.ensemble, config.task.ensemble_steps = "steps", 4
+    steps = runner.evaluate(config, str(tmp_path))["samples"][0]
+    assert steps["ensemble"] == "steps" and steps["ensemble_members"] == 4
+    np.testing.assert_allclose(steps["normal_step_mae"], record["normal_step_mae"], rtol=1e-4)
+    member_mae = steps["member_normal_mae"]
+    assert member_mae[0] > member_mae[-1]
+    assert steps["vote_best_pa_f1"] > 0.5

@@ -28,7 +28,7 @@ def _spec(task, config, dataset, batch):
 
 def test_imputation_batches_hide_observed_values_and_give_the_rest(co2):
     config, dataset, batch = co2
-    task = get_task("ts_imputation")
+    task = get_task("ts_imputation", config)
     spec = _spec(task, config, dataset, batch)
     assert spec.condition == ("observed_mask", "time") and spec.masks == ("observed_mask",)
     observed = batch["observed_mask"]
@@ -59,7 +59,7 @@ def test_imputation_batches_hide_observed_values_and_give_the_rest(co2):
 
 def test_forecasting_targets_are_the_observed_values_of_the_horizon(co2):
     config, dataset, batch = co2
-    task = get_task("ts_forecasting")
+    task = get_task("ts_forecasting", config)
     config.task.horizon = 13
     spec = _spec(task, config, dataset, batch)
     out = task.batch_transform(config, spec, train=True)(batch, jax.random.PRNGKey(0))
@@ -90,7 +90,7 @@ def test_scores_in_chunks_equal_the_scores_of_the_whole_split():
     samples = (x + 0.5 * rng.normal(size=(draws, *x.shape))).astype(np.float32)
     batch = {"x": x, "observed_mask": observed}
     cond = {"cond_mask": cond_mask}
-    task = get_task("ts_imputation")
+    task = get_task("ts_imputation", defaults.get_config())
     whole = task.score(_summaries(task, samples, batch, cond, dataset, [0, b]), dataset)
     chunks = task.score(_summaries(task, samples, batch, cond, dataset, [0, 5, 7, b]), dataset)
     target = observed * (1 - cond_mask)
@@ -117,7 +117,7 @@ def test_draws_equal_to_the_truth_score_zero_and_beat_every_baseline():
     x = np.cumsum(rng.normal(size=(4, 20, 1)), axis=1).astype(np.float32)
     observed = np.ones_like(x)
     cond_mask = (rng.uniform(size=x.shape) < 0.5).astype(np.float32)
-    task = get_task("ts_imputation")
+    task = get_task("ts_imputation", defaults.get_config())
     score = task.score([task.summarize(np.stack([x] * 8), {"x": x, "observed_mask": observed},
                                        {"cond_mask": cond_mask}, dataset)], dataset)
     # zero up to float32 rounding of the denormalised quantiles (values of order 10)
@@ -129,7 +129,7 @@ def test_scaled_draws_are_mapped_back_before_scoring(co2):
     """Draws equal to the standardized held-out windows (what a perfect model gives in
     its window coordinates) score zero: evaluation maps each window back."""
     config, dataset, batch = co2
-    task = get_task("ts_imputation")
+    task = get_task("ts_imputation", config)
     cond = task.eval_condition(config, batch, jax.random.PRNGKey(3))
     level, scale = _stats(batch, cond)
     perfect = (batch["x"] - level) / scale
