@@ -26,17 +26,18 @@ sides (a window's first and last segments are extrapolated). Scores:
 * ``fixed_*``: the threshold is the ``config.task.threshold_quantile`` quantile of the
   same score on *calibration* data: the last ``config.task.calibration_steps`` steps of
   every training series, held out of training (normal data the model has not seen);
-* ``vote_*``: ImDiffusion's ensemble vote. Each draw is one ensemble member with its own
+* ``vote_*``: ImDiffusion's ensemble vote. Each member (below) has its own
   threshold (the same quantile of that member's calibration errors); a step's votes are
   the members whose error exceeds their threshold; ``vote_f1``/``vote_pa_f1`` flag a
   majority (votes > M / 2), ``vote_best_pa_f1`` the best vote level k (votes >= k, k in
   1..M), as ImDiffusion picks it.
 
-  Difference from the paper: ImDiffusion's members are the imputations at 10 intermediate
-  denoising steps of one reverse chain, each flagging a top fraction of its errors scaled
-  by its mean error; the runner's sampler returns final draws only, so our members are
-  independent final draws and the per-member calibration quantile replaces the scaled
-  fraction (it adapts to each member's error scale in the same way).
+  ``config.task.ensemble`` picks the members: ``"draws"`` (default), the independent
+  final draws; ``"steps"``, ImDiffusion's: the sampler's states at its last
+  ``config.task.ensemble_steps`` denoising steps (:meth:`Task.sample_states`; the median
+  over the draws of each step's state). ImDiffusion flags a top fraction of each
+  member's errors scaled by its mean error; the per-member calibration quantile used
+  here adapts to each member's error scale in the same way without a tuned fraction.
 * ``baseline_reconstruction``: the same numbers for
   :func:`diffax.baselines.timeseries.reconstruction_error_scores` (leave-one-out moving
   average) on the same steps, computed on each whole series (no window edges).
