@@ -9,7 +9,8 @@ for the time series (:mod:`diffax.data.timeseries`: ``"ts:gunpoint"``, ``"ts:co2
 molecules (:mod:`diffax.data.molecules`: ``"mol:g2"``, ``"mol:rdkit"``, ``"mol:qm9"``; see
 ``docs/molecules.md``), and ``"pc:<source>"`` for point clouds
 (:mod:`diffax.data.pointcloud`: ``"pc:shapes"``, ``"pc:meshes"``, ``"pc:shapenet"``; see
-``docs/pointcloud.md``).
+``docs/pointcloud.md``), and ``"phantom_slices"`` (axial slices of random-ellipsoid CT
+phantoms, :mod:`diffax.data.phantoms`; see ``docs/mbir.md``).
 
 :data:`DATASETS` is a :class:`~diffax.registry.Registry` of loaders
 ``loader(split, **options) -> Dataset``; each entry's metadata ``options`` lists the
@@ -24,6 +25,7 @@ from typing import Callable
 from diffax.data.base import Dataset
 from diffax.data.digits import load_digits
 from diffax.data.fashion_mnist import load_fashion_mnist
+from diffax.data.phantoms import load_phantom_slices
 from diffax.data.pointcloud.loader import PC_PREFIX, pointcloud_loaders
 from diffax.data.molecules.loader import MOL_PREFIX, molecule_loaders
 from diffax.data.tfds_source import TFDS_DATASETS, load_tfds
@@ -44,6 +46,7 @@ def _add(name: str, loader: Callable[..., Dataset], options: tuple[str, ...] | N
 
 _add("fashion_mnist", load_fashion_mnist)
 _add("digits", load_digits)
+_add("phantom_slices", load_phantom_slices)
 for _toy in TOY_NAMES:
     _add(_toy, functools.partial(load_toy, _toy), toy_options(_toy))
 for _tfds in TFDS_DATASETS:
@@ -75,7 +78,8 @@ def get_dataset(name: str, split: str = "train", **options) -> Dataset:
     ``stride``, ``normalize``, ``data_dir`` (plus ``attributes`` for ``ts:physionet``,
     ``machine`` for ``ts:smd``; see :mod:`diffax.data.timeseries.loader`); ``mol:*``:
     ``max_atoms``, ``elements`` (plus ``data_dir`` for ``mol:qm9``, ``sets`` for
-    ``mol:rdkit``; see :mod:`diffax.data.molecules.loader`).
+    ``mol:rdkit``; see :mod:`diffax.data.molecules.loader`); ``phantom_slices``: ``size``,
+    ``num_volumes``, ``seed``.
 
     Raises:
       ValueError: unknown name (the message lists the valid ones and the closest),
