@@ -112,23 +112,43 @@ def test_pm25_without_missing_file_and_other_date_style(tmp_path):
         ~np.isnan(ground[60:90])], ground[60:90][~np.isnan(ground[60:90])], rtol=1e-5)
 
 
-def test_pm25_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"pm25_ground.txt' not found.*STMVL"):
-        get_dataset("ts:pm25", data_dir=str(tmp_path))
-    data_dir, _, _ = write_pm25(tmp_path)
-    text = (tmp_path / "pm25_missing.txt").read_text().replace("001003", "009999")
-    (tmp_path / "pm25_missing.txt").write_text(text)
-    with pytest.raises(ValueError, match="same datetimes and stations"):
-        read_source("pm25", "train", data_dir=data_dir)
+# A missing file names the file and where to get it; a file that disagrees with its
+# companion is refused: (source, writer, not-found message, (file, text, replacement),
+# split read, error).
+BAD_FILES = [
+    ("pm25", write_pm25, r"pm25_ground.txt' not found.*STMVL",
+     ("pm25_missing.txt", "001003", "009999"), "train", "same datetimes and stations"),
+    ("psm", write_psm, r"train.csv' not found.*RANSynCoders",
+     ("test_label.csv", "1000.0,", "999.0,"), "test", "timestamps of .*test_label.csv differ"),
+]
+
+
+@pytest.mark.parametrize("name, write, not_found, edit, split, error", BAD_FILES,
+                         ids=[row[0] for row in BAD_FILES])
+def test_missing_and_inconsistent_files(tmp_path, name, write, not_found, edit, split, error):
+    with pytest.raises(FileNotFoundError, match=not_found):
+        get_dataset(f"ts:{name}", data_dir=str(tmp_path))
+    data_dir, _, _ = write(tmp_path)
+    file, text, replacement = edit
+    (tmp_path / file).write_text((tmp_path / file).read_text().replace(text, replacement))
+    with pytest.raises(ValueError, match=error):
+        read_source(name, split, data_dir=data_dir)
 
 
 # ---- SMD and PSM ----------------------------------------------------------------------------
 
+def _test_source(name, data_dir, series, labels):
+    """The test split of anomaly source ``name``, after checking that its one series and
+    its labels are the ones written."""
+    test = read_source(name, "test", data_dir=data_dir)
+    np.testing.assert_array_equal(test.series[0], series)
+    np.testing.assert_array_equal(test.anomaly[0], labels)
+    return test
+
+
 def test_smd_values_and_labels(tmp_path):
     data_dir, values, labels = write_smd(tmp_path)
-    test = read_source("smd", "test", data_dir=data_dir)
-    np.testing.assert_array_equal(test.series[0], values["test"])
-    np.testing.assert_array_equal(test.anomaly[0], labels)
+    test = _test_source("smd", data_dir, values["test"], labels)
     assert test.channels[-1] == "metric_37"
     train = get_dataset("ts:smd", data_dir=data_dir, window=10)
     assert train.shape == (10, 38) and train.num_examples == 31
@@ -152,10 +172,8 @@ def test_smd_errors(tmp_path):
 
 def test_psm_values_times_and_labels(tmp_path):
     data_dir, data, labels = write_psm(tmp_path)
-    test = read_source("psm", "test", data_dir=data_dir)
-    np.testing.assert_array_equal(test.series[0], data["test"][1])
+    test = _test_source("psm", data_dir, data["test"][1], labels)
     np.testing.assert_array_equal(test.times[0], data["test"][0])
-    np.testing.assert_array_equal(test.anomaly[0], labels)
     assert test.channels == tuple(f"feature_{i}" for i in range(25))
     ds = get_dataset("ts:psm", "test", data_dir=data_dir, window=12, stride=4)
     b = ds.get(np.array([2]))  # starts at row 8: the 3-minute gap after row 9
@@ -165,14 +183,8 @@ def test_psm_values_times_and_labels(tmp_path):
     np.testing.assert_allclose(ds.mean, np.nanmean(data["train"][1], axis=0))
 
 
-def test_psm_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"train.csv' not found.*RANSynCoders"):
-        get_dataset("ts:psm", data_dir=str(tmp_path))
+def test_psm_train_timestamps_must_increase(tmp_path):
     data_dir, _, _ = write_psm(tmp_path)
-    text = (tmp_path / "test_label.csv").read_text().replace("1000.0,", "999.0,")
-    (tmp_path / "test_label.csv").write_text(text)
-    with pytest.raises(ValueError, match="timestamps of .*test_label.csv differ"):
-        read_source("psm", "test", data_dir=data_dir)
     (tmp_path / "train.csv").write_text("timestamp_(min),feature_0\n2,1\n1,2\n")
     with pytest.raises(ValueError, match=r"must hold increasing timestamps"):
         read_source("psm", "train", data_dir=data_dir)
