@@ -22,9 +22,9 @@ def get_config():
     c.loss.kwargs = dict(weighting="uniform", time_sampling="uniform")
     c.optim.learning_rate = 1e-3
     c.optim.warmup_steps = 100
-    c.training.n_steps = 3000
+    c.training.n_steps = 1000
     c.training.log_every = 250
-    c.training.ckpt_every = 1500
+    c.training.ckpt_every = 500
     c.training.sample_every = 0
     c.training.ema_decays = (0.999,)
     c.sampling.sampler = "ancestral"
