@@ -6,7 +6,6 @@ from experiments.tasks.anomaly import AnomalyTask
 from experiments.tasks.base import ElementSpec, Task
 from experiments.tasks.image import ImageTask
 from experiments.tasks.pointcloud import PointCloudTask
-from experiments.tasks.pointcloud import PointCloudTask
 from experiments.tasks.molecules import MoleculeTask
 from experiments.tasks.timeseries import ForecastingTask, GenerationTask, ImputationTask
 from experiments.tasks.vector import VectorTask
@@ -18,7 +17,6 @@ TASKS.add("ts_imputation", ImputationTask)
 TASKS.add("ts_forecasting", ForecastingTask)
 TASKS.add("ts_generation", GenerationTask)
 TASKS.add("ts_anomaly", AnomalyTask)
-TASKS.add("pointcloud", PointCloudTask)
 TASKS.add("pointcloud", PointCloudTask)
 TASKS.add("molecules", MoleculeTask)
 
