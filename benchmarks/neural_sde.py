@@ -83,6 +83,28 @@ def _masked_mse(pred, target, mask) -> float:
     return float(np.sum(mask * (pred - target) ** 2) / max(mask.sum(), 1.0))
 
 
+def _fit_and_record(args, records: list, row: dict, kind: str, readout: str,
+                    channels: tuple[int, int], loss, batch_fn, test: dict, metric_fn,
+                    shown: str) -> None:
+    """Train a ``kind`` model with ``readout`` (``channels`` = (in, out)) on
+    ``batch_fn``'s minibatches, predict on ``test``, and append a record: ``row``
+    (task, dataset, missing_rate, metric) with the method, ``metric_fn(prediction)``,
+    the mean of the last 10 losses, the wall time and whether it included compiling;
+    print it with the value formatted by ``shown``."""
+    start = time.perf_counter()
+    model = _model(kind, *channels, args, readout)
+    losses = fit(model, loss, batch_fn, steps=args.train_steps,
+                 key=jax.random.key(args.seed), learning_rate=args.lr)
+    value = metric_fn(predict(model, test, jax.random.key(args.seed + 7)))
+    records.append(dict(task=row["task"], dataset=row["dataset"], method=kind,
+                        missing_rate=row["missing_rate"], metric=row["metric"], value=value,
+                        final_loss=float(np.mean(losses[-10:])),
+                        wall_s=time.perf_counter() - start,
+                        includes_compile=_first(kind, readout), train_steps=args.train_steps))
+    print(f"{row['task']} {row['dataset']} {kind} rate={row['missing_rate']}: "
+          f"{shown.format(value)} ({records[-1]['wall_s']:.0f} s)", flush=True)
+
+
 def classification(args, records: list) -> None:
     train, test = _split(args.cls_dataset, "train"), _split(args.cls_dataset, "test")
     k = train["x"].shape[-1]
@@ -97,22 +119,12 @@ def classification(args, records: list) -> None:
                             method="majority", missing_rate=rate, metric="accuracy",
                             value=float((test["label"] == majority).mean()), wall_s=0.0))
         for kind in args.classes:
-            start = time.perf_counter()
-            model = _model(kind, k, classes, args, "final")
-            losses = fit(model, classification_loss,
-                         lambda i: _minibatch(tr, args.batch, 1000 * args.seed + i),
-                         steps=args.train_steps, key=jax.random.key(args.seed),
-                         learning_rate=args.lr)
-            logits = predict(model, te, jax.random.key(args.seed + 7))
-            acc = float((logits.argmax(-1) == te["label"]).mean())
-            records.append(dict(task="classification", dataset=args.cls_dataset, method=kind,
-                                missing_rate=rate, metric="accuracy", value=acc,
-                                final_loss=float(np.mean(losses[-10:])),
-                                wall_s=time.perf_counter() - start,
-                                includes_compile=_first(kind, "final"),
-                                train_steps=args.train_steps))
-            print(f"classification {args.cls_dataset} {kind} rate={rate}: acc={acc:.3f} "
-                  f"({records[-1]['wall_s']:.0f} s)", flush=True)
+            _fit_and_record(
+                args, records, dict(task="classification", dataset=args.cls_dataset,
+                                    missing_rate=rate, metric="accuracy"),
+                kind, "final", (k, classes), classification_loss,
+                lambda i: _minibatch(tr, args.batch, 1000 * args.seed + i), te,
+                lambda logits: float((logits.argmax(-1) == te["label"]).mean()), "acc={:.3f}")
 
 
 def _linear_fill(x, mask, times) -> np.ndarray:
@@ -142,20 +154,11 @@ def _reconstruction(args, records, task, train, test, rates, make_masks) -> None
                         target_mask=m_tg, target=b["x"])
 
         for kind in args.classes:
-            start = time.perf_counter()
-            model = _model(kind, k, k, args, "sequence")
-            losses = fit(model, reconstruction_loss, batch_fn, steps=args.train_steps,
-                         key=jax.random.key(args.seed), learning_rate=args.lr)
-            pred = predict(model, te, jax.random.key(args.seed + 7))
-            mse = _masked_mse(pred, test["x"], target)
-            records.append(dict(task=task, dataset=args.series_dataset, method=kind,
-                                missing_rate=rate, metric="mse", value=mse,
-                                final_loss=float(np.mean(losses[-10:])),
-                                wall_s=time.perf_counter() - start,
-                                includes_compile=_first(kind, "sequence"),
-                                train_steps=args.train_steps))
-            print(f"{task} {args.series_dataset} {kind} rate={rate}: mse={mse:.4f} "
-                  f"({records[-1]['wall_s']:.0f} s)", flush=True)
+            _fit_and_record(
+                args, records, dict(task=task, dataset=args.series_dataset,
+                                    missing_rate=rate, metric="mse"),
+                kind, "sequence", (k, k), reconstruction_loss, batch_fn, te,
+                lambda pred: _masked_mse(pred, test["x"], target), "mse={:.4f}")
 
 
 def series_tasks(args, records: list) -> None:
