@@ -26,7 +26,6 @@ import os
 import shutil
 import time
 
-
 from benchmarks.timing import median_wall
 
 
