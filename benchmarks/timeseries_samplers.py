@@ -2,7 +2,7 @@
 registry at each NFE budget, scored on the same held-out windows and hidden values.
 
     python -m benchmarks.timeseries_samplers --out DIR [--config basic_motions_imputation]
-        [--steps 1500] [--draws 16] [--nfes 10,20] [--samplers euler,ddim,...]
+        [--steps 1500] [--draws 16] [--nfes 10,20] [--samplers euler,ddim,...] [--windows N]
         [--set task.scaling=mean ...]
 
 The config is trained once (``--steps``; a stopped run resumes from ``DIR/<config>``,
@@ -39,9 +39,11 @@ METRICS = ("crps", "mae", "rmse")
 
 
 def sweep(config_name: str, samplers: list[str], nfes: list[int], steps: int, draws: int,
-          out: str, overrides: list[str], save=lambda records: None) -> list[dict]:
+          out: str, overrides: list[str], save=lambda records: None,
+          windows: int = 0) -> list[dict]:
     """Train (or reuse) ``config_name`` in ``out/<config_name>``, then one record per
-    (sampler, NFE) with the task's metrics; ``save(records)`` after each sampler."""
+    (sampler, NFE) with the task's metrics on the first ``windows`` held-out windows (0:
+    all, rounded up to whole batches); ``save(records)`` after each sampler."""
     from experiments import runner
 
     config = runner.load_config(f"configs/timeseries/{config_name}.py")
@@ -53,7 +55,9 @@ def sweep(config_name: str, samplers: list[str], nfes: list[int], steps: int, dr
         raise ValueError(f"config {config_name!r} is a {config.task.name!r} task; the sweep "
                          f"scores imputation (a config with task.missing_rate).")
     held_out = runner.build(config, split=config.eval.split).dataset.num_examples
-    config.eval.num_batches = -(-held_out // config.data.batch_size)  # the whole split
+    if windows:
+        held_out = min(held_out, windows)
+    config.eval.num_batches = -(-held_out // config.data.batch_size)  # the (first) windows
     workdir = os.path.join(out, config_name)
     t0 = time.perf_counter()
     runner.train(config, workdir)
@@ -131,6 +135,8 @@ def main(argv=None) -> None:
     p.add_argument("--nfes", default="10,20")
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--draws", type=int, default=16)
+    p.add_argument("--windows", type=int, default=0,
+                   help="score the first N held-out windows (0: all)")
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    help="config override key=value (repeatable), e.g. task.scaling=mean")
     args = p.parse_args(argv)
@@ -144,7 +150,7 @@ def main(argv=None) -> None:
 
     records = sweep(args.config, args.samplers.split(","),
                     [int(n) for n in args.nfes.split(",")], args.steps, args.draws,
-                    args.out, args.overrides, save)
+                    args.out, args.overrides, save, args.windows)
     print(table(records))
     plot(records, os.path.join(args.out, "timeseries_samplers.png"))
     best = min(records, key=lambda r: r["crps"])
