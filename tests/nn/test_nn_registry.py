@@ -3,15 +3,15 @@
 import pytest
 from flax import nnx
 
-from diffax.nn import (CSDI, EGNN, DiT, MLP, NETWORKS, UNet, UNet1D, count_params,
-                       get_network, param_summary)
+from diffax.nn import (CSDI, EGNN, DiT, MLP, NETWORKS, PointTransformer, UNet, UNet1D,
+                       count_params, get_network, param_summary)
 
 
 def test_registry_names():
     assert NETWORKS == {"mlp": MLP, "unet": UNet, "dit": DiT, "csdi": CSDI, "unet1d": UNet1D,
-                        "egnn": EGNN}
-    with pytest.raises(ValueError,
-                       match=r"'resnet'.*\['csdi', 'dit', 'egnn', 'mlp', 'unet', 'unet1d'\]"):
+                        "egnn": EGNN, "point_transformer": PointTransformer}
+    with pytest.raises(ValueError, match=r"'resnet'.*\['csdi', 'dit', 'egnn', 'mlp', "
+                                         r"'point_transformer', 'unet', 'unet1d'\]"):
         get_network("resnet", rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match=r"network 'mlp': unknown option\(s\) \['hiden'\] "
                                          r"\(did you mean 'hidden'\?\); valid options: \["):
