@@ -5,10 +5,10 @@ keywords, and a short overfit run."""
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 from flax import nnx
 
+from fit_helpers import adam_fit
 from nn_helpers import randomize_zero_params
 
 CSDI_SMALL = dict(num_features=3, channels=16, num_layers=2, num_heads=4, time_embed_dim=16,
@@ -105,22 +105,11 @@ def overfit_losses(net: nnx.Module, length: int, features: int, *, steps: int = 
     values = jnp.where(hole, jnp.nan, x0 * mask)
     target = (1.0 - mask) * ~hole
     graphdef, params, rest = nnx.split(net, nnx.Param, ...)
-    tx = optax.adam(lr)
 
     def loss_fn(p):
         out = nnx.merge(graphdef, p, rest)(xt, t, cond_mask=mask, cond_values=values,
                                            pad_mask=jnp.asarray(pad))
         return jnp.sum(target * (out - eps) ** 2) / jnp.sum(target)
 
-    @jax.jit
-    def run(p):
-        def step(carry, _):
-            p, o = carry
-            loss, grads = jax.value_and_grad(loss_fn)(p)
-            updates, o = tx.update(grads, o, p)
-            return (optax.apply_updates(p, updates), o), loss
-        (p, _), losses = jax.lax.scan(step, (p, tx.init(p)), None, length=steps)
-        return p, losses, loss_fn(p)
-
-    new, losses, final = run(params)
+    new, losses, final = adam_fit(loss_fn, params, steps=steps, lr=lr)
     return np.asarray(losses), float(final), params, new

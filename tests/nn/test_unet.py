@@ -3,12 +3,12 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 from flax import nnx
 
 from diffax.nn import UNet, count_params, get_network
 from diffax.nn.unet_blocks import default_groups
+from fit_helpers import adam_fit
 from nn_helpers import images, jit_apply, randomize_zero_params, rel_diff
 
 FMNIST = dict(in_channels=1, channels=8, channel_mult=(1, 2, 2), num_res_blocks=1,
@@ -151,22 +151,11 @@ def test_overfits_a_fixed_batch_and_trains_every_parameter():
     noisy = clean + 0.5 * images(4, 16, 1, seed=1)
     t, lab = jnp.array([0.1, 0.3, 0.5, 0.7]), jnp.array([0, 1, 2, 0])  # 2 is the null label
     graphdef, params, rest = nnx.split(net, nnx.Param, ...)
-    tx = optax.adam(3e-3)
 
     def loss_fn(p):
         return jnp.mean((nnx.merge(graphdef, p, rest)(noisy, t, lab) - clean) ** 2)
 
-    @jax.jit
-    def run(p):
-        def step(carry, _):
-            p, o = carry
-            loss, grads = jax.value_and_grad(loss_fn)(p)
-            updates, o = tx.update(grads, o, p)
-            return (optax.apply_updates(p, updates), o), loss
-        (p, _), losses = jax.lax.scan(step, (p, tx.init(p)), None, length=100)
-        return p, losses, loss_fn(p)
-
-    new, losses, final = run(params)
+    new, losses, final = adam_fit(loss_fn, params, steps=100, lr=3e-3)
     assert float(final) < float(losses[0]) / 10, (float(losses[0]), float(final))
     moved = jax.tree.map(lambda a, b: bool(np.any(np.asarray(a) != np.asarray(b))), new, params)
     frozen = [jax.tree_util.keystr(path) for path, m in jax.tree_util.tree_leaves_with_path(moved)
