@@ -38,14 +38,22 @@ from diffax.samplers.base import (
     ModelFn,
     SampleOutput,
     check_timesteps,
-    last_step_mask,
     require_key,
-    run_scan,
     x0_eps_predictor,
 )
+from diffax.samplers.noisy_steps import run_noisy_steps
 from diffax.samplers.registry import register
 
 Array = jax.Array
+
+
+def _x0_eps_update(f):
+    """``update(x, t_i, a_i, b_i) = a_i x0_hat(x, t_i) + b_i eps_hat(x, t_i)``: the step
+    of DDIM (b = sqrt(sigma_s^2 - c^2)) and of its inversion (a, b = alpha_u, sigma_u)."""
+    def update(x, t_i, a_i, b_i):
+        x0, eps = f(x, t_i)
+        return a_i * x0 + b_i * eps
+    return update
 
 
 @register("ddim", order=1, options=dict(eta=0.0))
@@ -64,37 +72,20 @@ def ddim(model_fn: ModelFn, process: GaussianProcess, x_init: Array, timesteps: 
     stochastic = eta_c != 0.0
     if stochastic:
         key = require_key(key, "ddim with eta > 0")
-    n = ts.shape[0] - 1
     dtype = x_init.dtype
     t, s = ts[:-1], ts[1:]
     alpha_s = process.alpha(s).astype(dtype)
     sigma_s = process.sigma(s).astype(dtype)
-    f = x0_eps_predictor(model_fn, prediction, process, cond)
-
+    update = _x0_eps_update(x0_eps_predictor(model_fn, prediction, process, cond))
     if not stochastic:
-        def step(x, inp):
-            t_i, a_i, s_i = inp
-            x0, eps = f(x, t_i)
-            return a_i * x0 + s_i * eps
-
-        xs = (t, alpha_s, sigma_s)
-    else:
-        one_minus_e = (-jnp.expm1(process.log_snr(t) - process.log_snr(s))).astype(dtype)
-        eta2 = jnp.asarray(eta, dtype) ** 2
-        c_eps = sigma_s * jnp.sqrt(1.0 - eta2 * one_minus_e)
-        c_noise = jnp.sqrt(eta2) * sigma_s * jnp.sqrt(one_minus_e)
-        c_noise = c_noise * last_step_mask(n, denoise, dtype)
-
-        def step(x, inp):
-            t_i, a_i, ce_i, cn_i, k = inp
-            x0, eps = f(x, t_i)
-            z = jax.random.normal(k, x.shape, x.dtype)
-            return a_i * x0 + ce_i * eps + cn_i * z
-
-        xs = (t, alpha_s, c_eps, c_noise, jax.random.split(key, n))
-
-    x, traj = run_scan(step, x_init, xs, lambda x: x, x_init, return_trajectory)
-    return SampleOutput(x=x, trajectory=traj, nfe=n)
+        return run_noisy_steps(update, x_init, (t, alpha_s, sigma_s),
+                               return_trajectory=return_trajectory)
+    one_minus_e = (-jnp.expm1(process.log_snr(t) - process.log_snr(s))).astype(dtype)
+    eta2 = jnp.asarray(eta, dtype) ** 2
+    c_eps = sigma_s * jnp.sqrt(1.0 - eta2 * one_minus_e)
+    c_noise = jnp.sqrt(eta2) * sigma_s * jnp.sqrt(one_minus_e)
+    return run_noisy_steps(update, x_init, (t, alpha_s, c_eps), noise=c_noise, key=key,
+                           denoise=denoise, return_trajectory=return_trajectory)
 
 
 def ddim_inversion(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
@@ -108,16 +99,8 @@ def ddim_inversion(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
     """
     ts = check_timesteps(timesteps, process, increasing=True, name="ddim_inversion")
     dtype = x_init.dtype
-    n = ts.shape[0] - 1
     alpha_u = process.alpha(ts[1:]).astype(dtype)
     sigma_u = process.sigma(ts[1:]).astype(dtype)
-    f = x0_eps_predictor(model_fn, prediction, process, cond)
-
-    def step(x, inp):
-        t_i, a_i, s_i = inp
-        x0, eps = f(x, t_i)
-        return a_i * x0 + s_i * eps
-
-    x, traj = run_scan(step, x_init, (ts[:-1], alpha_u, sigma_u), lambda x: x, x_init,
-                       return_trajectory)
-    return SampleOutput(x=x, trajectory=traj, nfe=n)
+    update = _x0_eps_update(x0_eps_predictor(model_fn, prediction, process, cond))
+    return run_noisy_steps(update, x_init, (ts[:-1], alpha_u, sigma_u),
+                           return_trajectory=return_trajectory)

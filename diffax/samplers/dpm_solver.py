@@ -59,22 +59,13 @@ from __future__ import annotations
 import jax
 
 from diffax.processes.base import GaussianProcess
-from diffax.samplers import exponential_integrators as ei
-from diffax.samplers.base import ModelFn, SampleOutput, check_timesteps, predictor
-from diffax.samplers.registry import register
+from diffax.samplers.base import ModelFn, SampleOutput, predictor
+from diffax.samplers.dpm_solver_family import checked_solve, register_variants
 
 Array = jax.Array
 
 
-@register("dpm_solver_1", order=1, options=dict(order=1, method="singlestep"))
-@register("dpm_solver_2s", order=2, options=dict(order=2, method="singlestep"))
-@register("dpm_solver_3s", order=3, options=dict(order=3, method="singlestep"))
-@register("dpm_solver_2s_fixed", order=2, nfe=lambda n: 2 * n,
-          options=dict(order=2, method="singlestep_fixed"))
-@register("dpm_solver_3s_fixed", order=3, nfe=lambda n: 3 * n,
-          options=dict(order=3, method="singlestep_fixed"))
-@register("dpm_solver_2m", order=2, options=dict(order=2, method="multistep"))
-@register("dpm_solver_3m", order=3, options=dict(order=3, method="multistep"))
+@register_variants("dpm_solver")
 def dpm_solver(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
                timesteps: Array, *, prediction: str = "eps", key: Array | None = None,
                return_trajectory: bool = False, cond: dict | None = None, order: int = 2,
@@ -93,9 +84,8 @@ def dpm_solver(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
       r1, r2: "singlestep_fixed" stage fractions in lambda (defaults 1/2; 1/3 and 2/3).
     ``key`` is ignored (deterministic).
     """
-    fractions = ei.check_solver_options("dpm_solver", order, method, r1, r2)
-    ts = check_timesteps(timesteps, process, name="dpm_solver")
-    f = predictor(model_fn, prediction, process, "eps", cond)
-    return ei.solve(f, process, "eps", x_init, ts, order=order, method=method,
-                 lower_order_final=lower_order_final, fractions=fractions,
-                 return_trajectory=return_trajectory)
+    return checked_solve("dpm_solver",
+                         lambda: predictor(model_fn, prediction, process, "eps", cond),
+                         process, "eps", x_init, timesteps, order=order, method=method,
+                         lower_order_final=lower_order_final, r1=r1, r2=r2,
+                         return_trajectory=return_trajectory)

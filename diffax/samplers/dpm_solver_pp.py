@@ -58,6 +58,7 @@ from diffax.samplers.base import (
     predictor,
     require_key,
 )
+from diffax.samplers.dpm_solver_family import checked_solve, register_variants
 from diffax.samplers.registry import register
 
 Array = jax.Array
@@ -89,15 +90,7 @@ def data_predictor(model_fn: ModelFn, prediction: str, process: GaussianProcess,
     return lambda x, t: dynamic_threshold(f(x, t), ratio, max_val)
 
 
-@register("dpm_solver++_1", order=1, options=dict(order=1, method="singlestep"))
-@register("dpm_solver++_2s", order=2, options=dict(order=2, method="singlestep"))
-@register("dpm_solver++_3s", order=3, options=dict(order=3, method="singlestep"))
-@register("dpm_solver++_2s_fixed", order=2, nfe=lambda n: 2 * n,
-          options=dict(order=2, method="singlestep_fixed"))
-@register("dpm_solver++_3s_fixed", order=3, nfe=lambda n: 3 * n,
-          options=dict(order=3, method="singlestep_fixed"))
-@register("dpm_solver++_2m", order=2, options=dict(order=2, method="multistep"))
-@register("dpm_solver++_3m", order=3, options=dict(order=3, method="multistep"))
+@register_variants("dpm_solver++")
 def dpm_solver_pp(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
                   timesteps: Array, *, prediction: str = "eps", key: Array | None = None,
                   return_trajectory: bool = False, cond: dict | None = None,
@@ -111,14 +104,13 @@ def dpm_solver_pp(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
     thresholding of the data prediction (``thresholding``, quantile
     ``threshold_ratio``, data bound ``threshold_max``). ``key`` is ignored.
     """
-    fractions = ei.check_solver_options("dpm_solver_pp", order, method, r1, r2)
     _check_threshold("dpm_solver_pp", threshold_ratio, threshold_max)
-    ts = check_timesteps(timesteps, process, name="dpm_solver_pp")
-    f = data_predictor(model_fn, prediction, process, cond, thresholding, threshold_ratio,
-                       threshold_max)
-    return ei.solve(f, process, "x0", x_init, ts, order=order, method=method,
-                 lower_order_final=lower_order_final, fractions=fractions,
-                 return_trajectory=return_trajectory)
+    return checked_solve("dpm_solver_pp",
+                         lambda: data_predictor(model_fn, prediction, process, cond,
+                                                thresholding, threshold_ratio, threshold_max),
+                         process, "x0", x_init, timesteps, order=order, method=method,
+                         lower_order_final=lower_order_final, r1=r1, r2=r2,
+                         return_trajectory=return_trajectory)
 
 
 @register("sde_dpm_solver++_2m", order=None, stochastic=True, options=dict(order=2))

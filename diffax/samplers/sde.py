@@ -50,14 +50,8 @@ import jax
 from diffax.processes.base import GaussianProcess
 from diffax import checks
 from diffax.samplers import base
-from diffax.samplers.base import (
-    ModelFn,
-    SampleOutput,
-    check_timesteps,
-    last_step_mask,
-    require_key,
-    run_scan,
-)
+from diffax.samplers.base import ModelFn, SampleOutput, check_timesteps, require_key
+from diffax.samplers.noisy_steps import run_noisy_steps
 from diffax.samplers.registry import register
 from diffax.samplers.reverse_sde import VARIANCES, predictor_coefficients
 
@@ -71,21 +65,16 @@ def _sample_affine(name: str, model_fn: ModelFn, process: GaussianProcess, x_ini
     ts = check_timesteps(timesteps, process, name=name)
     checks.boolean(name, "denoise", denoise)
     key = require_key(key, name)
-    n = ts.shape[0] - 1
     target, a, b, c = predictor_coefficients(name, process, ts[:-1], ts[1:], variance)
     dtype = x_init.dtype
     a, b = a.astype(dtype), b.astype(dtype)
-    c = c.astype(dtype) * last_step_mask(n, denoise, dtype)
     pred = base.predictor(model_fn, prediction, process, target, cond)
 
-    def step(x, inp):
-        t, a_i, b_i, c_i, k = inp
-        z = jax.random.normal(k, x.shape, x.dtype)
-        return a_i * x + b_i * pred(x, t) + c_i * z
+    def update(x, t, a_i, b_i):
+        return a_i * x + b_i * pred(x, t)
 
-    xs = (ts[:-1], a, b, c, jax.random.split(key, n))
-    x, traj = run_scan(step, x_init, xs, lambda x: x, x_init, return_trajectory)
-    return SampleOutput(x=x, trajectory=traj, nfe=n)
+    return run_noisy_steps(update, x_init, (ts[:-1], a, b), noise=c.astype(dtype), key=key,
+                           denoise=denoise, return_trajectory=return_trajectory)
 
 
 @register("euler_maruyama", order=None, stochastic=True)
