@@ -10,11 +10,17 @@ diffusion prior, and likelihood-gradient guidance for any sampler.
 * Guidance (``model_fn`` wrappers for every sampler of :mod:`diffax.samplers`):
   :func:`pigdm_guidance`, :func:`dps_guidance`, :func:`steered_guidance`, and the
   generic :func:`loss_guidance` on a loss of the denoised estimate.
+* 3-D CT with a 2-D prior: :func:`diffusion_mbir` (DiffusionMBIR: per-slice diffusion
+  steps + ADMM/CG data consistency with TV along z), and the baselines :func:`fbp` and
+  :func:`admm_tv` (docs/mbir.md).
 
 See docs/inverse.md."""
 
 from diffax.inverse.dps import dps, dps_guidance
 from diffax.inverse.guidance import loss_guidance, squared_residual
+from diffax.inverse.mbir import diffusion_mbir
+from diffax.inverse.mbir_admm import admm_tv
+from diffax.inverse.mbir_fbp import fbp
 from diffax.inverse.operators import (Blur, Downsample, LinearOperator, Mask, Nonlinear,
                                       Radon, RandomProjection, dense_matrix, gaussian_kernel)
 from diffax.inverse.pigdm import pigdm, pigdm_guidance
@@ -23,7 +29,7 @@ from diffax.inverse.registry import SOLVERS, get_solver, initial_state, solver_o
 from diffax.inverse.replacement import repaint, replacement
 from diffax.inverse.steered import steered, steered_guidance
 
-__all__ = ["Blur", "Downsample", "LinearOperator", "Mask", "Nonlinear", "Radon",
+__all__ = ["admm_tv", "diffusion_mbir", "fbp", "Blur", "Downsample", "LinearOperator", "Mask", "Nonlinear", "Radon",
            "RandomProjection", "SOLVERS", "dense_matrix", "dps", "dps_guidance",
            "gaussian_kernel", "get_solver", "initial_state", "loss_guidance", "pigdm",
            "pigdm_guidance", "red_diff", "repaint", "replacement", "solver_options",
