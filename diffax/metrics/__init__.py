@@ -6,6 +6,7 @@ distance. Time series: CRPS from samples or quantiles, CSDI's CRPS / CRPS-sum an
 masked MAE / RMSE, anomaly-detection F1 (with point adjustment), best F1 and AUC-PR.
 Point clouds: Chamfer, exact and Sinkhorn EMD, and the set-level COV / MMD / 1-NNA.
 Molecules: EDM's atom / molecule stability, rdkit validity and uniqueness.
+Reconstructions: SSIM and PSNR.
 See docs/metrics.md.
 """
 
@@ -26,6 +27,7 @@ from diffax.metrics.point_cloud_generation import (coverage, minimum_matching_di
                                                    one_nn_accuracy, set_distance_matrix)
 from diffax.metrics.precision_recall import precision_recall
 from diffax.metrics.sliced_wasserstein import sliced_wasserstein
+from diffax.metrics.ssim import psnr, ssim
 from diffax.metrics.timeseries import (crps_quantile_csdi, crps_sum, masked_mae, masked_rmse,
                                        sample_median, sample_quantiles)
 from diffax.metrics.timeseries_generation import (ClassAccuracy, DiscriminativeScore,
@@ -67,12 +69,14 @@ __all__ = [
     "point_adjust",
     "point_adjusted_f1",
     "precision_recall",
+    "psnr",
     "precision_recall_f1",
     "sample_median",
     "sample_quantiles",
     "set_distance_matrix",
     "sinkhorn_emd",
     "sliced_wasserstein",
+    "ssim",
     "update_feature_statistics",
     "weighted_quantile_loss",
 ]
