@@ -120,6 +120,8 @@ def plot(records: list[dict], speeds: list[dict], out: str) -> None:
     import matplotlib.pyplot as plt
 
     crps = [r for r in records if r["metric"] == "crps"]
+    if not crps:
+        return plot_speed(speeds, out)
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(crps)), 3.5))
     names = [f"{r['config']}\n{'h=%s' % r['horizon'] if r['missing_rate'] is None else r['missing_rate']}"
              for r in crps]
@@ -134,6 +136,14 @@ def plot(records: list[dict], speeds: list[dict], out: str) -> None:
     fig.tight_layout()
     fig.savefig(os.path.join(out, "timeseries_quality.png"), dpi=100)
     plt.close(fig)
+    plot_speed(speeds, out)
+
+
+def plot_speed(speeds: list[dict], out: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     if speeds:
         fig, axes = plt.subplots(1, 2, figsize=(8, 3))
         by_l = [r for r in speeds if r["channels"] == 8]
@@ -174,9 +184,11 @@ def main(argv=None) -> None:
         with open(os.path.join(args.out, "timeseries.json"), "w") as f:
             json.dump(payload, f, indent=1)
 
-    records = quality(args.configs.split(","), [float(r) for r in args.rates.split(",")],
+    configs = [c for c in args.configs.split(",") if c]  # --configs '': speed only
+    records = quality(configs, [float(r) for r in args.rates.split(",")],
                       args.steps, args.draws, args.out, save)
-    print(table(records))
+    if records:
+        print(table(records))
     speeds = [] if args.skip_speed else speed(args.speed_draws)
     save(records, speeds)
     plot(records, speeds, args.out)
