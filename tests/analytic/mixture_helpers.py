@@ -1,13 +1,26 @@
-"""Shared by the Gaussian-mixture tests: fixed random mixtures and an independent
-(scipy) reference density."""
+"""Shared by the Gaussian-mixture and Gaussian PF-ODE tests: fixed random mixtures and
+points, alpha(t), sigma(t) as numpy values, and an independent (scipy) reference density."""
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 from scipy.special import logsumexp
 
 from diffax.analytic import GaussianMixture
+
+
+@jax.jit
+def _coefs(process, t):
+    return process.alpha(t), process.sigma(t)
+
+
+def alpha_sigma(process, t):
+    """(alpha(t), sigma(t)) as float64/float32 numpy values (one compiled call)."""
+    a, s = _coefs(process, jnp.asarray(t))
+    return np.asarray(a), np.asarray(s)
 
 
 def params(dim: int = 2, k: int = 3, seed: int = 0):

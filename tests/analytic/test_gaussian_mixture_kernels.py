@@ -17,20 +17,10 @@ import pytest
 from diffax import predictions
 from diffax.analytic import GaussianMixture
 from diffax.processes import get_process
+from mixture_helpers import alpha_sigma as _alpha_sigma
 from mixture_helpers import mixture, params, points as _points, scipy_log_prob
 
 PROCESS_NAMES = ["vp_linear", "ve", "edm", "rectified_flow", "sub_vp", "ddpm_discrete"]
-
-
-@jax.jit
-def _coefs_jit(process, t):
-    return process.alpha(t), process.sigma(t)
-
-
-def _alpha_sigma(process, t):
-    """(alpha(t), sigma(t)) as float64/float32 numpy values (one compiled call)."""
-    a, s = _coefs_jit(process, jnp.asarray(t))
-    return np.asarray(a), np.asarray(s)
 
 
 def _times(process, fracs=(0.0, 0.02, 0.3, 0.7, 1.0)):

@@ -15,6 +15,7 @@ from diffax.analytic import (
     gaussian_pf_ode_trajectory,
 )
 from diffax.processes import get_process
+from mixture_helpers import alpha_sigma as _alpha_sigma
 
 
 def _gaussian(dim: int = 3, seed: int = 0):
@@ -23,17 +24,6 @@ def _gaussian(dim: int = 3, seed: int = 0):
     a = rng.normal(size=(dim, dim))
     cov = 0.3 * a @ a.T + 0.05 * np.eye(dim)  # full, anisotropic (condition number ~100)
     return mean, cov
-
-
-@jax.jit
-def _coefs_jit(process, t):
-    return process.alpha(t), process.sigma(t)
-
-
-def _alpha_sigma(process, t):
-    """(alpha(t), sigma(t)) as float64/float32 numpy values (one compiled call)."""
-    a, s = _coefs_jit(process, jnp.asarray(t))
-    return np.asarray(a), np.asarray(s)
 
 
 def _marginal_cov(process, cov, t):
