@@ -298,6 +298,24 @@ def shape(where: str, name: str, x: Any, expected: Sequence[int | None]) -> Any:
     return x
 
 
+def binary_mask(where: str, name: str, mask: Any, shape: Sequence[int], *,
+                like: str = "x") -> np.ndarray:
+    """``mask`` as a boolean array, after checking that it has ``shape`` (that of the
+    array named ``like``) and holds only 0 and 1 (1 = observed); the message names the
+    first offending entry and its index."""
+    m = np.asarray(mask)
+    if m.shape != tuple(shape):
+        raise ValueError(f"{_prefix(where)}{name} must have the shape of {like} "
+                         f"{tuple(shape)}, got shape {m.shape}.")
+    if m.dtype != bool:
+        bad = (m != 0) & (m != 1)
+        if bad.any():
+            at = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(f"{_prefix(where)}{name} must contain only 0 and 1 (1 = "
+                             f"observed), got {m[at].item()!r} at index {at}.")
+    return m.astype(bool)
+
+
 def floating(where: str, name: str, x: Any) -> Any:
     """``x`` if its dtype is floating point (a dtype itself is accepted too)."""
     if isinstance(x, (np.dtype, type, str)):

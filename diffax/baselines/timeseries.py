@@ -34,26 +34,14 @@ __all__ = ["last_value_forecast", "linear_forecast", "linear_interpolate", "mean
            "reconstruction_error_scores", "seasonal_naive_forecast"]
 
 
-def _mask(fn: str, name: str, mask, shape: tuple[int, ...]) -> np.ndarray:
-    m = np.asarray(mask)
-    if m.shape != shape:
-        raise ValueError(f"{fn}: {name} must have the shape of x {shape}, got shape {m.shape}.")
-    bad = (m != 0) & (m != 1)
-    if bad.any():
-        where = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{fn}: {name} must contain only 0 and 1, got {m[where].item()!r} at "
-                         f"index {where}.")
-    return m.astype(bool)
-
-
 def _data(fn: str, x, observed_mask, target_mask=None):
     """(x as float64 with 0 off the conditioning set, cond bool, output dtype)."""
     x = np.asarray(x)
     checks.ndim(fn, "x", x, 3, "(B, L, K)")
     out_dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.dtype(np.float32)
-    cond = _mask(fn, "observed_mask", observed_mask, x.shape)
+    cond = checks.binary_mask(fn, "observed_mask", observed_mask, x.shape)
     if target_mask is not None:
-        cond &= ~_mask(fn, "target_mask", target_mask, x.shape)
+        cond &= ~checks.binary_mask(fn, "target_mask", target_mask, x.shape)
     return np.where(cond, x, 0.0).astype(np.float64), cond, out_dtype
 
 

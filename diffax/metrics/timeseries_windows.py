@@ -41,17 +41,7 @@ def check_windows(fn: str, name: str, x) -> np.ndarray:
 
 def check_mask(fn: str, name: str, m, x_name: str, shape: tuple[int, ...]) -> np.ndarray:
     """The 0/1 mask ``m`` of the windows ``x_name`` (of ``shape``) as booleans, checked."""
-    m = np.asarray(m)
-    if m.shape != shape:
-        raise ValueError(f"{fn}: {name} must have the shape of {x_name} {shape}, got shape "
-                         f"{m.shape}.")
-    if m.dtype != bool:
-        bad = (m != 0) & (m != 1)
-        if bad.any():
-            at = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise ValueError(f"{fn}: {name} must contain only 0 and 1 (1 = observed), got "
-                             f"{m[at].item()!r} at index {at}.")
-    return m.astype(bool)
+    return checks.binary_mask(fn, name, m, shape, like=x_name)
 
 
 def observed(fn: str, name: str, x: np.ndarray, m: np.ndarray) -> np.ndarray:

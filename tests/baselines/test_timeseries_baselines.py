@@ -179,7 +179,7 @@ def test_errors():
         mean_impute(x[0], obs[0], tgt[0])
     with pytest.raises(ValueError, match=r"target_mask must have the shape of x \(1, 5, 2\)"):
         linear_interpolate(x, obs, tgt[:, :3])
-    with pytest.raises(ValueError, match="observed_mask must contain only 0 and 1, got 0.5"):
+    with pytest.raises(ValueError, match=r"observed_mask must contain only 0 and 1 \(1 = observed\), got 0.5"):
         last_value_forecast(x, obs * 0.5, tgt)
     with pytest.raises(ValueError, match=r"period must be an integer in \[1, 4\], got period=5"):
         seasonal_naive_forecast(x, obs, tgt, period=5)
