@@ -41,7 +41,6 @@ the scores of step 4) and ``csdi_reference_runs`` (steps 2 and 3).
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import math
 import os
@@ -50,6 +49,8 @@ import sys
 import time
 
 import jax
+
+from benchmarks.config_overrides import apply_overrides
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -122,17 +123,7 @@ def make_config(args):
     c.eval.num_batches = 1  # set to the whole held-out split by export_windows
     c.training.sample_every = 0
     c.training.progress = False
-    for item in args.override:
-        key, value = item.split("=", 1)
-        try:
-            value = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            pass
-        node, *path = key.split(".")[::-1]
-        section = c
-        for name in reversed(path):
-            section = section[name]
-        section[node] = value
+    apply_overrides(c, args.override)
     return c
 
 
