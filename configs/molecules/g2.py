@@ -1,8 +1,10 @@
-"""EDM-style equivariant diffusion (Hoogeboom et al. 2022) on ase's G2 molecules (162
-molecules of up to 14 atoms, hydrogens kept): an EGNN eps-model on a cosine VP process,
-the unweighted L2 loss on real atoms, ancestral sampling; molecule counts from the
-training histogram; EDM's stability / validity / uniqueness at evaluation. Runs on CPU
-in a few minutes; see docs/molecules.md for the numbers."""
+"""Equivariant diffusion of ase's G2 molecules (162 molecules of up to 14 atoms, hydrogens
+kept) with an EGNN, EDM-style (Hoogeboom et al. 2022) in model space (positions in
+Angstrom, one-hot types x 1/4) but trained and sampled with Karras et al. (2022)'s
+preconditioning, log-normal noise levels and loss weighting: on the 2-core CPU this
+trains ~10x faster than the eps-prediction cosine-VP setting with the uniform L2 loss
+(docs/molecules.md, "What made it work"). Molecule counts from the training histogram;
+EDM's stability / validity / uniqueness at evaluation. Training: about 13 min on CPU."""
 
 from configs import defaults
 
@@ -13,29 +15,30 @@ def get_config():
     c.data.name = "mol:g2"
     c.data.kwargs = {}
     c.data.batch_size = 32
-    c.process.name = "vp_cosine"
+    c.process.name = "edm"
     c.model.name = "egnn"
-    c.model.kwargs = dict(hidden=64, num_layers=4, time_scale=1000.0)
-    c.model.parameterization = "eps"
-    c.model.time_input = "t"
-    c.loss.name = "dsm"
-    c.loss.kwargs = dict(weighting="uniform", time_sampling="uniform")
+    c.model.kwargs = dict(hidden=64, num_layers=4, time_scale=250.0)
+    c.model.parameterization = "edm"
+    c.model.time_input = "c_noise"
+    c.model.sigma_data = 0.5
+    c.loss.name = "edm"
+    c.loss.kwargs = dict(p_mean=-1.2, p_std=1.2)
     c.optim.learning_rate = 1e-3
     c.optim.warmup_steps = 100
-    c.training.n_steps = 1000
+    c.training.n_steps = 3500
     c.training.log_every = 250
     c.training.ckpt_every = 500
     c.training.sample_every = 0
     c.training.ema_decays = (0.999,)
     c.sampling.sampler = "ancestral"
-    c.sampling.schedule = "uniform_time"
-    c.sampling.nfe = 200
+    c.sampling.schedule = "karras"
+    c.sampling.nfe = 100
     c.sampling.num_samples = 256
     c.sampling.grid_size = 16
     c.eval.num_batches = 2
     c.eval.num_samples = 256
     c.eval.samplers = ("ancestral",)
-    c.eval.nfes = (50, 200)
+    c.eval.nfes = (50, 100)
     c.eval.metrics = ("sliced_w2",)
     c.eval.features = "pixels"
     c.eval.likelihood_num_examples = 0
