@@ -26,7 +26,13 @@ position output is translation-invariant and lies in the subspace (the EGNN's is
   P(final state) is the result of the same sampler run from P x_init with projected
   noise P z_k at every step, i.e. EDM's subspace prior and noise exactly.
 
-Both statements are tested (tests/experiments/tasks/test_molecules_task.py). The
+The same holds for Karras et al. (2022)'s preconditioned denoiser
+D(x) = c_skip x + c_out F(c_in x) (configs/molecules/g2.py): F sees P x only and its
+position output lies in the subspace, so (I - P)(D - x0) = c_skip sigma (I - P) eps is
+parameter-free in the loss, and D's affine dependence on x keeps every fixed-step
+update affine with state-independent coefficients.
+
+Both statements are tested for both settings (tests/experiments/tasks/test_molecules_task.py). The
 padding rows of a sample are noise the network never looked at; the atom count of each
 sample is drawn from the training split's histogram (:meth:`sample_condition`) and the
 metrics read only the real rows.
