@@ -1,10 +1,11 @@
 """Equivariant diffusion of ase's G2 molecules (162 molecules of up to 14 atoms, hydrogens
 kept) with an EGNN, EDM-style (Hoogeboom et al. 2022) in model space (positions in
 Angstrom, one-hot types x 1/4) but trained and sampled with Karras et al. (2022)'s
-preconditioning, log-normal noise levels and loss weighting: on the 2-core CPU this
-trains ~10x faster than the eps-prediction cosine-VP setting with the uniform L2 loss
-(docs/molecules.md, "What made it work"). Molecule counts from the training histogram;
-EDM's stability / validity / uniqueness at evaluation. Training: about 13 min on CPU."""
+preconditioning, log-normal noise levels and loss weighting: it learns a single
+molecule in 5x fewer steps than eps-prediction on the cosine VP process with the uniform
+L2 loss, and reaches 1.7x its atom stability on G2 at 1,000 steps (docs/molecules.md,
+"What made it work"). Molecule counts from the training histogram; EDM's stability /
+validity / uniqueness at evaluation. Training: 14 min on the shared 2-core CPU."""
 
 from configs import defaults
 
