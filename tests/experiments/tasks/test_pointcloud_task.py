@@ -45,6 +45,18 @@ def test_metrics_of_the_data_against_itself():
         assert s[side]["1nna_cd"] == 0 and s[side]["1nna_emd"] == 0
 
 
+def test_config_sigma_data_is_the_std_of_the_model_space_clouds():
+    """EDM's preconditioning and loss weight assume data of standard deviation sigma_data
+    (Karras et al. 2022, eqs. 7-8). PointFlow's global normalisation divides by the std
+    of all training coordinates around one mean, so the model-space clouds have std 1 up
+    to the spread of the per-axis means (1 - std^2 = their variance / s^2, here < 1e-3).
+    The config must say so: with sigma_data = 0.5 (the image default) the network's
+    target at high noise, x0 / sigma_data, had variance 4 instead of 1."""
+    c = shapes.get_config()
+    train = get_dataset(c.data.name, "train", **c.data.kwargs)
+    assert float(np.std(train.points)) == pytest.approx(c.model.sigma_data, abs=1e-3)
+
+
 def test_train_sample_eval_and_the_floor(tmp_path):
     config = _tiny()
     runner.train(config, str(tmp_path))
