@@ -220,7 +220,10 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> training.TrainStat
         state, elapsed = _fit(exp, config, workdir, graphdef, tx, lr_schedule, mesh, state, ckpt,
                               resume_step=start if resumed else None)
     records = training.read_metrics(workdir)
-    _write_json(fs.join(workdir, "train_summary.json"), {
+    summary = fs.join(workdir, "train_summary.json")
+    if int(state.step) == start and fs.exists(summary):
+        return state  # nothing left to train: keep the summary of the run that trained
+    _write_json(summary, {
         "steps": int(state.step), "resumed_from": start, "wall_s": elapsed,
         "steps_per_sec_incl_compile": (int(state.step) - start) / max(elapsed, 1e-9),
         "final_loss": records[-1]["loss"] if records else None,

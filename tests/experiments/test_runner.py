@@ -38,7 +38,8 @@ def trained(tmp_path_factory):
     config = small_config(200)
     runner.train(config, workdir)
     config.training.n_steps = 400  # a second call resumes from step 200
-    state = runner.train(config, workdir)
+    runner.train(config, workdir)
+    state = runner.train(config, workdir)  # a third finds nothing to train
     return config, workdir, state
 
 
@@ -46,7 +47,9 @@ def test_train_resumes_and_writes_outputs(trained):
     config, workdir, state = trained
     assert int(state.step) == 400
     summary = json.load(open(os.path.join(workdir, "train_summary.json")))
+    # the summary is the second call's: the third trained nothing and keeps it
     assert summary["resumed_from"] == 200 and summary["steps"] == 400
+    assert summary["wall_s"] > 0.1
     records = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
     assert [r["step"] for r in records] == [100, 200, 300, 400]
     assert records[-1]["loss"] < 0.7 * records[0]["loss"]
