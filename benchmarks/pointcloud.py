@@ -2,11 +2,12 @@
 EMD) of a trained class-conditional set transformer next to the data's own floor, the
 renders, and how the denoiser's cost grows with the number of points.
 
-    python -m benchmarks.pointcloud --out DIR [--configs shapes] [--steps 600]
+    python -m benchmarks.pointcloud --out DIR [--configs shapes] [--steps N]
         [--num-points 128] [--eval-per-class 8] [--speed-points 128,256,512,1024]
 
-Quality: each config of ``configs/pointcloud/`` is trained once through the runner at
-``--num-points`` points (a stopped run resumes from ``DIR/<config>``), then sampled and
+Quality: each config of ``configs/pointcloud/`` is trained once through the runner
+(``--steps``, default the config's ``training.n_steps``) at ``--num-points`` points (a
+stopped run resumes from ``DIR/<config>``), then sampled and
 evaluated (``--eval-per-class`` generated and held-out clouds per class, the config's
 sampler). The record holds every class's metrics and floor (training clouds against the
 same held-out clouds), their means, the sampling wall time per cloud and the training
@@ -29,10 +30,12 @@ import time
 from benchmarks.timing import median_wall
 
 
-def quality(name: str, steps: int, num_points: int, eval_per_class: int, out: str) -> dict:
+def quality(name: str, steps: int | None, num_points: int, eval_per_class: int,
+            out: str) -> dict:
     from experiments import runner
 
     config = runner.load_config(f"configs/pointcloud/{name}.py")
+    steps = steps or config.training.n_steps
     config.training.n_steps = steps
     config.training.ckpt_every = steps
     config.training.progress = False
@@ -84,7 +87,8 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True)
     p.add_argument("--configs", default="shapes")
-    p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--steps", type=int, default=None,
+                   help="training steps (default: the config's training.n_steps)")
     p.add_argument("--num-points", type=int, default=128)
     p.add_argument("--eval-per-class", type=int, default=8)
     p.add_argument("--speed-points", default="128,256,512,1024")

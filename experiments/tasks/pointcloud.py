@@ -100,7 +100,7 @@ def scatter_grid(clouds: np.ndarray, path: str, reference: np.ndarray | None = N
         ax = fig.add_subplot(rows, cols, cell + 1, projection="3d")
         centre = (cloud.max(0) + cloud.min(0)) / 2
         half = float((cloud.max(0) - cloud.min(0)).max()) / 2 or 1.0
-        ax.scatter(cloud[:, 0], cloud[:, 1], cloud[:, 2], s=1.5, c=cloud[:, 2],
+        ax.scatter(cloud[:, 0], cloud[:, 1], cloud[:, 2], s=4.0, c=cloud[:, 2],
                    cmap="viridis", depthshade=False)
         for setter, c in zip((ax.set_xlim, ax.set_ylim, ax.set_zlim), centre):
             setter(c - half, c + half)
@@ -109,7 +109,7 @@ def scatter_grid(clouds: np.ndarray, path: str, reference: np.ndarray | None = N
         ax.set_title(title, fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
+    fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     fs.write_bytes(path, buf.getvalue())
     return np.asarray(Image.open(buf).convert("RGB"))
