@@ -9,6 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from diffax.data.pointcloud import meshes
 from diffax.data.timeseries import read_source, wheels
 from diffax.data.timeseries.forecasting import MACRO_COLUMNS
 from diffax.data.timeseries.tsformat import parse_ts
@@ -123,14 +124,18 @@ def test_a_wrong_wheel_is_reported(tmp_path):
 
 
 def test_lock_file_pins_the_wheels_the_readers_open():
+
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     with open(os.path.join(root, "requirements-data.lock")) as f:
         lock = f.read()
     pins = dict(re.findall(r"^([a-z]+)==(\S+) ", lock, flags=re.M))
-    assert pins == wheels.VERSIONS
-    assert len(re.findall(r"--hash=sha256:[0-9a-f]{64}", lock)) == 2
-    for package, filename in wheels.WHEELS.items():
+    # every data wheel a reader opens: the time-series ones and pc:meshes' pyvista
+    versions = {**wheels.VERSIONS, meshes.PACKAGE: meshes.VERSION}
+    files = {**wheels.WHEELS, meshes.PACKAGE: meshes.WHEEL}
+    assert pins == versions
+    assert len(re.findall(r"--hash=sha256:[0-9a-f]{64}", lock)) == len(files)
+    for package, filename in files.items():
         assert filename.startswith(f"{package}-{pins[package]}-")
     with open(os.path.join(root, "Makefile")) as f:
         makefile = f.read()
-    assert all(filename in makefile for filename in wheels.WHEELS.values())
+    assert all(filename in makefile for filename in files.values())
