@@ -62,6 +62,13 @@ def get_config() -> ml_collections.ConfigDict:
     t.compute_dtype = "float32"       # or "bfloat16" (float32 params and optimizer state)
     t.label_dropout = 0.1             # for class-conditional models (CFG)
     t.progress = True
+    # k > 1: split each global batch into k strided micro-batches inside the jitted step
+    # (lax.scan, mean gradient, one optimizer update); memory scales with batch/k. Needs
+    # data.batch_size divisible by k x devices (diffax.training.step docstring).
+    t.grad_accum_steps = 1
+    # (N, k): write a jax.profiler trace of steps N..N+k-1 to workdir/profile/ (view it in
+    # TensorBoard's profile plugin or Perfetto); () disables it.
+    t.profile_steps = ()
 
     c.sampling = s = ml_collections.ConfigDict()
     s.sampler = "dpm_solver++_2m"     # diffax.samplers registry name

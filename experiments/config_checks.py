@@ -61,6 +61,31 @@ def _check_optim(o: ml_collections.ConfigDict) -> None:
             _fail(f"optim.{field}", value, "expected a finite number >= 0 (0 disables it)")
 
 
+def _check_grad_accum(config: ml_collections.ConfigDict) -> None:
+    """``training.grad_accum_steps`` k: a positive integer dividing ``data.batch_size`` (the
+    runner also checks batch_size % (k x devices) once the mesh is known)."""
+    k = config.training.get("grad_accum_steps", 1)
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        _fail("training.grad_accum_steps", k, "expected an integer >= 1 (1: no accumulation)")
+    if config.data.batch_size % k:
+        _fail("training.grad_accum_steps", k,
+              f"data.batch_size={config.data.batch_size} must be a multiple of it (and of "
+              f"it x the number of devices)")
+
+
+def _check_profile_steps(t: ml_collections.ConfigDict) -> None:
+    """``training.profile_steps``: () or (N, k) with 0 <= N, k >= 1 and N + k <= n_steps."""
+    value = tuple(t.get("profile_steps", ()) or ())
+    if not value:
+        return
+    ints = all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    if len(value) != 2 or not ints or value[0] < 0 or value[1] < 1 \
+            or value[0] + value[1] > t.n_steps:
+        _fail("training.profile_steps", value,
+              f"expected () or (first_step, num_steps) with first_step >= 0, num_steps >= 1 "
+              f"and first_step + num_steps <= training.n_steps={t.n_steps}")
+
+
 def validate_config(config: ml_collections.ConfigDict) -> None:
     """Raise ValueError naming the first invalid field."""
     missing = [k for k in REQUIRED if k not in config]
@@ -88,6 +113,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
               f"choose one of {list(training.NONFINITE_POLICIES)}")
     if not 0.0 <= t.label_dropout < 1.0:
         _fail("training.label_dropout", t.label_dropout, "expected a probability in [0, 1)")
+    _check_grad_accum(config)
+    _check_profile_steps(t)
     if t.sample_every < 0:
         _fail("training.sample_every", t.sample_every, "expected >= 0 (0 disables grids)")
     m = config.model

@@ -32,7 +32,7 @@ from flax import nnx
 
 from diffax import data as ddata
 from diffax import filesystem as fs
-from diffax import nn, objectives, training
+from diffax import checks, nn, objectives, training
 from diffax.guidance import classifier_free_guidance
 from diffax.processes import GaussianProcess, get_process
 from diffax.samplers import get_sampler, sampler_info, schedules
@@ -145,7 +145,8 @@ def jitted_train_step(exp: Experiment, graphdef: nnx.GraphDef, tx, lr_schedule,
     step_fn = training.make_train_step(
         graphdef, exp.objective, tx, ema_decays=tuple(t.ema_decays), nonfinite=t.nonfinite,
         compute_dtype=COMPUTE_DTYPES[t.compute_dtype], lr_schedule=lr_schedule,
-        batch_transform=exp.task.batch_transform(exp.config, exp.spec, train=True))
+        batch_transform=exp.task.batch_transform(exp.config, exp.spec, train=True),
+        grad_accum_steps=t.get("grad_accum_steps", 1))
     return training.jit_train_step(step_fn, mesh)
 
 
@@ -186,7 +187,9 @@ def _fit(exp: Experiment, config, workdir: str, graphdef, tx, lr_schedule, mesh,
     try:
         state = training.fit(state, train_step, exp.batch, mesh=mesh, num_steps=t.n_steps,
                              checkpointer=ckpt, logger=logger, log_every=t.log_every,
-                             hooks=tuple(hooks), progress=t.progress)
+                             hooks=tuple(hooks), progress=t.progress,
+                             profile_steps=tuple(t.get("profile_steps", ())),
+                             profile_dir=fs.join(workdir, "profile"))
     finally:
         logger.close()
     return state, time.perf_counter() - t0
@@ -207,6 +210,11 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> training.TrainStat
 
     mesh = training.make_mesh()
     training.sharding.check_batch_size(config.data.batch_size, mesh)
+    accum = config.training.get("grad_accum_steps", 1)
+    checks.multiple_of("train", "data.batch_size", config.data.batch_size,
+                       accum * mesh.devices.size,
+                       factor_is=f"training.grad_accum_steps={accum} x {mesh.devices.size} "
+                                 f"devices")
     tx, lr_schedule = _optimizer(config)
     graphdef, state = _initial_state(exp, tx)
     state = training.replicate(state, mesh)

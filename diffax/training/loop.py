@@ -8,6 +8,13 @@ steps, which avoids the collective deadlock of simulated CPU devices, STACK.md),
 them, checks for a halted (non-finite) state, and saves checkpoints. Because batches,
 noise and dropout are functions of the step number, a run resumed from a checkpoint at
 step s continues exactly as the uninterrupted run would have.
+
+Profiling: ``profile_steps=(N, k)`` wraps steps N..N+k-1 (``state.step`` before the
+update, i.e. the batch index) in ``jax.profiler.start_trace(profile_dir)`` /
+``stop_trace``. The loop blocks on the state before starting (so earlier queued steps stay
+out of the trace) and on the step outputs before stopping (so the trace holds the device
+work of all k steps, not only their dispatch). A run resumed past N traces what is left of
+the window.
 """
 
 from __future__ import annotations
@@ -48,13 +55,35 @@ def _mean_metrics(history: list[dict]) -> dict[str, float]:
     return out
 
 
+def _profile_window(profile_steps, profile_dir: str | None,
+                    num_steps: int) -> tuple[int, int] | None:
+    """(first, end) of the traced steps, or None without profiling; bad values raise."""
+    value = tuple(profile_steps or ())
+    if not value:
+        return None
+    ints = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
+    if len(value) != 2 or not ints or value[0] < 0 or value[1] < 1 \
+            or value[0] + value[1] > num_steps:
+        raise ValueError(f"profile_steps={value!r} is invalid: expected () or (first_step, "
+                         f"num_steps) with first_step >= 0, num_steps >= 1 and first_step + "
+                         f"num_steps <= {num_steps} (the run's steps).")
+    if not profile_dir:
+        raise ValueError(f"profile_steps={value!r} needs a profile_dir to write the trace to.")
+    return int(value[0]), int(value[0] + value[1])
+
+
 def fit(state: TrainState, train_step: Callable, batch_fn: Callable[[int], dict], *,
         mesh: jax.sharding.Mesh, num_steps: int, checkpointer: Checkpointer | None = None,
         logger: MetricLogger | None = None, log_every: int = 50, sync_every: int = 16,
-        hooks: tuple[Hook, ...] = (), progress: bool = True) -> TrainState:
-    """Train from ``state.step`` to ``num_steps``; returns the final state."""
+        hooks: tuple[Hook, ...] = (), progress: bool = True,
+        profile_steps: tuple[int, int] | tuple[()] = (),
+        profile_dir: str | None = None) -> TrainState:
+    """Train from ``state.step`` to ``num_steps``; returns the final state. With
+    ``profile_steps=(N, k)`` a ``jax.profiler`` trace of steps N..N+k-1 goes to
+    ``profile_dir`` (module docstring)."""
     if sync_every <= 0 or log_every <= 0:
         raise ValueError(f"log_every and sync_every must be > 0, got {log_every}, {sync_every}.")
+    window = _profile_window(profile_steps, profile_dir, num_steps)
     start = int(jax.device_get(state.step))
     if start >= num_steps:
         return state
@@ -64,10 +93,19 @@ def fit(state: TrainState, train_step: Callable, batch_fn: Callable[[int], dict]
         bar = tqdm(total=num_steps, initial=start, desc="train", unit="step", dynamic_ncols=True)
     history: list[dict] = []
     t_last, steps_last = time.perf_counter(), start
+    tracing = False
     try:
         for step in range(start, num_steps):
             batch = shard_batch(batch_fn(step), mesh)
+            if window is not None and step == max(window[0], start) and step < window[1]:
+                jax.block_until_ready(state)
+                jax.profiler.start_trace(profile_dir)
+                tracing = True
             state, metrics = train_step(state, batch)
+            if tracing and step + 1 == window[1]:
+                jax.block_until_ready((state, metrics))
+                jax.profiler.stop_trace()
+                tracing = False
             history.append(metrics)
             done = step + 1
             must_save = checkpointer is not None and (checkpointer.should_save(done)
@@ -107,6 +145,8 @@ def fit(state: TrainState, train_step: Callable, batch_fn: Callable[[int], dict]
             for hook in due_hooks:
                 hook.fn(done, state)
     finally:
+        if tracing:
+            jax.profiler.stop_trace()
         if bar is not None:
             bar.close()
         if checkpointer is not None:
