@@ -33,10 +33,10 @@ from flax import nnx
 from diffax import data as ddata
 from diffax import filesystem as fs
 from diffax import checks, nn, objectives, training
-from diffax.guidance import classifier_free_guidance
 from diffax.processes import GaussianProcess, get_process
-from diffax.samplers import get_sampler, sampler_info, schedules
 from experiments.config_checks import COMPUTE_DTYPES, validate_config
+from experiments.data_spec import check_data_spec, data_spec
+from experiments.sampling import data_reference, make_sample_fn
 from experiments.tasks import ElementSpec, Task, get_task
 
 
@@ -200,9 +200,9 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> training.TrainStat
     checkpoints, ``metrics.jsonl``, TensorBoard scalars, sample grids under
     ``workdir/samples/`` and a final ``workdir/train_summary.json``."""
     exp = build(config)
-    _check_data_spec(exp, workdir)
+    check_data_spec(exp, workdir)
     _write_json(fs.join(workdir, "config.json"), json.loads(config.to_json_best_effort()))
-    _write_json(fs.join(workdir, "data_spec.json"), _data_spec(exp))
+    _write_json(fs.join(workdir, "data_spec.json"), data_spec(exp))
     print(f"[diffax] {config.model.name}: {nn.param_summary(exp.network)}", flush=True)
     print(f"[diffax] data {config.data.name}: {exp.dataset.num_examples} examples of shape "
           f"{exp.data_shape}, global batch {config.data.batch_size}, "
@@ -242,96 +242,10 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> training.TrainStat
 
 # ---- sampling ---------------------------------------------------------------------------
 
-def data_reference(exp: Experiment, n: int) -> np.ndarray:
-    """``n`` examples of the experiment's split (for plots next to samples)."""
-    batches, rows, i = [], 0, 0
-    while rows < n:
-        batches.append(exp.pipeline.batch(i)["x"])
-        rows += len(batches[-1])
-        i += 1
-    return np.concatenate(batches)[:n]
-
-
-def make_sample_fn(exp: Experiment, graphdef: nnx.GraphDef, *, num_samples: int,
-                   sampler: str | None = None, nfe: int | None = None,
-                   schedule: str | None = None, guidance_scale: float | None = None,
-                   labels: np.ndarray | None = None, with_nfe: bool = False,
-                   keep_states: int = 1) -> Callable:
-    """A jitted ``fn(buffers, params, key, condition=None) -> samples`` using the config's
-    sampler (overridable); ``with_nfe=True`` returns ``(samples, nfe spent)`` (adaptive
-    samplers report what they spent). ``keep_states=k > 1`` returns the sampler's last
-    k states (k, num_samples, ...) instead, the final sample last. ``condition`` (arrays with ``num_samples`` rows)
-    replaces the task's :meth:`~experiments.tasks.Task.sample_condition`: class-conditional
-    models sample labels 0, 1, ..., cycling (or ``labels``), with classifier-free guidance
-    when ``guidance_scale != 1``."""
-    s = exp.config.sampling
-    sampler = sampler or s.sampler
-    nfe = nfe or s.nfe
-    schedule = schedule or s.schedule
-    scale = s.guidance_scale if guidance_scale is None else guidance_scale
-    info = sampler_info(sampler)
-    steps = info.steps_for_nfe(nfe)
-    if keep_states > 1 and (info.adaptive or keep_states > steps + 1):
-        raise ValueError(f"keep_states={keep_states}: sampler {sampler!r} "
-                         + ("is adaptive (no fixed trajectory)" if info.adaptive else
-                            f"takes {steps} steps at NFE {nfe} (at most {steps + 1} states)")
-                         + "; lower the kept states or pick a fixed-step sampler / more NFE.")
-    timesteps = schedules.get_schedule(schedule, exp.process, steps)
-    solve = get_sampler(sampler, **dict(s.sampler_kwargs))
-    apply = training.network_apply(graphdef)
-    default = jax.tree.map(jnp.asarray, exp.task.sample_condition(exp.spec, num_samples, labels))
-
-    @jax.jit
-    def run(buffers, params, key, cond):
-        model_fn = exp.model_fn(lambda x, c, **kw: apply(params, buffers, x, c, **kw))
-        if "label" in cond and scale != 1.0:
-            model_fn = classifier_free_guidance(model_fn, scale, {"label": exp.num_classes})
-        k_init, k_solve = jax.random.split(key)
-        x_init = exp.process.prior_sample(k_init, (num_samples, *exp.data_shape))
-        kwargs = {"key": k_solve} if info.stochastic else {}
-        if keep_states > 1:
-            kwargs["return_trajectory"] = True
-        out = solve(model_fn, exp.process, x_init, timesteps, prediction=exp.kind, cond=cond,
-                    **kwargs)
-        if keep_states > 1:
-            return jax.vmap(exp.task.from_model)(out.trajectory[-keep_states:]), out.nfe
-        return exp.task.from_model(out.x), out.nfe
-
-    def sample_fn(buffers, params, key, condition: dict | None = None):
-        cond = default if condition is None else jax.tree.map(jnp.asarray, condition)
-        x, spent = run(buffers, params, key, cond)
-        return (x, spent) if with_nfe else x
-
-    return sample_fn
-
-
-def _data_spec(exp: Experiment) -> dict:
-    """What a checkpoint's network was sized for (written by :func:`train`)."""
-    return {"data": exp.config.data.name, "data_shape": list(exp.data_shape),
-            "num_classes": exp.num_classes}
-
-
-def _check_data_spec(exp: Experiment, workdir: str) -> None:
-    """A clear error when the data no longer fit the network trained in ``workdir`` (a
-    different channel count, window or class count), before orbax reports a shape
-    mismatch of some parameter."""
-    path = fs.join(workdir, "data_spec.json")
-    if not fs.exists(path):
-        return
-    saved, now = json.loads(fs.read_text(path)), _data_spec(exp)
-    for key, what in (("data_shape", "examples of shape"), ("num_classes", "classes")):
-        if saved[key] != now[key]:
-            raise ValueError(
-                f"{exp.config.data.name!r} gives {what} {now[key]} (the last axis is the "
-                f"channel count), but the checkpoints in {workdir} were trained on "
-                f"{saved['data']!r} with {what} {saved[key]}: use the data and options the "
-                f"model was trained with, or a new --workdir for the new data.")
-
-
 def restore(config: ml_collections.ConfigDict, workdir: str, step: int | None = None):
     """(experiment, graphdef, state) restored from ``workdir/checkpoints``."""
     exp = build(config)
-    _check_data_spec(exp, workdir)
+    check_data_spec(exp, workdir)
     tx, _ = _optimizer(config)
     graphdef, state = _initial_state(exp, tx)
     missing = FileNotFoundError(f"no checkpoint under {fs.join(workdir, 'checkpoints')}; train "

@@ -19,6 +19,7 @@ from diffax.data.timeseries.normalize import Normalizer
 from experiments import runner
 from experiments.tasks import TASKS, get_task
 from experiments.tasks import anomaly as an
+from experiments.tasks import anomaly_scoring as scoring
 
 
 @pytest.fixture(scope="module")
@@ -80,21 +81,21 @@ def test_votes_thresholds_and_assembly_on_known_numbers():
                        [0.2, 0.7, 0.9, 0.1, 0.1],
                        [0.1, 0.8, 0.1, 0.9, 0.3]])
     reference = np.array([[0.0, 0.5], [0.0, 0.5], [0.0, 0.2]])
-    thresholds = an.member_thresholds(reference, 1.0)
+    thresholds = scoring.member_thresholds(reference, 1.0)
     np.testing.assert_allclose(thresholds, [0.5, 0.5, 0.2])
-    votes = an.vote_counts(errors, thresholds)
+    votes = scoring.vote_counts(errors, thresholds)
     np.testing.assert_array_equal(votes, [0, 3, 1, 2, 1])
     labels = np.array([0, 1, 1, 1, 0])
     # majority (>= 2 of 3) flags steps 1 and 3: TP 2, FN 1 -> F1 = 4/5; point adjustment
     # completes the segment 1..3 -> 1. Level 1 flags 1..4: PA-F1 = 6/7; level 3 only 1:
     # PA-F1 = 1 -> the best level is 2 (ties go to the lowest level).
-    scores = an.vote_scores(votes, labels, 3)
+    scores = scoring.vote_scores(votes, labels, 3)
     assert scores["vote_f1"] == pytest.approx(0.8) and scores["vote_pa_f1"] == 1.0
     assert scores["vote_best_pa_f1"] == 1.0 and scores["vote_best_level"] == 2
     # two windows of 4 steps overlapping on rows 2..3, the second counted on its first 3
     values = np.array([[1.0, 2.0, 3.0, 4.0], [10.0, 20.0, 30.0, 40.0]])
     weight = np.array([[1, 1, 1, 1], [1, 1, 1, 0]], float)
-    mean, count = an.assemble_steps(values, np.array([0, 2]), weight, 7)
+    mean, count = scoring.assemble_steps(values, np.array([0, 2]), weight, 7)
     np.testing.assert_allclose(mean, [1, 2, 6.5, 12, 30, 0, 0])
     np.testing.assert_array_equal(count, [1, 1, 2, 2, 1, 0, 0])
 
