@@ -14,6 +14,7 @@ steps), never a sibling sampler.
 # Importing each sampler module registers its variants.
 from diffax.samplers import (  # noqa: F401
     bdia,
+    consistency,
     ddim,
     deis,
     dpm_solver,
