@@ -94,4 +94,18 @@ def get_config() -> ml_collections.ConfigDict:
     e.likelihood_num_examples = 16    # PF-ODE likelihood of held-out examples (0: skip)
     e.likelihood_divergence = "auto"  # exact trace for d <= 16, else Hutchinson
     e.likelihood_rtol = 1e-4
+
+    # --mode=fid: FID / FD-FMNIST at paper scale, chunked and resumable (docs/fid.md)
+    c.fid = f = ml_collections.ConfigDict()
+    f.num_samples = 50_000            # the count papers report
+    f.chunk_size = 1024               # samples per chunk file (a multiple of the devices)
+    f.feature_batch_size = 256        # rows per sharded feature call (Inception memory)
+    f.features = "auto"               # "fmnist_cnn", "inception_v3"; auto: FD-FMNIST on FMNIST
+    f.weights = ""                    # extractor weights (inception: eval.inception_weights)
+    f.reference_split = "train"       # statistics of this split, cached by weights hash
+    f.reference_num_examples = 0      # 0: the whole split
+    f.stats_dir = ""                  # reference cache folder ("": workdir/fid/reference)
+    f.sampler = ""                    # "": sampling.sampler
+    f.nfe = 0                         # 0: sampling.nfe
+    f.seed = 0                        # chunk i uses fold_in(PRNGKey(seed), i)
     return c
