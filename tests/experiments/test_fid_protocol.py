@@ -7,6 +7,7 @@ reference statistics are cached by the weights hash, and the running moments equ
 """
 
 import copy
+import importlib
 import io
 import json
 import os
@@ -190,3 +191,58 @@ def test_bad_fid_settings_are_named(field, value, match):
     c.fid[field] = value
     with pytest.raises(ValueError, match=match):
         fid.check_fid_config(c)
+
+
+@pytest.fixture
+def bucket(monkeypatch):
+    """gs:// served in this process by tests/fake_gcs.py (restored afterwards)."""
+    import fsspec
+    from etils.epath import backend
+    from fake_gcs import FakeGCSFileSystem, FakeGCSServer, environment
+
+    server = FakeGCSServer()
+    for key, value in environment(server).items():
+        monkeypatch.setenv(key, value)
+    registered = importlib.import_module("fsspec.registry")._registry
+    saved = {p: registered.get(p) for p in ("gs", "gcs")}
+    for p in saved:
+        fsspec.register_implementation(p, FakeGCSFileSystem, clobber=True)
+    backend.fsspec_backend._get_filesystem.cache_clear()
+    yield server
+    for p, cls in saved.items():
+        if cls is None:
+            registered.pop(p, None)
+        else:
+            fsspec.register_implementation(p, cls, clobber=True)
+    backend.fsspec_backend._get_filesystem.cache_clear()
+    server.close()
+
+
+def test_chunks_and_reference_cache_on_a_bucket(bucket):
+    x = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28, 1)
+    meta = {"run": "r", "index": 0, "seed": 0}
+    path = "gs://fid-test/w/fid/r/chunk_0.npz"
+    fid.write_chunk(path, x, meta)
+    assert bucket.names("fid-test") == ["w/fid/r/chunk_0.npz"]
+    np.testing.assert_array_equal(fid.read_chunk(path, meta, x.shape), x)
+    bucket.put("fid-test", "w/fid/r/chunk_0.npz",
+               bucket.get("fid-test", "w/fid/r/chunk_0.npz")[:100])  # cut short
+    assert fid.read_chunk(path, meta, x.shape) is None
+    ex = fid_stats.make_extractor("fmnist_cnn")
+    stats = fid_stats.RunningStats.empty(2).update(np.array([[0.0, 1.0], [2.0, 5.0],
+                                                             [1.0, 0.0]]))
+    ref = fid_stats.reference_cache_path("gs://fid-test/stats", "fashion_mnist", "train", 3, ex)
+    meta = {"dataset": "fashion_mnist", "sha256": ex.sha256}
+    fid_stats.save_reference(ref, stats, meta)
+    mean, cov, count = fid_stats.load_reference(ref, meta)
+    assert count == 3
+    np.testing.assert_array_equal(cov, stats.covariance())
+    other = ref.replace(ex.sha256[:16], "f" * 16)
+    fid_stats.save_reference(other, stats, meta)
+    assert fid_stats.stale_caches(ref) == [other]
+
+
+def test_fid_is_a_mode_of_the_command_line():
+    from experiments import main
+
+    assert main.parse_modes("train,fid") == ["train", "fid"]
