@@ -4,17 +4,22 @@ the batch transforms they use.
 * :func:`denoising_objective`: one network trained as a diffusion model (every loss of
   ``diffax.losses``).
 * :func:`label_dropout`: the classifier-free-guidance batch transform.
+* :mod:`.couplings`: minibatch OT couplings (``ot_cfm``) and Immiscible diffusion
+  (``immiscible``: linear assignment or KNN noise).
 
 Objectives with a teacher, an EMA target or a coupling buffer (distillation, consistency,
 reflow) are siblings of the denoising objective; the train step needs no change for them.
 """
 
+from diffax.objectives.couplings import coupled_objective, ot_cfm_objective
 from diffax.objectives.denoising import DenoisingObjective, denoising_objective, loss_options
 from diffax.objectives.label_dropout import drop_labels, label_dropout
 from diffax.registry import Registry
 
 OBJECTIVES: Registry = Registry("objective")
 OBJECTIVES.add("denoising", denoising_objective, family="gaussian")
+OBJECTIVES.add("ot_cfm", ot_cfm_objective, family="gaussian")
+OBJECTIVES.add("immiscible", coupled_objective, family="gaussian")
 
 
 def get_objective(name: str, *args, **kwargs):
