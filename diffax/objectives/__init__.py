@@ -6,11 +6,19 @@ the batch transforms they use.
 * :func:`label_dropout`: the classifier-free-guidance batch transform.
 * :mod:`.couplings`: minibatch OT couplings (``ot_cfm``) and Immiscible diffusion
   (``immiscible``: linear assignment or KNN noise).
+* :func:`consistency_training` / :func:`consistency_distillation`: consistency models
+  (CT / iCT and CD; an EMA target network and a teacher in ``aux``).
 
 Objectives with a teacher, an EMA target or a coupling buffer (distillation, consistency,
 reflow) are siblings of the denoising objective; the train step needs no change for them.
 """
 
+from diffax.objectives.consistency import (
+    ConsistencyObjective,
+    consistency_distillation,
+    consistency_model_fn,
+    consistency_training,
+)
 from diffax.objectives.couplings import coupled_objective, ot_cfm_objective
 from diffax.objectives.denoising import DenoisingObjective, denoising_objective, loss_options
 from diffax.objectives.label_dropout import drop_labels, label_dropout
@@ -20,6 +28,8 @@ OBJECTIVES: Registry = Registry("objective")
 OBJECTIVES.add("denoising", denoising_objective, family="gaussian")
 OBJECTIVES.add("ot_cfm", ot_cfm_objective, family="gaussian")
 OBJECTIVES.add("immiscible", coupled_objective, family="gaussian")
+OBJECTIVES.add("consistency_training", consistency_training, family="gaussian")
+OBJECTIVES.add("consistency_distillation", consistency_distillation, family="gaussian")
 
 
 def get_objective(name: str, *args, **kwargs):
@@ -27,5 +37,6 @@ def get_objective(name: str, *args, **kwargs):
     return OBJECTIVES.build(name, *args, **kwargs)
 
 
-__all__ = ["DenoisingObjective", "OBJECTIVES", "denoising_objective", "drop_labels",
+__all__ = ["ConsistencyObjective", "DenoisingObjective", "OBJECTIVES", "consistency_distillation",
+           "consistency_model_fn", "consistency_training", "denoising_objective", "drop_labels",
            "get_objective", "label_dropout", "loss_options"]
