@@ -5,12 +5,15 @@
 * :func:`make_pipeline` turns it into a deterministic, per-host sharded, resumable
   batch function: ``pipeline.batch(step) -> {"x": float32, "label": int32}``.
 * :func:`to_uint8` / :func:`save_image_grid` for looking at batches and samples.
+* :class:`EDMAugment`: EDM's non-leaky geometric augmentation (jit-able, with the
+  augment labels that condition the network).
 
 Nothing here imports TensorFlow or downloads data.
 """
 
 from diffax.data.base import ArrayDataset, ArraySpec, Dataset
 from diffax.data.digits import load_digits
+from diffax.data.edm_augment import EDM_TRANSFORMS, EDMAugment
 from diffax.data.fashion_mnist import load_fashion_mnist
 from diffax.data.idx import parse_idx, read_idx
 from diffax.data.pipeline import Pipeline, epoch_permutation, make_pipeline
@@ -23,7 +26,8 @@ from diffax.data.toys import TOY_NAMES, eight_gaussians_mixture, gmm2d_mixture, 
 from diffax.data.visualize import make_image_grid, save_image_grid
 
 __all__ = [
-    "ArrayDataset", "ArraySpec", "Dataset", "load_digits", "load_fashion_mnist",
+    "ArrayDataset", "ArraySpec", "Dataset", "EDMAugment", "EDM_TRANSFORMS", "load_digits",
+    "load_fashion_mnist",
     "parse_idx", "read_idx", "Pipeline", "epoch_permutation", "make_pipeline",
     "augment_images", "center_crop", "dequantize_uint8", "resize", "to_uint8",
     "uint8_to_float", "DATASETS", "dataset_names", "dataset_options", "get_dataset", "TFDS_DATASETS",
