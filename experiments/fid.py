@@ -140,12 +140,19 @@ def _to_host(x) -> np.ndarray:
     return np.asarray(jax.device_get(x))
 
 
-def _agree(flag: bool) -> bool:
-    """Process 0's answer on every host (each host reads the shared workdir itself)."""
+def _agree(found: bool, what: str) -> bool:
+    """Whether process 0 found ``what`` intact, on every host (each host reads the shared
+    workdir itself; a host that cannot read what process 0 can would desynchronise the
+    collective sampling, so that is an error)."""
     if jax.process_count() == 1:
-        return flag
+        return found
     from jax.experimental import multihost_utils
-    return bool(multihost_utils.broadcast_one_to_all(np.asarray(flag)))
+    agreed = bool(multihost_utils.broadcast_one_to_all(np.asarray(found)))
+    if agreed and not found:
+        raise RuntimeError(f"process 0 reads {what} but process {jax.process_index()} cannot: "
+                           f"every host must see the same workdir (a shared file system or "
+                           f"a gs:// bucket).")
+    return agreed
 
 
 # ---- reference -----------------------------------------------------------------------------
@@ -168,7 +175,7 @@ def reference_statistics(config: ml_collections.ConfigDict, extractor: fid_stats
     meta = {"dataset": config.data.name, "split": f.reference_split,
             "features": extractor.description, "sha256": extractor.sha256}
     cached = fid_stats.load_reference(path, meta)
-    if _agree(cached is not None) and cached is not None:
+    if _agree(cached is not None, path):
         return (*cached, path, True)
     for old in fid_stats.stale_caches(path):
         print(f"[diffax] fid: {old} holds statistics for other {extractor.name} weights; "
@@ -218,8 +225,10 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, step: int | None = N
     features = fid_stats.sharded_feature_fn(extractor, mesh, f.feature_batch_size)
     stats_dir = f.stats_dir or fs.join(workdir, "fid", "reference")
     progress = bool(config.training.progress)
+    t_ref = time.perf_counter()
     mu_r, cov_r, n_ref, ref_path, reused = reference_statistics(
         config, extractor, features, stats_dir, progress=progress)
+    reference_wall = time.perf_counter() - t_ref
 
     params = training.eval_params(state, s.params)
     sample_fn = make_sample_fn(exp, graphdef, num_samples=f.chunk_size, sampler=sampler,
@@ -232,10 +241,11 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, step: int | None = N
         path = fs.join(chunk_dir, f"chunk_{i}.npz")
         meta = {"run": name, "index": i, "seed": int(f.seed)}
         x = read_chunk(path, meta, shape)
-        if not _agree(x is not None) or x is None:
+        if not _agree(x is not None, path):
             t0 = time.perf_counter()
             out, spent = sample_fn(state.buffers, params,
-                                   jax.random.fold_in(jax.random.PRNGKey(f.seed), i))
+                                   jax.random.fold_in(jax.random.PRNGKey(f.seed), i),
+                                   _condition(exp, i, f.chunk_size))
             x = to_uint8(_to_host(out))
             sample_wall += time.perf_counter() - t0
             spent_nfe = max(spent_nfe, int(np.max(_to_host(spent))))
@@ -249,7 +259,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, step: int | None = N
         "fid": fid, "num_samples": stats.count, "features": extractor.description,
         "features_sha256": extractor.sha256, "reference": {
             "dataset": config.data.name, "split": f.reference_split, "count": n_ref,
-            "path": ref_path, "reused": reused},
+            "path": ref_path, "reused": reused, "wall_s": reference_wall},
         "sampler": sampler, "nfe": spent_nfe or nfe, "schedule": s.schedule,
         "params": s.params, "step": ckpt_step, "seed": int(f.seed),
         "chunk_size": f.chunk_size, "chunks": num_chunks, "chunks_sampled": sampled,
@@ -263,6 +273,15 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, step: int | None = N
           f"{name}; {len(sampled)}/{num_chunks} chunks sampled) in "
           f"{record['wall_s']:.1f} s", flush=True)
     return record
+
+
+def _condition(exp, index: int, chunk_size: int) -> dict | None:
+    """Class-conditional models: labels cycling over the global sample index (every class
+    equally often in 50,000 samples), else None (the task's default)."""
+    if not exp.num_classes:
+        return None
+    labels = (index * chunk_size + np.arange(chunk_size)) % exp.num_classes
+    return exp.task.sample_condition(exp.spec, chunk_size, labels)
 
 
 def _write_record(path: str, record: dict) -> None:

@@ -246,3 +246,16 @@ def test_fid_is_a_mode_of_the_command_line():
     from experiments import main
 
     assert main.parse_modes("train,fid") == ["train", "fid"]
+
+
+def test_class_conditional_chunks_cycle_labels_over_the_global_index():
+    from types import SimpleNamespace
+
+    from experiments.tasks.base import Task
+
+    exp = SimpleNamespace(num_classes=10, spec=SimpleNamespace(num_classes=10),
+                          task=SimpleNamespace(sample_condition=Task.sample_condition.__get__(
+                              SimpleNamespace())))
+    labels = np.concatenate([fid._condition(exp, i, 16)["label"] for i in range(5)])
+    np.testing.assert_array_equal(labels, np.arange(80) % 10)  # 8 of each class
+    assert fid._condition(SimpleNamespace(num_classes=None), 0, 16) is None
