@@ -3,6 +3,7 @@
     python -m benchmarks.training --out DIR
         [--config configs/image/fashion_mnist_edm.py,configs/image/fashion_mnist_dit.py]
         [--batch 64] [--steps 30] [--rounds 5] [--compute-dtype float32]
+        [--set model.kwargs.hidden=768 ...]
 
 For each config x batch x compute dtype the script builds the experiment exactly as
 ``experiments.main`` does (same network, loss, sharded jitted step), compiles the step
@@ -38,6 +39,7 @@ import jax
 import numpy as np
 
 from benchmarks import matmul_peak, timing
+from benchmarks.config_overrides import apply_overrides
 
 # Dense (no sparsity) peak FLOP/s per compute dtype. "float32" is the peak that XLA's
 # default float32 dot precision reaches: TF32 tensor cores on NVIDIA Hopper, bf16 passes
@@ -228,6 +230,9 @@ def main() -> None:
     p.add_argument("--compute-dtype", default="float32")
     p.add_argument("--peak-sizes", default="512,1024,2048",
                    help="CPU only: matmul sizes of the peak sweep")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override applied to every config (repeatable), e.g. "
+                        "model.kwargs.hidden=768")
     a = p.parse_args()
     from experiments.runner import load_config
 
@@ -250,10 +255,10 @@ def main() -> None:
     for path in a.config.split(","):
         for batch in (int(v) for v in a.batch.split(",")):
             for dtype in dtypes:
-                config = load_config(path)
+                config = apply_overrides(load_config(path), a.set)
                 config.data.batch_size = batch
                 config.training.compute_dtype = dtype
-                rec = {"config": path, **measure(config, a.steps, a.rounds,
+                rec = {"config": path, "overrides": a.set, **measure(config, a.steps, a.rounds,
                                                  peak_sizes.get(dtype))}
                 records.append(rec)
                 print(json.dumps({k: v for k, v in rec.items() if "rounds" not in k}),
