@@ -1,6 +1,7 @@
 """Render a sampler benchmark JSON as Markdown tables (for docs/benchmarks.md).
 
     python -m benchmarks.table DIR/samplers.json [--budgets 5,10,20,50]
+    python -m benchmarks.table DIR/training.json     (benchmarks.training: MFU table)
 
 One table per problem, one column per NFE budget. A sampler whose NFE per step does not
 divide the budget runs the most steps that fit, and its cell names the NFE it used
@@ -89,6 +90,13 @@ def main() -> None:
     p.add_argument("path")
     p.add_argument("--budgets", default="5,10,20,50", help="NFE budgets the run used")
     a = p.parse_args()
+    with open(a.path) as f:
+        records = json.load(f).get("records") or [{}]
+    if "mfu" in records[0]:  # a training.json of benchmarks.training
+        from benchmarks.training import training_table
+        with open(a.path) as f:
+            print(training_table(json.load(f)))
+        return
     print(sampler_table(a.path, [int(v) for v in a.budgets.split(",")]))
 
 
