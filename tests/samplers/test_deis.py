@@ -21,6 +21,7 @@ CONVERGENCE = {  # name: steps N (asymptotic range)
     "deis_tab_1": [16, 32, 64],
     "deis_tab_2": [24, 48, 96],
     "deis_tab_3": [32, 64, 128],
+    "deis_rhoab_2": [48, 96, 192],  # measured fit 1.86 on [24, 48, 96]
     "deis_rhoab_3": [48, 96, 192],
 }
 
