@@ -4,6 +4,8 @@ the batch transforms they use.
 * :func:`denoising_objective`: one network trained as a diffusion model (every loss of
   ``diffax.losses``).
 * :func:`label_dropout`: the classifier-free-guidance batch transform.
+* :mod:`.progressive_distillation`: progressive distillation
+  (``progressive_distillation``, v-parameterization, step halving).
 * :mod:`.reflow`: k-rectified flow on a coupling buffer (``reflow``), straightness.
 * :mod:`.couplings`: minibatch OT couplings (``ot_cfm``) and Immiscible diffusion
   (``immiscible``: linear assignment or KNN noise).
@@ -23,11 +25,14 @@ from diffax.objectives.consistency import (
 from diffax.objectives.couplings import coupled_objective, ot_cfm_objective
 from diffax.objectives.denoising import DenoisingObjective, denoising_objective, loss_options
 from diffax.objectives.label_dropout import drop_labels, label_dropout
+from diffax.objectives.progressive_distillation import progressive_distillation_objective
 from diffax.objectives.reflow import reflow_objective
 from diffax.registry import Registry
 
 OBJECTIVES: Registry = Registry("objective")
 OBJECTIVES.add("denoising", denoising_objective, family="gaussian")
+OBJECTIVES.add("progressive_distillation", progressive_distillation_objective,
+               family="gaussian")
 OBJECTIVES.add("reflow", reflow_objective, family="gaussian")
 OBJECTIVES.add("ot_cfm", ot_cfm_objective, family="gaussian")
 OBJECTIVES.add("immiscible", coupled_objective, family="gaussian")
