@@ -6,9 +6,11 @@ with 2N. On the teacher's grid t_0 > t_1 > ... > t_{2N} (uniform in t), the stud
 grid is every other point, and at a student time t = t_{2j} with t' = t_{2j+1},
 t'' = t_{2j+2} (Algorithm 2):
 
-    z_{t'}  = alpha_{t'}  x_eta(z_t)    + (sigma_{t'}  / sigma_t)    (z_t    - alpha_t    x_eta(z_t)),
-    z_{t''} = alpha_{t''} x_eta(z_{t'}) + (sigma_{t''} / sigma_{t'}) (z_{t'} - alpha_{t'} x_eta(z_{t'})),
-    x_tilde = (z_{t''} - (sigma_{t''} / sigma_t) z_t) / (alpha_{t''} - (sigma_{t''} / sigma_t) alpha_t),
+    z_{t'}  = alpha_{t'} x_eta(z_t) + (sigma_{t'} / sigma_t) (z_t - alpha_t x_eta(z_t)),
+    z_{t''} = alpha_{t''} x_eta(z_{t'})
+              + (sigma_{t''} / sigma_{t'}) (z_{t'} - alpha_{t'} x_eta(z_{t'})),
+    x_tilde = (z_{t''} - (sigma_{t''} / sigma_t) z_t)
+              / (alpha_{t''} - (sigma_{t''} / sigma_t) alpha_t),
 
 where x_eta is the teacher's x-prediction: two teacher DDIM steps. x_tilde is the
 x-prediction whose *one* DDIM step from t lands on z_{t''} exactly, since that step is

@@ -18,7 +18,8 @@ the paths straighter, so few Euler steps suffice.
 **Straightness** (Liu et al., 2023, Sec. 3, the straightness S(Z) of a flow): for the
 flow Z of dZ_t/dt = v(Z_t, t),
 
-    S(Z) = int_0^1 E || (Z_1 - Z_0) - dZ_t/dt ||^2 dt = int_0^1 E || v(Z_t, t) - (Z_1 - Z_0) ||^2 dt,
+    S(Z) = int_0^1 E || (Z_1 - Z_0) - dZ_t/dt ||^2 dt
+         = int_0^1 E || v(Z_t, t) - (Z_1 - Z_0) ||^2 dt,
 
 zero exactly when every path is a straight line travelled at constant speed (then one
 Euler step is exact). :func:`straightness` evaluates it along sampler trajectories on a
