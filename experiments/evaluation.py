@@ -16,9 +16,11 @@ from typing import Callable, Iterator, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
 
 from diffax import filesystem as fs
-from diffax import likelihood, metrics
+from diffax import likelihood, metrics, training
+from diffax.training import host_arrays
 from diffax.samplers import sampler_info
 
 METRICS = ("sliced_w2", "fd", "kid", "precision_recall")
@@ -93,18 +95,28 @@ def class_accuracy(samples: np.ndarray, labels: np.ndarray) -> dict:
 
 def heldout_likelihood(model_fn, process, kind: str, data: np.ndarray, labels, key: jax.Array,
                        *, divergence: str, rtol: float, images: bool,
-                       batch_size: int = 64) -> dict:
+                       batch_size: int = 64, mesh: Mesh | None = None) -> dict:
     """Negative log-likelihood of held-out data through the PF-ODE.
 
     ``images=True`` (uint8 data): dequantized bits/dim (an upper bound; see
     :mod:`diffax.likelihood.bits_per_dim`). Otherwise nats per example and per dim.
     The task decides (``experiments.tasks``).
+
+    ``data`` and ``labels`` (the same on every host) go through the ODE solver
+    ``batch_size`` examples at a time, each batch split along the "data" axis of
+    ``mesh`` (default :func:`diffax.training.make_mesh`); batch i draws its Hutchinson
+    probes from ``fold_in(key, i)``. A batch whose size does not split over the data
+    axis is padded by repeating its last example (and the padding's values dropped).
+    The solver takes one step size for the whole batch (an RMS error over all rows), so
+    padded rows can move the values by a fraction of ``rtol`` from those of an unpadded
+    one-device run; batches that split evenly give the same values up to float rounding.
     """
     d = math.prod(data.shape[1:])
     if divergence == "auto":
         divergence = "exact" if d <= 16 else "hutchinson"
+    mesh = training.make_mesh() if mesh is None else mesh
 
-    @jax.jit
+    @functools.partial(jax.jit, out_shardings=host_arrays.rows_sharding(mesh))
     def one_batch(x, cond, k):
         cond_kw = {"cond": cond} if cond else {}
         if images:
@@ -117,10 +129,13 @@ def heldout_likelihood(model_fn, process, kind: str, data: np.ndarray, labels, k
 
     values = []
     for i, start in enumerate(range(0, len(data), batch_size)):
-        x = jnp.asarray(data[start:start + batch_size])
-        cond = ({"label": jnp.asarray(labels[start:start + batch_size], jnp.int32)}
-                if labels is not None else {})
-        values.append(np.asarray(one_batch(x, cond, jax.random.fold_in(key, i))))
+        rows = {"x": np.asarray(data[start:start + batch_size])}
+        if labels is not None:
+            rows["label"] = np.asarray(labels[start:start + batch_size], np.int32)
+        placed = host_arrays.global_rows(rows, mesh)
+        x = placed.pop("x")
+        k = jax.device_put(jax.random.fold_in(key, i), training.sharding.replicated(mesh))
+        values.append(host_arrays.to_host(one_batch(x, placed, k))[:len(rows["x"])])
     v = np.concatenate(values)
     sem = float(v.std() / np.sqrt(len(v)))
     common = {"num_examples": int(len(v)), "divergence": divergence, "rtol": rtol,
@@ -148,9 +163,12 @@ def _timed(fn, *args) -> tuple[np.ndarray, int, float]:
     return np.asarray(x), int(np.max(spent)), time.perf_counter() - t0
 
 
-def sample_metric_entries(exp, test, graphdef, state, params) -> list[dict]:
+def sample_metric_entries(exp, test, graphdef, state, params, *,
+                          mesh: Mesh | None = None) -> list[dict]:
     """Unconditional / class-conditional samples against as many held-out examples, one
-    record per (sampler, NFE budget, guidance scale) of ``config.eval``."""
+    record per (sampler, NFE budget, guidance scale) of ``config.eval``; the samples are
+    drawn split over ``mesh`` (:func:`experiments.sampling.make_sample_fn`) and every
+    host computes the metrics on all of them."""
     from experiments import runner
 
     config, e = exp.config, exp.config.eval
@@ -163,7 +181,7 @@ def sample_metric_entries(exp, test, graphdef, state, params) -> list[dict]:
     entries = []
     for (name, nfe), scale in itertools.product(sampler_runs(e.samplers, e.nfes), scales):
         fn = runner.make_sample_fn(exp, graphdef, num_samples=n, sampler=name, nfe=nfe,
-                                   guidance_scale=scale, with_nfe=True)
+                                   guidance_scale=scale, with_nfe=True, mesh=mesh)
         x, spent, wall = _timed(fn, state.buffers, params,
                                 jax.random.PRNGKey(config.sampling.seed))
         entry = {"sampler": name, "nfe": spent, "wall_s": wall, "features": feat_name,
@@ -198,8 +216,8 @@ class ConditionalChunk(NamedTuple):
 
 
 def conditional_draws(exp, test, graphdef, state, params, sampler: str, nfe: int | None,
-                      max_chunks: int | None = None, *,
-                      warmup: bool = True) -> Iterator[ConditionalChunk]:
+                      max_chunks: int | None = None, *, warmup: bool = True,
+                      mesh: Mesh | None = None) -> Iterator[ConditionalChunk]:
     """Draws of a conditional task for the held-out examples, in order, chunk by chunk.
 
     ``rows = min(data.batch_size, split size)`` examples at a time, at most
@@ -209,6 +227,8 @@ def conditional_draws(exp, test, graphdef, state, params, sampler: str, nfe: int
     per chunk) and the ``config.eval.draws`` samples of every example are drawn in one
     jitted call (the condition tiled draw-major); with ``warmup`` the first call is
     compiled outside the timing (without, the first chunk's time includes compilation).
+    The draws of a chunk are split over ``mesh`` (default: every device of every host;
+    :func:`experiments.sampling.make_sample_fn`) and come back to every host whole.
     """
     from experiments import runner
 
@@ -218,7 +238,7 @@ def conditional_draws(exp, test, graphdef, state, params, sampler: str, nfe: int
     chunks = -(-total // rows) if max_chunks is None else min(-(-total // rows), max_chunks)
     keep = int(exp.task.sample_states(config))
     fn = runner.make_sample_fn(exp, graphdef, num_samples=draws * rows, sampler=sampler,
-                               nfe=nfe, with_nfe=True, keep_states=keep)
+                               nfe=nfe, with_nfe=True, keep_states=keep, mesh=mesh)
     for i in range(chunks):
         index = np.arange(i * rows, (i + 1) * rows)
         real = int(np.sum(index < total))
@@ -230,9 +250,8 @@ def conditional_draws(exp, test, graphdef, state, params, sampler: str, nfe: int
         if i == 0 and warmup:  # compile outside the timing
             jax.block_until_ready(fn(state.buffers, params, key, tiled))
         t0 = time.perf_counter()
-        x, n = jax.device_get(fn(state.buffers, params, key, tiled))
+        x, n = fn(state.buffers, params, key, tiled)  # NumPy, on every host
         wall = time.perf_counter() - t0
-        x = np.asarray(x)
         states = None
         if keep > 1:  # (k, draws * rows, ...): the last state is the sample
             states = x.reshape(keep, draws, rows, *x.shape[2:])[:, :, :real]
@@ -243,7 +262,7 @@ def conditional_draws(exp, test, graphdef, state, params, sampler: str, nfe: int
 
 
 def conditional_metrics(exp, test, graphdef, state, params, sampler: str, nfe: int | None,
-                        workdir: str) -> dict:
+                        workdir: str, *, mesh: Mesh | None = None) -> dict:
     """Score a conditional task (imputation, forecasting) with ``sampler`` at ``nfe``:
     the task summarises the draws of every chunk of :func:`conditional_draws` (at most
     ``config.eval.num_batches`` chunks) and its :meth:`~experiments.tasks.Task.score`
@@ -254,7 +273,7 @@ def conditional_metrics(exp, test, graphdef, state, params, sampler: str, nfe: i
     config = exp.config
     summaries, wall, spent, scored = [], 0.0, 0, 0
     for chunk in conditional_draws(exp, test, graphdef, state, params, sampler, nfe,
-                                   config.eval.num_batches):
+                                   config.eval.num_batches, mesh=mesh):
         states = {} if chunk.states is None else {"states": chunk.states}
         summaries.append(exp.task.summarize(chunk.samples, chunk.batch, chunk.condition,
                                             test.dataset, **states))

@@ -34,6 +34,7 @@ from diffax import data as ddata
 from diffax import filesystem as fs
 from diffax import checks, nn, objectives, training
 from diffax.processes import GaussianProcess, get_process
+from diffax.training import host_arrays
 from experiments.config_checks import COMPUTE_DTYPES, validate_config
 from experiments.data_spec import check_data_spec, data_spec
 from experiments.sampling import data_reference, make_sample_fn
@@ -270,10 +271,11 @@ def sample(config: ml_collections.ConfigDict, workdir: str, *, num_samples: int 
         return _sample_conditional(exp, graphdef, state, workdir, sampler=sampler, nfe=nfe,
                                    params=params)
     n = num_samples or s.num_samples
-    fn = make_sample_fn(exp, graphdef, num_samples=n, sampler=sampler, nfe=nfe)
+    fn = make_sample_fn(exp, graphdef, num_samples=n, sampler=sampler, nfe=nfe,
+                        mesh=host_arrays.mesh_of(state))  # split over the state's devices
     t0 = time.perf_counter()
-    x = np.asarray(jax.device_get(fn(state.buffers, training.eval_params(state, params or s.params),
-                                     jax.random.PRNGKey(s.seed))))
+    x = fn(state.buffers, training.eval_params(state, params or s.params),
+           jax.random.PRNGKey(s.seed))  # NumPy, every sample on every host
     wall = time.perf_counter() - t0
     name = f"{sampler or s.sampler}_nfe{nfe or s.nfe}_step{int(state.step)}"
     out_dir = fs.join(workdir, "samples")
@@ -299,7 +301,7 @@ def _sample_conditional(exp: Experiment, graphdef, state, workdir: str, *,
     sampler = sampler or s.sampler
     chunk = next(evaluation.conditional_draws(
         exp, test, graphdef, state, training.eval_params(state, params or s.params), sampler,
-        nfe, max_chunks=1, warmup=False))
+        nfe, max_chunks=1, warmup=False, mesh=host_arrays.mesh_of(state)))
     name = f"{sampler}_nfe{chunk.nfe}_step{int(state.step)}_condition"
     out_dir = fs.join(workdir, "samples")
     if jax.process_index() == 0:
@@ -314,7 +316,9 @@ def _sample_conditional(exp: Experiment, graphdef, state, workdir: str, *,
 
 
 def evaluate(config: ml_collections.ConfigDict, workdir: str, *, step: int | None = None) -> dict:
-    """Held-out loss and sample metrics; writes ``workdir/metrics.json``.
+    """Held-out loss and sample metrics; writes ``workdir/metrics.json``. Loss batches,
+    samples and likelihood batches are split over the devices and hosts that hold the
+    restored state (``docs/experiments.md``, sharded evaluation).
 
     * ``test_loss``: the training loss on ``config.eval.num_batches`` batches of the
       evaluation split (fixed keys, EMA parameters, no dropout);
@@ -339,31 +343,36 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str, *, step: int | Non
     params = training.eval_params(state, config.sampling.params)
     apply = training.network_apply(graphdef)
     test = build(config, split=e.split)
+    mesh = host_arrays.mesh_of(state)
 
     transform = exp.task.batch_transform(config, exp.spec, train=False)
 
-    @jax.jit
-    def loss_at(batch, key):
+    @jax.jit  # the state goes in as arguments (placed on the mesh), not as constants
+    def loss_at(params, buffers, aux, batch, key):
         def net(p, x, c, **kw):
-            return apply(p, state.buffers, x, c, **kw)
+            return apply(p, buffers, x, c, **kw)
         k_transform, k_loss = jax.random.split(key)
         if transform is not None:
             batch = transform(batch, k_transform)
-        return exp.objective.loss(net, params, state.aux, batch, k_loss)[0]
+        return exp.objective.loss(net, params, aux, batch, k_loss)[0]
 
-    loss_values = [float(loss_at(jax.tree.map(jnp.asarray, test.batch(i)),
-                                 jax.random.PRNGKey(10_000 + i))) for i in range(e.num_batches)]
+    # each host's rows, split along "data" (replicated when the count does not split)
+    placed = host_arrays.on_mesh((params, state.buffers, state.aux), mesh)
+    loss_values = [float(host_arrays.to_host(loss_at(
+        *placed, host_arrays.local_rows(test.batch(i), mesh),
+        host_arrays.on_mesh(jax.random.PRNGKey(10_000 + i), mesh))))
+        for i in range(e.num_batches)]
     results = {"step": int(state.step), "test_loss": float(np.mean(loss_values)),
                "test_loss_sem": float(np.std(loss_values) / np.sqrt(len(loss_values))),
                "split": e.split, "samples": []}
     if exp.task.conditional:
         results["samples"] = [
             evaluation.conditional_metrics(exp, test, graphdef, state, params, name, nfe,
-                                           workdir)
+                                           workdir, mesh=mesh)
             for name, nfe in evaluation.sampler_runs(e.samplers, e.nfes)]
     else:
         results["samples"] = evaluation.sample_metric_entries(exp, test, graphdef, state,
-                                                              params)
+                                                              params, mesh=mesh)
     if e.likelihood_num_examples > 0:
         m = min(e.likelihood_num_examples, test.dataset.num_examples)
         model_fn = exp.model_fn(lambda x, c, **kw: apply(params, state.buffers, x, c, **kw))
