@@ -9,6 +9,7 @@ layers of issue 16 remove both assumptions before sequences and point clouds arr
 
 from diffax.training.checkpointing import (CheckpointMismatchError, Checkpointer,
                                            CorruptCheckpointError, abstract_like, state_digest)
+from diffax.training import host_arrays
 from diffax.training.ema import ema_key, init_ema, update_ema
 from diffax.training.loop import Hook, NonFiniteLossError, fit
 from diffax.training.metric_logging import MetricLogger, read_metrics
@@ -21,7 +22,7 @@ from diffax.training.step import (NONFINITE_POLICIES, jit_train_step, make_train
 
 __all__ = [
     "Checkpointer", "CheckpointMismatchError", "CorruptCheckpointError", "state_digest",
-    "abstract_like", "ema_key", "init_ema", "update_ema", "Hook",
+    "abstract_like", "host_arrays", "ema_key", "init_ema", "update_ema", "Hook",
     "NonFiniteLossError", "fit", "MetricLogger", "read_metrics", "make_lr_schedule",
     "make_optimizer", "make_mesh", "FunctionObjective", "Objective", "check_objective",
     "replicate", "shard_batch", "TrainState", "create_train_state", "eval_params",
