@@ -25,7 +25,8 @@ with which image:
   independent coupling).
 
 :func:`couple` applies a named coupling to ``(x0, eps)`` and is usable by any objective
-(inside a loss, or in a batch transform that writes the noise into the batch);
+inside its loss; :func:`coupling_transform` is the batch transform that writes the coupled
+noise into the batch (for objectives that read it, e.g. reflow's batch mode);
 :func:`coupled_loss` is the denoising / flow-matching regression of
 :mod:`diffax.losses.denoising` with coupled noise, and :func:`coupled_objective` wraps it
 as an objective (``ot_cfm``: ``RectifiedFlow`` + velocity; ``immiscible``: any process
@@ -34,7 +35,7 @@ and parameterization). Under data parallelism the assignment runs over the globa
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -120,6 +121,23 @@ def couple(coupling: str, x0: Array, key: Array, *, k: int = 4, dtype: Any = Non
     return eps[ot_assignment(x0, eps)]
 
 
+def coupling_transform(coupling: str = "ot", *, k: int = 4,
+                       key_name: str = "noise") -> Callable[[dict, Array], dict]:
+    """The batch transform ``transform(batch, key)`` (``make_train_step(...,
+    batch_transform=...)``) that adds the coupled noise of ``batch["x"]`` as
+    ``batch[key_name]``; with :func:`diffax.objectives.reflow.reflow_objective` in batch
+    mode (``coupling=None``) it trains OT-CFM (``"ot"``) or its KNN variant."""
+    checks.choice("coupling_transform", "coupling", coupling, COUPLINGS)
+    checks.positive_int("coupling_transform", "k", k)
+
+    def transform(batch: dict, key: Array) -> dict:
+        x0 = jnp.asarray(batch["x"])
+        dtype = compute_dtype(x0)
+        return {**batch, key_name: couple(coupling, x0.astype(dtype), key, k=k, dtype=dtype)}
+
+    return transform
+
+
 def coupled_loss(process: GaussianProcess, *, kind: str, coupling: str = "ot", k: int = 4,
                  weighting: str = "uniform", time_sampling: str = "uniform",
                  **options: Any) -> LossFn:
@@ -178,5 +196,5 @@ def ot_cfm_objective(process: GaussianProcess = RectifiedFlow(), *, loss_kwargs:
                              parameterization="velocity", time_input=time_input)
 
 
-__all__ = ["COUPLINGS", "couple", "coupled_loss", "coupled_objective", "knn_noise",
-           "ot_assignment", "ot_cfm_objective", "pairing_cost"]
+__all__ = ["COUPLINGS", "couple", "coupled_loss", "coupled_objective", "coupling_transform",
+           "knn_noise", "ot_assignment", "ot_cfm_objective", "pairing_cost"]

@@ -134,3 +134,38 @@ def test_immiscible_loss_pairs_closer_and_keeps_the_regression():
     assert obj.kind == "eps"
     with pytest.raises(ValueError, match=r"coupled_loss: unknown coupling 'OT'"):
         objectives.get_objective("immiscible", p, coupling="OT")
+
+
+def test_couplings_in_a_data_parallel_train_step():
+    """OT-CFM as a batch transform feeding reflow's batch mode, through the unchanged
+    train step on a batch sharded over 8 devices: the assignment runs on the global batch,
+    so two sharded steps equal two unsharded ones (float32 rounding of the all-reduce)."""
+    import optax
+    from flax import nnx
+
+    from diffax import training as tr
+    from diffax.nn import MLP
+    from diffax.objectives.couplings import coupling_transform
+    from diffax.objectives.reflow import reflow_objective
+
+    p = RectifiedFlow()
+    mesh = tr.make_mesh()
+    batch = {"x": jax.random.normal(jax.random.PRNGKey(5), (32, 2)) + 3.0}
+    tx = optax.adam(1e-2)
+    for obj, transform in [(reflow_objective(p), coupling_transform("ot"))]:
+        graphdef, state = tr.create_train_state(MLP(2, hidden=16, depth=1, rngs=nnx.Rngs(0)),
+                                                tx, seed=0, objective=obj)
+        step = tr.make_train_step(graphdef, obj, tx, batch_transform=transform)
+        sharded, plain = tr.jit_train_step(step, mesh), jax.jit(step)
+        s_pl = jax.tree.map(jnp.copy, state)  # the sharded step donates its state
+        s_sh = tr.replicate(state, mesh)
+        b_sh = tr.shard_batch(batch, mesh)
+        for _ in range(2):
+            s_sh, m_sh = sharded(s_sh, b_sh)
+            s_pl, m_pl = plain(s_pl, batch)
+            np.testing.assert_allclose(m_sh["loss"], m_pl["loss"], rtol=1e-5)
+        for a, b in zip(jax.tree.leaves(s_sh.params), jax.tree.leaves(s_pl.params)):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    # the transform's noise is the OT permutation of the same draws
+    got = coupling_transform("ot")(batch, jax.random.PRNGKey(6))["noise"]
+    np.testing.assert_array_equal(got, couple("ot", batch["x"], jax.random.PRNGKey(6)))
