@@ -6,9 +6,9 @@ the batch transforms they use.
 * :func:`label_dropout`: the classifier-free-guidance batch transform.
 * :mod:`.progressive_distillation`: progressive distillation
   (``progressive_distillation``, v-parameterization, step halving).
-* :mod:`.reflow`: k-rectified flow on a coupling buffer (``reflow``), straightness.
 * :mod:`.couplings`: minibatch OT couplings (``ot_cfm``) and Immiscible diffusion
   (``immiscible``: linear assignment or KNN noise).
+* :mod:`.reflow`: k-rectified flow on a coupling buffer (``reflow``), straightness.
 * :func:`consistency_training` / :func:`consistency_distillation`: consistency models
   (CT / iCT and CD; an EMA target network and a teacher in ``aux``).
 
