@@ -70,7 +70,8 @@ def dpm_solver(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
                timesteps: Array, *, prediction: str = "eps", key: Array | None = None,
                return_trajectory: bool = False, cond: dict | None = None, order: int = 2,
                method: str = "multistep", lower_order_final: bool = True,
-               r1: float | None = None, r2: float | None = None) -> SampleOutput:
+               r1: float | None = None, r2: float | None = None,
+               second_difference: str = "taylor") -> SampleOutput:
     """DPM-Solver (noise prediction), singlestep or multistep, order 1-3.
 
     Args:
@@ -82,10 +83,15 @@ def dpm_solver(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
       lower_order_final: multistep only; with fewer than 10 steps, step i uses order
         min(order, N - i) (Lu et al.'s reference implementation).
       r1, r2: "singlestep_fixed" stage fractions in lambda (defaults 1/2; 1/3 and 2/3).
+      second_difference: third-order multistep only: "taylor" (default; third order) or
+        "reference", the official code's and diffusers' half weight of the second divided
+        difference (second order; to reproduce those papers' numbers), see
+        :func:`~diffax.samplers.exponential_integrators.multistep_weights`.
     ``key`` is ignored (deterministic).
     """
     return checked_solve("dpm_solver",
                          lambda: predictor(model_fn, prediction, process, "eps", cond),
                          process, "eps", x_init, timesteps, order=order, method=method,
                          lower_order_final=lower_order_final, r1=r1, r2=r2,
-                         return_trajectory=return_trajectory)
+                         return_trajectory=return_trajectory,
+                         second_difference=second_difference)

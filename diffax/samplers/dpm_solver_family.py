@@ -54,12 +54,20 @@ def register_variants(prefix: str) -> Callable:
 def checked_solve(name: str, f: Callable[[], Callable[[Array, Array], Array]],
                   process: GaussianProcess, param: str, x_init: Array, timesteps: Array, *,
                   order: int, method: str, lower_order_final: bool, r1: float | None,
-                  r2: float | None, return_trajectory: bool) -> SampleOutput:
+                  r2: float | None, return_trajectory: bool,
+                  second_difference: str = "taylor") -> SampleOutput:
     """Check the solver options and ``timesteps`` (errors name ``name``), then run
     :func:`.exponential_integrators.solve` with the model ``f()`` (built after the
     checks) in parameterization ``param`` ("eps" or "x0")."""
     fractions = ei.check_solver_options(name, order, method, r1, r2)
+    if second_difference not in ei.SECOND_DIFFERENCES:
+        raise ValueError(f"{name}: second_difference={second_difference!r}; valid choices: "
+                         f"{list(ei.SECOND_DIFFERENCES)}.")
+    if second_difference != "taylor" and (method, order) != ("multistep", 3):
+        raise ValueError(f"{name}: second_difference only applies to the third-order "
+                         f"multistep method (the *_3m samplers), got order={order}, "
+                         f"method={method!r}.")
     ts = check_timesteps(timesteps, process, name=name)
     return ei.solve(f(), process, param, x_init, ts, order=order, method=method,
                     lower_order_final=lower_order_final, fractions=fractions,
-                    return_trajectory=return_trajectory)
+                    return_trajectory=return_trajectory, second_difference=second_difference)

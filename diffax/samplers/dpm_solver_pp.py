@@ -97,7 +97,8 @@ def dpm_solver_pp(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
                   order: int = 2, method: str = "multistep", lower_order_final: bool = True,
                   r1: float | None = None, r2: float | None = None,
                   thresholding: bool = False, threshold_ratio: float = 0.995,
-                  threshold_max: float = 1.0) -> SampleOutput:
+                  threshold_max: float = 1.0, second_difference: str = "taylor"
+                  ) -> SampleOutput:
     """DPM-Solver++ (data prediction), singlestep or multistep, order 1-3.
 
     Options as :func:`diffax.samplers.dpm_solver.dpm_solver`, plus dynamic
@@ -110,7 +111,8 @@ def dpm_solver_pp(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
                                                 thresholding, threshold_ratio, threshold_max),
                          process, "x0", x_init, timesteps, order=order, method=method,
                          lower_order_final=lower_order_final, r1=r1, r2=r2,
-                         return_trajectory=return_trajectory)
+                         return_trajectory=return_trajectory,
+                         second_difference=second_difference)
 
 
 @register("sde_dpm_solver++_2m", order=None, stochastic=True, options=dict(order=2))

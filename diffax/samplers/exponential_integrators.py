@@ -138,7 +138,13 @@ def multistep_orders(n_steps: int, order: int, lower_order_final: bool) -> np.nd
                                  and n_steps < LOWER_ORDER_FINAL_MAX_STEPS)
 
 
-def multistep_weights(coefs: StepCoefficients, orders: np.ndarray) -> Array:
+#: third-order multistep weightings of the second divided difference: "taylor" (diffax's
+#: default, third order) or "reference" (Lu et al.'s code and diffusers: half of it)
+SECOND_DIFFERENCES = ("taylor", "reference")
+
+
+def multistep_weights(coefs: StepCoefficients, orders: np.ndarray,
+                      second_difference: str = "taylor") -> Array:
     """Weights ``W`` (N, 3) with x_{i+1} = A_i x_i + W_i0 m_i + W_i1 m_{i-1} + W_i2 m_{i-2}.
 
     Order 2 is the "dpmsolver" (midpoint) form of DPM-Solver-2M / DPM-Solver++(2M)
@@ -151,8 +157,12 @@ def multistep_weights(coefs: StepCoefficients, orders: np.ndarray) -> Array:
         D2 = 2 (D1_0 - D1_1)/(r0 + r1)                ~ h^2 m''.
 
     (The reference implementation weights (D1_0 - D1_1)/(r0 + r1) ~ h^2 m''/2 by c3, half
-    the Taylor coefficient, which makes its 3M a second-order method; see the tests.)
+    the Taylor coefficient, which makes its 3M a second-order method; see the tests.
+    ``second_difference="reference"`` reproduces it: D2 = (D1_0 - D1_1)/(r0 + r1).)
     """
+    if second_difference not in SECOND_DIFFERENCES:
+        raise ValueError(f"multistep_weights: second_difference={second_difference!r}; "
+                         f"valid choices: {list(SECOND_DIFFERENCES)}.")
     h = coefs.h
     h_prev = multistep.lagged(h, (1, 2))  # h_{i-1}, h_{i-2} (h_0 before the start)
     r0, r1 = h_prev[:, 0] / h, h_prev[:, 1] / h
@@ -163,7 +173,8 @@ def multistep_weights(coefs: StepCoefficients, orders: np.ndarray) -> Array:
     d10 = jnp.stack([1.0 / r0, -1.0 / r0, zero], -1)
     diff = jnp.stack([1.0 / r0, -1.0 / r0 - 1.0 / r1, 1.0 / r1], -1)  # D1_0 - D1_1
     d1 = d10 + (r0 / (r0 + r1))[:, None] * diff
-    d2 = (2.0 / (r0 + r1))[:, None] * diff
+    d2_factor = 2.0 if second_difference == "taylor" else 1.0
+    d2 = (d2_factor / (r0 + r1))[:, None] * diff
     w3 = c1[:, None] * jnp.array([1.0, 0.0, 0.0], h.dtype) + c2[:, None] * d1 + c3[:, None] * d2
     k = jnp.asarray(orders)[:, None]
     return jnp.where(k == 1, w1, jnp.where(k == 2, w2, w3))
@@ -362,18 +373,21 @@ def run_singlestep_fast(f: Callable[[Array, Array], Array], process: GaussianPro
 
 def run_multistep(f: Callable[[Array, Array], Array], process: GaussianProcess,
                   param: str, ts: Array, x_init: Array, order: int, lower_order_final: bool,
-                  return_trajectory: bool) -> tuple[Array, Array | None]:
+                  return_trajectory: bool, second_difference: str = "taylor"
+                  ) -> tuple[Array, Array | None]:
     """Multistep DPM-Solver-``order`` (one model call per step): x_{i+1} = A_i x_i +
     sum_j W_ij m_{i-j} with warm-up/final orders baked into the weight table."""
     coefs = step_coefficients(process, param, ts[:-1], ts[1:])
-    w = multistep_weights(coefs, multistep_orders(ts.shape[0] - 1, order, lower_order_final))
+    w = multistep_weights(coefs, multistep_orders(ts.shape[0] - 1, order, lower_order_final),
+                          second_difference)
     return multistep.run(f, x_init, ts, coefs.A, w[:, :order],
                          return_trajectory=return_trajectory)
 
 
 def solve(f: Callable[[Array, Array], Array], process: GaussianProcess, param: str,
           x_init: Array, ts: Array, *, order: int, method: str, lower_order_final: bool,
-          fractions: tuple[float, ...], return_trajectory: bool) -> SampleOutput:
+          fractions: tuple[float, ...], return_trajectory: bool,
+          second_difference: str = "taylor") -> SampleOutput:
     """Dispatch to the singlestep or multistep runner and count NFE."""
     n = ts.shape[0] - 1
     if method == "singlestep":
@@ -385,6 +399,6 @@ def solve(f: Callable[[Array, Array], Array], process: GaussianProcess, param: s
         nfe = order * n
     else:
         x, traj = run_multistep(f, process, param, ts, x_init, order, lower_order_final,
-                                return_trajectory)
+                                return_trajectory, second_difference)
         nfe = n
     return SampleOutput(x=x, trajectory=traj, nfe=nfe)
