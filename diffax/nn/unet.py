@@ -17,6 +17,11 @@ The conditioning ``e = SiLU(time_embed(time_scale * t) [+ label_embed(y)])`` ent
 residual block through a dense projection (added, or as scale/shift with
 ``scale_shift=True``). Residual and attention blocks rescale their skip sums by 1/sqrt(2)
 (DDPM++ ``skip_rescale``). Blocks are in :mod:`diffax.nn.unet_blocks`.
+
+With ``augment_dim > 0`` the network also takes EDM's augment labels ``a`` (Karras et al.
+2022, Appendix F.2; :mod:`diffax.data.edm_augment`): a bias-free linear map of ``a`` is
+added to the time features before the embedding MLP (EDM's ``map_augment``),
+``time_embed = MLP(features(time_scale * t) + W_aug a)``; no labels means ``a = 0``.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from diffax import checks
+from diffax.nn import init
 from diffax.nn.embeddings import EMBEDDINGS, LabelEmbedding, TimeEmbedding, check_label
 from diffax.nn.functional import batch_times
 from diffax.nn.layers import conv
@@ -79,6 +85,8 @@ class UNet(nnx.Module):
       mid_attention: self-attention in the middle block.
       resample_conv: 3x3 convs in the down/upsampling layers (DDPM ``resamp_with_conv``);
         False uses 2x2 average pooling / nearest upsampling (cheaper on CPU).
+      augment_dim: length of the augment labels the network is conditioned on
+        (``net(..., augment_labels=a)``, a of shape (B, augment_dim)); 0: none.
       dtype: computation dtype (parameters stay float32).
     """
 
@@ -89,12 +97,13 @@ class UNet(nnx.Module):
                  fourier_scale: float = 16.0, num_classes: int | None = None,
                  out_channels: int | None = None, scale_shift: bool = False, num_heads: int = 1,
                  norm_groups: int | None = None, mid_attention: bool = True,
-                 resample_conv: bool = True, dtype: Any = None,
+                 resample_conv: bool = True, augment_dim: int = 0, dtype: Any = None,
                  rngs: nnx.Rngs):
         checks.positive_int("UNet", "in_channels", in_channels)
         checks.positive_int("UNet", "channels", channels)
         checks.positive_int("UNet", "num_res_blocks", num_res_blocks)
         checks.positive_int("UNet", "num_heads", num_heads)
+        checks.integer("UNet", "augment_dim", augment_dim, minimum=0)
         if norm_groups is not None:
             checks.positive_int("UNet", "norm_groups", norm_groups)
         channel_mult = tuple(channel_mult)
@@ -170,9 +179,28 @@ class UNet(nnx.Module):
 
         self.norm_out = group_norm(cur, norm_groups, dtype=dtype, rngs=rngs)
         self.conv_out = conv(cur, out_channels, zero=True, dtype=dtype, rngs=rngs)
+        # created last, so every other parameter is the same with or without it
+        self.augment_dim = augment_dim
+        self.map_augment = (nnx.Linear(augment_dim, channels, use_bias=False,
+                                       kernel_init=init.xavier_uniform(), dtype=dtype, rngs=rngs)
+                            if augment_dim else None)
+
+    def _time_embedding(self, t: jax.Array, batch: int,
+                        augment_labels: jax.Array | None) -> jax.Array:
+        if augment_labels is None:
+            return self.time_embed(batch_times(t, batch))
+        if self.map_augment is None or augment_labels.shape != (batch, self.augment_dim):
+            raise ValueError(f"UNet: augment_labels must have shape (B, augment_dim) = "
+                             f"({batch}, {self.augment_dim}), got {augment_labels.shape}"
+                             + ("; build the network with augment_dim > 0 to condition on "
+                                "them." if self.map_augment is None else "."))
+        te = self.time_embed
+        features = te.features(batch_times(t, batch)) + self.map_augment(augment_labels)
+        return te.fc2(jax.nn.silu(te.fc1(features)))
 
     def __call__(self, x: jax.Array, t: jax.Array, label: jax.Array | None = None, *,
-                 dropout_key: jax.Array | None = None) -> jax.Array:
+                 dropout_key: jax.Array | None = None,
+                 augment_labels: jax.Array | None = None) -> jax.Array:
         if x.ndim != 4 or x.shape[-1] != self.in_channels:
             raise ValueError(f"UNet expects x of shape (B, H, W, {self.in_channels}), got {x.shape}.")
         size = tuple(x.shape[1:3])
@@ -182,7 +210,7 @@ class UNet(nnx.Module):
         check_divisible(size, self.levels)
         check_label(label, self.num_classes)
         batch = x.shape[0]
-        emb = self.time_embed(batch_times(t, batch))
+        emb = self._time_embedding(t, batch, augment_labels)
         if self.label_embed is not None:
             emb = emb + self.label_embed(label, batch)
         emb = jax.nn.silu(emb)
