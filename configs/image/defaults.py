@@ -22,4 +22,12 @@ def get_config() -> ml_collections.ConfigDict:
     c.model.kwargs = ml_collections.ConfigDict(dict(
         channels=16, channel_mult=(1, 2, 2), num_res_blocks=1, attn_resolutions=(7,),
         dropout=0.0, embedding="sinusoidal", time_scale=250.0))
+
+    # EDM's non-leaky augmentation (Karras et al. 2022, App. F.2; diffax.data.edm_augment):
+    # each transform with probability p (those in `always`: 1 while p > 0), its labels given
+    # to the U-Net (augment_dim is derived). p = 0: off. EDM's CIFAR-10 recipe: p = 0.12.
+    c.augment = a = ml_collections.ConfigDict()
+    a.p = 0.0
+    a.transforms = ("xflip", "yflip", "scale", "rotate_frac", "aniso", "translate_frac")
+    a.always = ("xflip",)
     return c

@@ -1,12 +1,27 @@
 """Images in [-1, 1] (N, H, W, C): a U-Net or DiT sized from the spec, dequantized
 bits/dim, image grids, the fraction of pixels outside [-1, 1] and, for class-conditional
-Fashion-MNIST, how often the packaged classifier recognises the requested class."""
+Fashion-MNIST, how often the packaged classifier recognises the requested class.
+
+With ``config.augment.p > 0`` the train step applies EDM's non-leaky augmentation
+(:mod:`diffax.data.edm_augment`) to the clean images and hands the augment labels to the
+network as ``augment_labels`` (the U-Net gets ``augment_dim`` from the transforms);
+held-out batches and samplers give none, which the network reads as "not augmented"."""
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 
+from diffax.data.edm_augment import EDMAugment, augment_from_config
 from experiments.tasks.base import ElementSpec, Task
+
+
+def augment_pipe(config) -> EDMAugment | None:
+    """The augmentation of ``config.augment`` (None: off, or no such section)."""
+    try:
+        return augment_from_config(config.get("augment"))
+    except ValueError as err:
+        raise ValueError(f"config.augment is invalid: {err}") from None
 
 
 class ImageTask(Task):
@@ -14,8 +29,36 @@ class ImageTask(Task):
 
     def network_kwargs(self, config, spec: ElementSpec) -> dict:
         h, w, c = spec.data_shape
-        return {**dict(config.model.kwargs), "in_channels": c, "image_size": (h, w),
-                "num_classes": spec.num_classes}
+        kwargs = {**dict(config.model.kwargs), "in_channels": c, "image_size": (h, w),
+                  "num_classes": spec.num_classes}
+        pipe = augment_pipe(config)
+        if pipe is not None:
+            if config.model.name != "unet":
+                raise ValueError(f"config.augment.p={pipe.p} needs a network that takes "
+                                 f"augment labels: model.name='unet' (augment_dim), got "
+                                 f"{config.model.name!r}; or set augment.p=0.")
+            given = kwargs.get("augment_dim", pipe.label_dim)
+            if given != pipe.label_dim:
+                raise ValueError(f"config.model.kwargs.augment_dim={given} differs from the "
+                                 f"{pipe.label_dim} labels of augment.transforms "
+                                 f"{list(pipe.enabled)}; leave it unset (it is derived).")
+            kwargs["augment_dim"] = pipe.label_dim
+        return kwargs
+
+    def batch_transform(self, config, spec: ElementSpec, *, train: bool):
+        """Training: EDM's augmentation of ``x`` (labels in ``augment_labels``), then label
+        dropout; evaluation: nothing (no labels = not augmented)."""
+        dropout = super().batch_transform(config, spec, train=train)
+        pipe = augment_pipe(config) if train else None
+        if pipe is None:
+            return dropout
+
+        def transform(batch: dict, key: jax.Array) -> dict:
+            k_augment, k_dropout = jax.random.split(key)
+            x, labels = pipe(k_augment, batch["x"])
+            batch = {**batch, "x": x, "augment_labels": labels}
+            return dropout(batch, k_dropout) if dropout is not None else batch
+        return transform
 
     def default_features(self, dataset) -> str:
         """FD-FMNIST's classifier features on Fashion-MNIST, flattened pixels otherwise."""
