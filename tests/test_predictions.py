@@ -23,7 +23,7 @@ from diffax.predictions import (
 )
 from diffax.processes import EDM, PROCESSES, VE, VPLinear, VPProcess, get_process
 
-PROCS = sorted(PROCESSES)
+PROCS = PROCESSES.names("gaussian")
 B, D = 8, 3
 PAIRS = [(a, b) for a in KINDS for b in KINDS]
 

@@ -66,7 +66,7 @@ def sampler_cases(probs: Problems) -> list[Case]:
     from diffax.predictions import KINDS
     from diffax.samplers import SAMPLERS
     cases = []
-    for name in sorted(SAMPLERS):
+    for name in SAMPLERS.names("gaussian"):
         for label, steps in _step_counts(name):
             prefix = f"sampler/{name}/{label}"
             cases.append(Case(prefix, functools.partial(_run_sampler, probs, prefix, name,

@@ -21,7 +21,7 @@ def schedule_cases(skipped: list[dict]) -> list[Case]:
     listed in ``skipped``."""
     from diffax.samplers import schedules
     cases = []
-    for sname in schedules.SCHEDULES:
+    for sname in schedules.SCHEDULES.names("gaussian"):
         for pname in process_names():
             for n in NFE_BUDGETS:
                 prefix = f"schedule/{sname}/{pname}/n{n}"

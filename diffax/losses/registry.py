@@ -2,8 +2,8 @@
 
 :data:`LOSSES` is a :class:`~diffax.registry.Registry` of loss factories
 ``factory(process, **options) -> loss_fn``; each entry records the process family it
-applies to (all of today's are ``"gaussian"``; discrete-state losses will be
-registered with ``family="discrete"``).
+applies to (``"gaussian"``, and ``"pfgmpp"`` for the PFGM++ loss; discrete-state losses
+will be registered with ``family="discrete"``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from diffax.losses.base import LossFn
 from diffax.losses.ddpm import ddpm_simple_loss
 from diffax.losses.denoising import denoising_loss, edm_loss
 from diffax.losses.flow_matching import flow_matching_loss
-from diffax.processes.protocol import GAUSSIAN, Process, family_of
+from diffax.losses.pfgmpp import pfgmpp_loss
+from diffax.processes.protocol import GAUSSIAN, PFGMPP_FAMILY, Process, family_of
 from diffax.registry import Registry, check_options
 
 LOSSES: Registry[Callable[..., LossFn]] = Registry("loss")
@@ -22,10 +23,11 @@ LOSSES.add("dsm", denoising_loss, family=GAUSSIAN)
 LOSSES.add("edm", edm_loss, family=GAUSSIAN)
 LOSSES.add("ddpm_simple", ddpm_simple_loss, family=GAUSSIAN)
 LOSSES.add("flow_matching", flow_matching_loss, family=GAUSSIAN)
+LOSSES.add("pfgmpp", pfgmpp_loss, family=PFGMPP_FAMILY)
 
 
 def get_loss(name: str, process: Process, **options: Any) -> LossFn:
-    """Build the loss ``name`` ("dsm", "edm", "ddpm_simple", "flow_matching") for
+    """Build the loss ``name`` ("dsm", "edm", "ddpm_simple", "flow_matching"; "pfgmpp") for
     ``process``; ``options`` go to its factory, which validates their values.
 
     Raises:

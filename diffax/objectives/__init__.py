@@ -11,6 +11,8 @@ the batch transforms they use.
 * :mod:`.reflow`: k-rectified flow on a coupling buffer (``reflow``), straightness.
 * :func:`consistency_training` / :func:`consistency_distillation`: consistency models
   (CT / iCT and CD; an EMA target network and a teacher in ``aux``).
+* :func:`pfgmpp_objective`: PFGM++ (Xu et al., 2023), the denoiser of the PFGM++ kernel
+  (family ``"pfgmpp"``).
 
 Objectives with a teacher, an EMA target or a coupling buffer (distillation, consistency,
 reflow) are siblings of the denoising objective; the train step needs no change for them.
@@ -25,6 +27,7 @@ from diffax.objectives.consistency import (
 from diffax.objectives.couplings import coupled_objective, ot_cfm_objective
 from diffax.objectives.denoising import DenoisingObjective, denoising_objective, loss_options
 from diffax.objectives.label_dropout import drop_labels, label_dropout
+from diffax.objectives.pfgmpp import PFGMPPObjective, pfgmpp_objective
 from diffax.objectives.progressive_distillation import progressive_distillation_objective
 from diffax.objectives.reflow import reflow_objective
 from diffax.registry import Registry
@@ -38,6 +41,7 @@ OBJECTIVES.add("ot_cfm", ot_cfm_objective, family="gaussian")
 OBJECTIVES.add("immiscible", coupled_objective, family="gaussian")
 OBJECTIVES.add("consistency_training", consistency_training, family="gaussian")
 OBJECTIVES.add("consistency_distillation", consistency_distillation, family="gaussian")
+OBJECTIVES.add("pfgmpp", pfgmpp_objective, family="pfgmpp")
 
 
 def get_objective(name: str, *args, **kwargs):
@@ -47,4 +51,5 @@ def get_objective(name: str, *args, **kwargs):
 
 __all__ = ["ConsistencyObjective", "DenoisingObjective", "OBJECTIVES", "consistency_distillation",
            "consistency_model_fn", "consistency_training", "denoising_objective", "drop_labels",
-           "get_objective", "label_dropout", "loss_options"]
+           "get_objective", "label_dropout", "loss_options", "PFGMPPObjective",
+           "pfgmpp_objective"]

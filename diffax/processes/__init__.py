@@ -7,7 +7,10 @@ Every process follows the minimal :class:`~diffax.processes.protocol.Process` pr
   inverse, SDE drift/diffusion, probability-flow ODE, perturbation kernel and prior):
   VP linear/cosine, discrete DDPM, sub-VP, VE, EDM, rectified flow.
 * Family ``"pfgmpp"``: PFGM++ (:mod:`diffax.processes.pfgmpp`), its own heavy-tailed
-  kernel; kernel-only for now, so not in :data:`PROCESSES`.
+  kernel, registered as ``"pfgmpp"`` (options ``D``, ``data_dim``); trained by the
+  ``"pfgmpp"`` objective and loss, sampled by ``"pfgmpp_heun"``.
+
+Code that needs Gaussian processes iterates ``PROCESSES.names(GAUSSIAN)``.
 
 :data:`PROCESSES` is a :class:`~diffax.registry.Registry` recording each entry's family;
 :func:`get_process` builds one by name with its options checked.
@@ -18,7 +21,8 @@ from typing import Any
 from diffax.processes.base import GaussianProcess, broadcast_to_x
 from diffax.processes.edm import EDM, karras_sigmas
 from diffax.processes.pfgmpp import PFGMPP
-from diffax.processes.protocol import DISCRETE, FAMILIES, GAUSSIAN, Process, family_of
+from diffax.processes.protocol import (DISCRETE, FAMILIES, GAUSSIAN, PFGMPP_FAMILY, Process,
+                                       family_of)
 from diffax.processes.rectified_flow import RectifiedFlow
 from diffax.processes.sub_vp import SubVP
 from diffax.processes.ve import VE
@@ -33,6 +37,7 @@ PROCESSES.add("sub_vp", SubVP, family=GAUSSIAN)
 PROCESSES.add("ve", VE, family=GAUSSIAN)
 PROCESSES.add("edm", EDM, family=GAUSSIAN)
 PROCESSES.add("rectified_flow", RectifiedFlow, family=GAUSSIAN)
+PROCESSES.add("pfgmpp", PFGMPP, family=PFGMPP_FAMILY)
 
 
 def get_process(name: str, **options: Any) -> Process:
@@ -46,7 +51,7 @@ def get_process(name: str, **options: Any) -> Process:
 
 
 __all__ = [
-    "DISCRETE", "FAMILIES", "GAUSSIAN", "Process", "family_of",
+    "DISCRETE", "FAMILIES", "GAUSSIAN", "PFGMPP_FAMILY", "Process", "family_of",
     "GaussianProcess", "VPProcess", "VPLinear", "VPCosine", "DiscreteDDPM", "SubVP", "VE",
     "EDM", "RectifiedFlow", "karras_sigmas", "broadcast_to_x", "get_process", "PROCESSES",
     "PFGMPP",

@@ -23,6 +23,7 @@ from diffax.samplers import (  # noqa: F401
     edm_heun,
     euler,
     langevin,
+    pfgmpp,
     pndm,
     sde,
     unipc,

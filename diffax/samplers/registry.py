@@ -7,7 +7,8 @@ line per name, binding the options that define the name::
     def dpm_solver_pp(model_fn, process, x_init, timesteps, *, order=2, ...): ...
 
 ``SAMPLERS`` is a :class:`diffax.registry.Registry` (a read-only Mapping name ->
-:class:`SamplerInfo`, every entry of family ``"gaussian"``). :func:`get_sampler` returns
+:class:`SamplerInfo`; every entry records its process family: ``"gaussian"``, or
+``"pfgmpp"`` for the PFGM++ sampler, :mod:`.pfgmpp`). :func:`get_sampler` returns
 the sampler with its options bound and :func:`sampler_info` its metadata.
 
 **Options.** A name binds exactly the options its metadata depends on (order, NFE per
@@ -127,15 +128,17 @@ def _conflict(info: SamplerInfo, key: str, value: Any) -> str:
 def register(name: str, *, order: int | None, stochastic: bool = False,
              nfe: Callable[[int], int] = lambda n: n,
              steps_for_nfe: Callable[[int], int] | None = None,
-             options: dict | None = None, adaptive: bool = False) -> Callable:
+             options: dict | None = None, adaptive: bool = False,
+             family: str = FAMILY) -> Callable:
     """Decorator registering the sampler function under ``name`` with bound ``options``
-    (names must be unique; the options must be keywords the function takes)."""
+    (names must be unique; the options must be keywords the function takes) for
+    processes of ``family`` (default ``"gaussian"``; ``"pfgmpp"`` for PFGM++)."""
     def decorate(fn: Callable) -> Callable:
         opts = dict(options or {})
         check_options(f"register({name!r})", fn, opts, skip=POSITIONAL)
         steps = steps_for_nfe or (_one_interval if adaptive else _largest_steps_within(nfe))
         SAMPLERS.add(name, SamplerInfo(name, fn, opts, order, stochastic, nfe, steps,
-                                       adaptive, FAMILY), family=FAMILY)
+                                       adaptive, family), family=family)
         return fn
     return decorate
 

@@ -75,14 +75,15 @@ def losses_error(build) -> ValueError:
 
 
 def test_registries_record_families_and_refuse_mismatches():
-    assert all(losses.LOSSES.family(n) == "gaussian" for n in losses.LOSSES)
+    assert losses.LOSSES.names("pfgmpp") == ["pfgmpp"]
+    assert all(losses.LOSSES.family(n) == "gaussian" for n in losses.LOSSES if n != "pfgmpp")
     assert all(losses.WEIGHTINGS.family(n) == "gaussian" for n in losses.WEIGHTINGS)
     # Time samplers that only use [t_min, t_max] fit any family; log-SNR ones need Gaussian.
     assert losses.TIME_SAMPLERS.names("gaussian") == ["lognormal", "uniform_log_snr"]
     pfgm = PFGMPP(D=128.0, data_dim=2)
     with pytest.raises(ValueError, match=r"get_loss: loss 'dsm' is for gaussian processes, "
                                          r"but PFGMPP is a pfgmpp process; losses for pfgmpp "
-                                         r"processes: \[\]"):
+                                         r"processes: \['pfgmpp'\]"):
         losses.get_loss("dsm", pfgm)
     with pytest.raises(ValueError, match=r"time sampler 'lognormal' is for gaussian processes, "
                                          r"but PFGMPP is pfgmpp"):

@@ -34,7 +34,7 @@ EXTRA = {
     "sub_vp_beta_5": lambda: SubVP(beta_min=0.5, beta_max=5.0),
     "rectified_flow_wide": lambda: RectifiedFlow(t_min=1e-4, t_max=1 - 1e-4),
 }
-ALL = sorted(PROCESSES) + sorted(EXTRA)
+ALL = PROCESSES.names("gaussian") + sorted(EXTRA)
 NT = 64  # every time grid has this length, so the jitted evaluators compile once per process
 
 

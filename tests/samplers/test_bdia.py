@@ -97,7 +97,7 @@ def test_round_trip_float32():
 
 # ---- every process and prediction kind --------------------------------------------------------
 
-_CASES = [(name, predictions.KINDS[(i + 2) % 5]) for i, name in enumerate(sorted(PROCESSES))]
+_CASES = [(name, predictions.KINDS[(i + 2) % 5]) for i, name in enumerate(PROCESSES.names("gaussian"))]
 
 
 @pytest.mark.parametrize("process_name,kind", _CASES)

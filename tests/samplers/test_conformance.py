@@ -25,7 +25,7 @@ from absl.testing import parameterized
 from diffax.processes import DiscreteDDPM, VPLinear
 from diffax.samplers import SAMPLERS, get_sampler, sampler_info, schedules
 
-NAMES = sorted(SAMPLERS)
+NAMES = SAMPLERS.names("gaussian")  # the PFGM++ sampler: tests/samplers/test_pfgmpp_sampler.py
 STEPS = 4  # F-PNDM needs 4 steps
 # Options for the jit/vmap/grad test. Reverse mode through a while loop is impossible:
 # the adaptive DPM-Solver runs its scan loop (same trials and results as the default
