@@ -115,6 +115,10 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         _fail("training.label_dropout", t.label_dropout, "expected a probability in [0, 1)")
     _check_grad_accum(config)
     _check_profile_steps(t)
+    if "augment" in config:
+        from experiments.tasks.image import augment_pipe
+
+        augment_pipe(config)  # p and transform names: "config.augment is invalid: ..."
     if t.sample_every < 0:
         _fail("training.sample_every", t.sample_every, "expected >= 0 (0 disables grids)")
     m = config.model

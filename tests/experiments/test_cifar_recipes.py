@@ -69,3 +69,17 @@ def test_ddpmpp_vp_recipe(mock_cifar, tmp_path):
     assert config.augment.p == 0.0 and config.data.flip
     state = _train_and_sample(config, str(tmp_path))
     assert "map_augment" not in state.params
+
+
+def test_augment_section_is_validated():
+    from experiments.config_checks import validate_config
+
+    config = runner.load_config("configs/image/cifar10_edm.py")
+    validate_config(config)
+    config.augment.transforms = ("xflip", "shear")
+    with pytest.raises(ValueError, match="config.augment is invalid: .*'shear'"):
+        validate_config(config)
+    config.augment.transforms = ("xflip",)
+    config.augment.p = 1.5
+    with pytest.raises(ValueError, match="config.augment is invalid: .*p must be"):
+        validate_config(config)
