@@ -2,7 +2,8 @@
 
 ``make_train_step`` returns ``step(state, batch) -> (state, metrics)``; jit it with
 ``jit_train_step`` for data parallelism (batch sharded on "data", state replicated:
-XLA inserts the gradient all-reduce, so the update equals the single-device one).
+XLA inserts the gradient all-reduce, so the update equals the single-device one) or for
+FSDP (state sharded over a "model" mesh axis, :mod:`diffax.training.sharding`).
 
 The step knows nothing about diffusion: it differentiates ``objective.loss`` (see
 :mod:`diffax.training.objective`) and then lets the objective update its auxiliary state
@@ -46,7 +47,7 @@ from flax import nnx
 
 from diffax.training.ema import update_ema
 from diffax.training.objective import Objective, check_objective
-from diffax.training.sharding import replicated
+from diffax.training.sharding import batch_sharded, replicated
 from diffax.training.state import TrainState
 
 NONFINITE_POLICIES = ("stop", "skip")
@@ -175,7 +176,16 @@ def _accumulate(loss_and_grads: Callable, batch: dict, k: int,
     return loss_sum / k, jax.tree.map(lambda g: g / k, grad_sum)
 
 
-def jit_train_step(step: Callable, mesh: jax.sharding.Mesh) -> Callable:
-    """jit ``step`` with a replicated state (donated) and replicated metrics; the batch
-    keeps the sharding it arrives with (``shard_batch``)."""
-    return jax.jit(step, out_shardings=replicated(mesh), donate_argnums=0)
+def jit_train_step(step: Callable, mesh: jax.sharding.Mesh,
+                   state_shardings: Any = None) -> Callable:
+    """jit ``step`` with the state (donated) in and out on ``state_shardings`` (a pytree of
+    shardings like the state, :func:`diffax.training.sharding.state_shardings`; default:
+    replicated) and replicated metrics. Without ``state_shardings`` the batch keeps the
+    sharding it arrives with; with them it must arrive split over every device
+    (``shard_batch``, :func:`~diffax.training.sharding.batch_sharded`). With FSDP
+    shardings XLA inserts the all-gathers of the sharded weights and the reduce-scatters
+    of their gradients."""
+    if state_shardings is None:
+        return jax.jit(step, out_shardings=replicated(mesh), donate_argnums=0)
+    return jax.jit(step, in_shardings=(state_shardings, batch_sharded(mesh)),
+                   out_shardings=(state_shardings, replicated(mesh)), donate_argnums=0)
