@@ -98,8 +98,9 @@ class PFGMPP(struct.PyTreeNode):
 
     A :class:`~diffax.processes.protocol.Process` of its own family ``"pfgmpp"``: the
     kernel is not Gaussian (no alpha(t), sigma(t)), so the Gaussian losses and samplers
-    do not apply. It is kernel-only (not in ``PROCESSES``) until it has a loss and a
-    sampler (issue 20).
+    do not apply; registered as ``"pfgmpp"`` in ``PROCESSES``, trained by the ``"pfgmpp"``
+    objective (:mod:`diffax.objectives.pfgmpp`) and sampled by ``"pfgmpp_heun"``
+    (:mod:`diffax.samplers.pfgmpp`).
     """
 
     family: ClassVar[str] = PFGMPP_FAMILY

@@ -17,7 +17,8 @@ Families:
   DDPM schedules). Their losses and samplers use alpha and sigma.
 * ``"pfgmpp"``: :class:`~diffax.processes.PFGMPP`, the heavy-tailed PFGM++ kernel
   (Xu et al., 2023). It has no alpha/sigma description, so Gaussian losses and samplers
-  do not apply; it is kernel-only until it gets its own loss and sampler (issue 20).
+  do not apply; its own loss, objective and sampler are registered as ``"pfgmpp"`` and
+  ``"pfgmpp_heun"``.
 * ``"discrete"`` (reserved): discrete-state processes (masking / uniform transition
   matrices, Austin et al., 2021, "Structured Denoising Diffusion Models in Discrete
   State-Spaces") will be a sibling family with their own predictions, losses and
