@@ -91,14 +91,14 @@ def make_sample_fn(exp: Experiment, graphdef: nnx.GraphDef, *, num_samples: int,
     ``guidance_scale != 1``.
 
     Sharding: the samples are split along the "data" axis of ``mesh`` (default
-    :func:`diffax.training.make_mesh`, every device of every host; on a mesh with a
-    "model" axis, rows go over "data" only). Parameters stay as placed on ``mesh``
-    (replicated, or FSDP-sharded) or are replicated onto it; the key is replicated. The initial noise is drawn for ``num_samples`` rows and, when
-    that count does not split over the data axis, padded to the next multiple by
-    repeating the last row (condition rows likewise); the padding is cut off before the
-    samples are returned. Random draws do not depend on the sharding
-    (``jax_threefry_partitionable``), so a mesh of any size gives the samples of one
-    device for the same key, up to float rounding of the different XLA programs. The
+    :func:`diffax.training.make_mesh`, every device of every host; on a mesh with a "model"
+    axis, rows go over "data" only). Parameters stay as placed on ``mesh`` (replicated, or
+    FSDP-sharded) or are replicated onto it; the key is replicated. The initial noise is
+    drawn for ``num_samples`` rows and, when that count does not split over the data axis,
+    padded to the next multiple by repeating the last row (condition rows likewise); the
+    padding is cut off before the samples are returned. Random draws do not depend on the
+    sharding (``jax_threefry_partitionable``), so a mesh of any size gives the samples of
+    one device for the same key, up to float rounding of the different XLA programs. The
     result is a NumPy array, the same on every host (:func:`host_arrays.to_host`);
     ``fn.sharded(...)`` gives the global arrays before the cut.
     """

@@ -136,5 +136,5 @@ def to_host(tree: Any) -> Any:
     return jax.tree.map(np.asarray, jax.device_get(tree))
 
 
-__all__ = ["data_size", "global_rows", "local_rows", "mesh_of", "on_mesh", "pad_rows", "padded_count",
-           "rows_sharding", "to_host"]
+__all__ = ["data_size", "global_rows", "local_rows", "mesh_of", "on_mesh", "pad_rows",
+           "padded_count", "rows_sharding", "to_host"]

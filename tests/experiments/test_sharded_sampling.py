@@ -12,7 +12,8 @@ from configs.toy import gmm2d
 from diffax import training
 from experiments import evaluation, runner
 
-# Measured on this CPU: the 8-device samples equal the 1-device ones bitwise. Floats from different XLA programs (other CPUs, GPUs) may differ by rounding:
+# Measured on this CPU: the 8-device samples equal the 1-device ones bitwise. Floats from
+# different XLA programs (other CPUs, GPUs) may differ by rounding:
 # the tolerance allows a few float32 ulps of values of size ~1-10.
 TOL = dict(rtol=1e-5, atol=1e-5)
 
