@@ -98,6 +98,12 @@ class SamplerInfo:
                  **kwargs: Any) -> Any:
         """Run the sampler with the bound options and ``kwargs`` (checked)."""
         self.check(kwargs)
+        family = getattr(process, "family", None)
+        if family is not None and family != self.family:
+            valid = sorted(n for n, i in SAMPLERS.items() if i.family == family)
+            raise ValueError(f"sampler {self.name!r} works on {self.family!r} processes, got "
+                             f"{type(process).__name__} of family {family!r}; samplers for "
+                             f"it: {valid}.")
         return self.fn(model_fn, process, x_init, timesteps, **{**self.options, **kwargs})
 
 

@@ -117,3 +117,13 @@ def test_adaptive_samplers_are_selectable_by_name():
         assert info.order is None and not info.stochastic and info.family == "gaussian"
         assert [info.steps_for_nfe(b) for b in (1, 15, 1000)] == [1, 1, 1]
         assert info.nfe(1) >= 1000
+
+
+def test_a_sampler_refuses_a_process_of_another_family():
+    from diffax.processes.pfgmpp import PFGMPP
+
+    p = PFGMPP(D=128, data_dim=2)
+    with pytest.raises(ValueError, match=r"'edm_heun' works on 'gaussian' processes.*"
+                                         r"pfgmpp_heun"):
+        get_sampler("edm_heun")(lambda x, t: x, p, jnp.zeros((2, 2)),
+                                jnp.asarray([1.0, 0.5]))
