@@ -66,6 +66,13 @@ def get_config() -> ml_collections.ConfigDict:
     # (lax.scan, mean gradient, one optimizer update); memory scales with batch/k. Needs
     # data.batch_size divisible by k x devices (diffax.training.step docstring).
     t.grad_accum_steps = 1
+    # (data, model) device mesh; data = -1 takes all devices the model axis leaves. model = 1
+    # is data parallelism (parameters replicated); model = m > 1 is FSDP: parameters,
+    # optimizer state and EMAs of at least fsdp_min_size elements are split m ways along
+    # their largest dimension that m divides, the batch over all devices
+    # (diffax.training.sharding, docs/sharding.md). E.g. --config.training.mesh_shape='(-1, 2)'
+    t.mesh_shape = (-1, 1)
+    t.fsdp_min_size = 2 ** 14
     # (N, k): write a jax.profiler trace of steps N..N+k-1 to workdir/profile/ (view it in
     # TensorBoard's profile plugin or Perfetto); () disables it.
     t.profile_steps = ()

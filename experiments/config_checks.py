@@ -73,6 +73,24 @@ def _check_grad_accum(config: ml_collections.ConfigDict) -> None:
               f"it x the number of devices)")
 
 
+def _check_mesh(config: ml_collections.ConfigDict) -> None:
+    """``training.mesh_shape`` (data, model): data x model = the number of devices (data -1:
+    all that the model axis leaves); ``training.fsdp_min_size`` >= 1. (The runner checks
+    that ``data.batch_size`` splits over all devices: batch rows go over both axes.)"""
+    import jax
+
+    t = config.training
+    shape = t.get("mesh_shape", (-1, 1))
+    try:
+        training.sharding.resolve_mesh_shape(tuple(shape), jax.device_count())
+    except (TypeError, ValueError) as e:
+        _fail("training.mesh_shape", shape, f"{e} (set model to 1 for data parallelism, "
+              f"or e.g. (-1, 2) to shard parameters and optimizer state over pairs)")
+    min_size = t.get("fsdp_min_size", training.sharding.DEFAULT_MIN_SHARD_SIZE)
+    if not isinstance(min_size, int) or isinstance(min_size, bool) or min_size < 1:
+        _fail("training.fsdp_min_size", min_size, "expected an integer >= 1 (elements)")
+
+
 def _check_profile_steps(t: ml_collections.ConfigDict) -> None:
     """``training.profile_steps``: () or (N, k) with 0 <= N, k >= 1 and N + k <= n_steps."""
     value = tuple(t.get("profile_steps", ()) or ())
@@ -114,6 +132,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     if not 0.0 <= t.label_dropout < 1.0:
         _fail("training.label_dropout", t.label_dropout, "expected a probability in [0, 1)")
     _check_grad_accum(config)
+    _check_mesh(config)
     _check_profile_steps(t)
     if "augment" in config:
         from experiments.tasks.image import augment_pipe

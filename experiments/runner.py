@@ -139,16 +139,33 @@ def _initial_state(exp: Experiment, tx):
                                        objective=exp.objective)
 
 
+def train_mesh(config: ml_collections.ConfigDict) -> jax.sharding.Mesh:
+    """The mesh of ``training.mesh_shape`` = (data, model): the 1-D data-parallel mesh when
+    model is 1 (the default), else the 2-D (data x model) mesh of FSDP."""
+    shape = tuple(config.training.get("mesh_shape", (-1, 1)))
+    _, model = training.sharding.resolve_mesh_shape(shape, jax.device_count())
+    return training.make_mesh() if model == 1 else training.make_mesh(shape=shape)
+
+
+def place_state(config: ml_collections.ConfigDict, state: training.TrainState,
+                mesh: jax.sharding.Mesh) -> training.TrainState:
+    """``state`` on ``mesh``: replicated on a 1-D mesh; FSDP-sharded on a 2-D mesh (leaves of
+    at least ``training.fsdp_min_size`` elements, ``diffax.training.sharding``)."""
+    min_size = config.training.get("fsdp_min_size", training.sharding.DEFAULT_MIN_SHARD_SIZE)
+    return training.sharding.place_state(state, mesh, min_size)
+
+
 def jitted_train_step(exp: Experiment, graphdef: nnx.GraphDef, tx, lr_schedule,
-                      mesh: jax.sharding.Mesh) -> Callable:
-    """The sharded, jitted train step of ``exp`` as its config defines it."""
+                      mesh: jax.sharding.Mesh, state_shardings: Any = None) -> Callable:
+    """The sharded, jitted train step of ``exp`` as its config defines it; the state stays
+    on ``state_shardings`` (default: replicated)."""
     t = exp.config.training
     step_fn = training.make_train_step(
         graphdef, exp.objective, tx, ema_decays=tuple(t.ema_decays), nonfinite=t.nonfinite,
         compute_dtype=COMPUTE_DTYPES[t.compute_dtype], lr_schedule=lr_schedule,
         batch_transform=exp.task.batch_transform(exp.config, exp.spec, train=True),
         grad_accum_steps=t.get("grad_accum_steps", 1))
-    return training.jit_train_step(step_fn, mesh)
+    return training.jit_train_step(step_fn, mesh, state_shardings)
 
 
 def _checkpointer(config, workdir: str) -> training.Checkpointer:
@@ -166,12 +183,14 @@ def _fit(exp: Experiment, config, workdir: str, graphdef, tx, lr_schedule, mesh,
          ckpt: training.Checkpointer, *, resume_step: int | None):
     """Run the training loop with logging and sample-grid hooks; (state, wall seconds)."""
     t = config.training
-    train_step = jitted_train_step(exp, graphdef, tx, lr_schedule, mesh)
+    shardings = jax.tree.map(lambda a: a.sharding, state)
+    train_step = jitted_train_step(exp, graphdef, tx, lr_schedule, mesh, shardings)
     logger = training.MetricLogger(workdir, enabled=jax.process_index() == 0,
                                    resume_step=resume_step)
     hooks = []
     if t.sample_every > 0:
-        sample_fn = make_sample_fn(exp, graphdef, num_samples=config.sampling.grid_size)
+        sample_fn = make_sample_fn(exp, graphdef, num_samples=config.sampling.grid_size,
+                                   mesh=mesh)
 
         def write_grid(step: int, st: training.TrainState) -> None:
             x = np.asarray(jax.device_get(sample_fn(st.buffers, training.eval_params(st),
@@ -209,7 +228,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> training.TrainStat
           f"{exp.data_shape}, global batch {config.data.batch_size}, "
           f"{jax.device_count()} device(s) on {jax.process_count()} host(s)", flush=True)
 
-    mesh = training.make_mesh()
+    mesh = train_mesh(config)
     training.sharding.check_batch_size(config.data.batch_size, mesh)
     accum = config.training.get("grad_accum_steps", 1)
     checks.multiple_of("train", "data.batch_size", config.data.batch_size,
@@ -218,7 +237,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> training.TrainStat
                                  f"devices")
     tx, lr_schedule = _optimizer(config)
     graphdef, state = _initial_state(exp, tx)
-    state = training.replicate(state, mesh)
+    state = place_state(config, state, mesh)
     with _checkpointer(config, workdir) as ckpt:
         resumed = ckpt.latest_step() is not None
         if resumed:
@@ -244,7 +263,9 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> training.TrainStat
 # ---- sampling ---------------------------------------------------------------------------
 
 def restore(config: ml_collections.ConfigDict, workdir: str, step: int | None = None):
-    """(experiment, graphdef, state) restored from ``workdir/checkpoints``."""
+    """(experiment, graphdef, state) restored from ``workdir/checkpoints``, placed as
+    training places it (:func:`place_state` on :func:`train_mesh`: FSDP-sharded parameters
+    stay sharded for sampling and evaluation, which gather them where they are used)."""
     exp = build(config)
     check_data_spec(exp, workdir)
     tx, _ = _optimizer(config)
@@ -256,7 +277,7 @@ def restore(config: ml_collections.ConfigDict, workdir: str, step: int | None = 
     with _checkpointer(config, workdir) as ckpt:
         if ckpt.latest_step() is None:
             raise missing
-        state = ckpt.restore(training.replicate(state, training.make_mesh()), step)
+        state = ckpt.restore(place_state(config, state, train_mesh(config)), step)
     return exp, graphdef, state
 
 

@@ -10,7 +10,10 @@ Integrity is checked here, not left to orbax: orbax restores altered bytes of an
 uncompressed chunk without complaint, and fills a missing chunk with zeros. Each step
 therefore stores, beside the state (item ``default``), a digest (item ``digest``): the
 SHA-256 of every leaf's bytes, shape and dtype, per shard that this process owns
-(``replica_id == 0``). On restore the digest of the restored state must match. A step
+(``replica_id == 0``). On restore the digest of the restored state must match; restored
+onto another layout (an FSDP checkpoint read replicated, for instance), the restored
+values are hashed block by block at the saved shard indices wherever this process holds
+them (:func:`_digest_at_saved_indices`). A step
 that is unreadable or does not match is skipped with a warning naming it and the step
 used instead; it is moved aside to ``<directory>/corrupt-<step>-<time>`` (never deleted)
 so the resumed run can write that step number again. If no intact step is left, a
@@ -81,9 +84,60 @@ def state_digest(tree: Any) -> dict[str, str]:
     return out
 
 
+def _bounds(index: tuple, shape: tuple) -> tuple[tuple[int, int], ...]:
+    """(start, stop) per dimension of a shard index (slices) of an array of ``shape``."""
+    return tuple((s.start or 0, n if s.stop is None else s.stop) for s, n in zip(index, shape))
+
+
+def _parse_index(key: str, shape: tuple) -> tuple[tuple[int, int], ...] | None:
+    """The (start, stop) bounds a digest index key (:func:`_index_key`) names, or None for a
+    key of another form (``host``)."""
+    parts = key.split(",") if key else []
+    if len(parts) != len(shape) or not all(":" in p for p in parts):
+        return None
+    out = []
+    for p, n in zip(parts, shape):
+        a, b = p.split(":")
+        out.append((int(a or 0), int(b) if b else n))
+    return tuple(out)
+
+
+def _digest_at_saved_indices(tree: Any, saved: dict[str, str],
+                             restored: dict[str, str]) -> dict[str, str]:
+    """Hashes of ``tree``'s values at the shard indices ``saved`` records and ``restored``
+    lacks: a state saved with one layout (e.g. FSDP shards over a "model" axis) and
+    restored onto another (replicated) is checked block by block, each block cut from an
+    addressable shard of this process that contains it."""
+    wanted = collections.defaultdict(list)
+    for key in saved:
+        if key not in restored:
+            name, _, index = key.rpartition("@")
+            wanted[name].append(index)
+    out = {}
+    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+        name = jax.tree_util.keystr(path)
+        if name not in wanted or not hasattr(leaf, "addressable_shards"):
+            continue
+        shards = [(_bounds(sh.index, leaf.shape), sh) for sh in leaf.addressable_shards]
+        host: dict[int, np.ndarray] = {}
+        for index in wanted[name]:
+            want = _parse_index(index, leaf.shape)
+            if want is None:
+                continue
+            for i, (have, sh) in enumerate(shards):
+                if all(h0 <= w0 and w1 <= h1 for (w0, w1), (h0, h1) in zip(want, have)):
+                    data = host.setdefault(i, np.asarray(sh.data))
+                    block = data[tuple(slice(w0 - h0, w1 - h0)
+                                       for (w0, w1), (h0, _) in zip(want, have))]
+                    out[f"{name}@{index}"] = _hash(block)
+                    break
+    return out
+
+
 def _mismatches(saved: dict[str, str], restored: dict[str, str]) -> list[str]:
     """Entries of ``restored`` that ``saved`` records with another hash (entries it does not
-    record, e.g. after a restore onto another mesh, cannot be checked and are skipped)."""
+    record, e.g. blocks of a layout no addressable shard contains, cannot be checked and
+    are skipped)."""
     return sorted(k for k, v in restored.items() if k in saved and saved[k] != v)
 
 
@@ -177,7 +231,9 @@ class Checkpointer:
                           stacklevel=3)
             return self.manager.restore(step, args=ocp.args.Composite(
                 **{STATE_ITEM: ocp.args.StandardRestore(abstract)}))[STATE_ITEM]
-        bad = _mismatches(digest["leaves"], state_digest(state))
+        restored = state_digest(state)
+        restored.update(_digest_at_saved_indices(state, digest["leaves"], restored))
+        bad = _mismatches(digest["leaves"], restored)
         n_bad = len(bad)
         if jax.process_count() > 1:  # every process must take the same decision
             from jax.experimental import multihost_utils

@@ -123,6 +123,32 @@ def test_sharded_checkpoint_restores_what_was_saved(runs, tmp_path):
         assert all(a.sharding.is_fully_replicated for a in jax.tree.leaves(restored))
 
 
+def test_replicated_restore_of_a_sharded_checkpoint_checks_the_digest(runs, tmp_path,
+                                                                       monkeypatch):
+    """Saved as FSDP shards, restored replicated: every saved shard is still hashed, so an
+    altered value is caught (orbax alone would not notice, STACK.md)."""
+    _, state, _ = runs[("unet", (4, 2))]
+    ckpt = tr.Checkpointer(str(tmp_path / "ckpt"), save_every=1, async_save=False)
+    ckpt.save(state, step=STEPS)
+    real_restore = ckpt.manager.restore
+
+    def restore_with_one_value_changed(step, args=None):
+        out = real_restore(step, args=args)
+        flat, treedef = jax.tree_util.tree_flatten_with_path(out["default"])
+        leaves = [leaf for _, leaf in flat]
+        # the largest leaf of Adam's first moment (FSDP-sharded when it was saved)
+        i = max((i for i, (p, _) in enumerate(flat) if ".mu" in jax.tree_util.keystr(p)),
+                key=lambda i: leaves[i].size)
+        leaves[i] = leaves[i].at[(-1,) * leaves[i].ndim].add(1e-3)
+        return {"default": jax.tree.unflatten(treedef, leaves), "digest": out["digest"]}
+
+    monkeypatch.setattr(ckpt.manager, "restore", restore_with_one_value_changed)
+    target = tr.replicate(state, tr.make_mesh())
+    with pytest.raises(tr.CorruptCheckpointError, match=r"digest mismatch in 1 shard.*mu"):
+        ckpt.restore(target, step=STEPS)
+    ckpt.close()
+
+
 def test_fsdp_spec_picks_the_largest_divisible_dimension():
     assert sharding.fsdp_spec((3, 3, 32, 64), 4, 16) == P(None, None, None, "model")
     assert sharding.fsdp_spec((3, 3, 64, 64), 4, 16) == P(None, None, "model")  # first on ties
