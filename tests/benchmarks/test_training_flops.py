@@ -84,8 +84,20 @@ def test_mfu_table_row():
     rec = {"config": "configs/image/x.py", "network": "unet", "batch": 64,
            "compute_dtype": "float32", "flops_per_step": 2.0e10, "step_s": 0.5,
            "achieved_gflops": 40.0, "peak_gflops": 100.0, "peak_name": "measured",
-           "mfu": 0.4, "examples_per_sec": 128.0, "loops_in_step": 0}
+           "mfu": 0.4, "mfu_best_round": 0.5, "examples_per_sec": 128.0, "loops_in_step": 0}
     table = training.training_table({"jax": "x", "meta": {}, "records": [rec]})
     row = table.splitlines()[-1]
-    assert "| unet | 64 | float32 | 20.0 | 500 | 40.0 | 100.0 | 40.0% | 128 |" == row
+    assert "| unet | 64 | float32 | 20.0 | 500 | 40.0 | 100.0 | 40.0% | 50.0% | 128 |" == row
     assert np.isclose(training.mfu(2.0e10, 0.5, 100e9), 0.4)
+
+
+def test_cpu_peak_is_the_best_rate_of_the_run():
+    def rec(step_rounds, peak_rounds):
+        return {"compute_dtype": "float32", "flops_per_step": 1e10,
+                "step_s": float(np.median(step_rounds)), "step_s_rounds": step_rounds,
+                "peak_rounds_gflops": peak_rounds}
+    records = [rec([0.2, 0.25, 0.3], [40.0, 90.0, 60.0]), rec([1.0, 1.0, 0.5], [80.0])]
+    training.cpu_peak(records, {"float32": {"peak_gflops": 70.0, "per_size": {512: 70.0}}})
+    assert [r["peak_gflops"] for r in records] == [90.0, 90.0]
+    assert np.isclose(records[0]["mfu"], 1e10 / 0.25 / 90e9)
+    assert np.isclose(records[1]["mfu_best_round"], 1e10 / 0.5 / 90e9)
