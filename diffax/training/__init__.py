@@ -14,7 +14,8 @@ from diffax.training.ema import ema_key, init_ema, update_ema
 from diffax.training.loop import Hook, NonFiniteLossError, fit
 from diffax.training.metric_logging import MetricLogger, read_metrics
 from diffax.training.optim import make_lr_schedule, make_optimizer
-from diffax.training.sharding import make_mesh, replicate, shard_batch
+from diffax.training.sharding import (make_mesh, place_state, replicate, shard_batch,
+                                      state_shardings)
 from diffax.training.state import TrainState, create_train_state, eval_params
 from diffax.training.objective import FunctionObjective, Objective, check_objective
 from diffax.training.step import (NONFINITE_POLICIES, jit_train_step, make_train_step,
@@ -25,6 +26,7 @@ __all__ = [
     "abstract_like", "host_arrays", "ema_key", "init_ema", "update_ema", "Hook",
     "NonFiniteLossError", "fit", "MetricLogger", "read_metrics", "make_lr_schedule",
     "make_optimizer", "make_mesh", "FunctionObjective", "Objective", "check_objective",
-    "replicate", "shard_batch", "TrainState", "create_train_state", "eval_params",
+    "place_state", "replicate", "shard_batch", "state_shardings", "TrainState",
+    "create_train_state", "eval_params",
     "NONFINITE_POLICIES", "jit_train_step", "make_train_step", "network_apply",
 ]
