@@ -106,8 +106,9 @@ def _digest_at_saved_indices(tree: Any, saved: dict[str, str],
                              restored: dict[str, str]) -> dict[str, str]:
     """Hashes of ``tree``'s values at the shard indices ``saved`` records and ``restored``
     lacks: a state saved with one layout (e.g. FSDP shards over a "model" axis) and
-    restored onto another (replicated) is checked block by block, each block cut from an
-    addressable shard of this process that contains it."""
+    restored onto another (replicated, or sharded another way) is checked block by block,
+    each block cut from an addressable shard of this process that contains it, or from the
+    whole array when this process holds all of it (one host)."""
     wanted = collections.defaultdict(list)
     for key in saved:
         if key not in restored:
@@ -118,17 +119,22 @@ def _digest_at_saved_indices(tree: Any, saved: dict[str, str],
         name = jax.tree_util.keystr(path)
         if name not in wanted or not hasattr(leaf, "addressable_shards"):
             continue
-        shards = [(_bounds(sh.index, leaf.shape), sh) for sh in leaf.addressable_shards]
+        sources = [(_bounds(sh.index, leaf.shape), lambda sh=sh: sh.data)
+                   for sh in leaf.addressable_shards]
+        if getattr(leaf, "is_fully_addressable", False):  # blocks spanning local shards
+            sources.append((tuple((0, n) for n in leaf.shape), lambda leaf=leaf: leaf))
         host: dict[int, np.ndarray] = {}
         for index in wanted[name]:
             want = _parse_index(index, leaf.shape)
             if want is None:
                 continue
-            for i, (have, sh) in enumerate(shards):
+            for i, (have, data) in enumerate(sources):
                 if all(h0 <= w0 and w1 <= h1 for (w0, w1), (h0, h1) in zip(want, have)):
-                    data = host.setdefault(i, np.asarray(sh.data))
-                    block = data[tuple(slice(w0 - h0, w1 - h0)
-                                       for (w0, w1), (h0, _) in zip(want, have))]
+                    if i not in host:
+                        host[i] = np.asarray(data())
+                    array = host[i]
+                    block = array[tuple(slice(w0 - h0, w1 - h0)
+                                        for (w0, w1), (h0, _) in zip(want, have))]
                     out[f"{name}@{index}"] = _hash(block)
                     break
     return out

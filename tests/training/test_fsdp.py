@@ -123,13 +123,16 @@ def test_sharded_checkpoint_restores_what_was_saved(runs, tmp_path):
         assert all(a.sharding.is_fully_replicated for a in jax.tree.leaves(restored))
 
 
-def test_replicated_restore_of_a_sharded_checkpoint_checks_the_digest(runs, tmp_path,
-                                                                       monkeypatch):
-    """Saved as FSDP shards, restored replicated: every saved shard is still hashed, so an
-    altered value is caught (orbax alone would not notice, STACK.md)."""
+@pytest.mark.parametrize("saved_as", ["fsdp", "replicated"])
+def test_restore_onto_another_layout_checks_the_digest(runs, tmp_path, monkeypatch, saved_as):
+    """Saved as FSDP shards and restored replicated, or the reverse: every saved block is
+    still hashed, so an altered value is caught (orbax alone would not notice, STACK.md)."""
     _, state, _ = runs[("unet", (4, 2))]
+    replicated = tr.replicate(state, tr.make_mesh())
+    saved, target = (state, replicated) if saved_as == "fsdp" else (replicated, state)
     ckpt = tr.Checkpointer(str(tmp_path / "ckpt"), save_every=1, async_save=False)
-    ckpt.save(state, step=STEPS)
+    ckpt.save(saved, step=STEPS)
+    assert max_diff(ckpt.restore(target, step=STEPS), state) == 0.0
     real_restore = ckpt.manager.restore
 
     def restore_with_one_value_changed(step, args=None):
@@ -143,7 +146,6 @@ def test_replicated_restore_of_a_sharded_checkpoint_checks_the_digest(runs, tmp_
         return {"default": jax.tree.unflatten(treedef, leaves), "digest": out["digest"]}
 
     monkeypatch.setattr(ckpt.manager, "restore", restore_with_one_value_changed)
-    target = tr.replicate(state, tr.make_mesh())
     with pytest.raises(tr.CorruptCheckpointError, match=r"digest mismatch in 1 shard.*mu"):
         ckpt.restore(target, step=STEPS)
     ckpt.close()
