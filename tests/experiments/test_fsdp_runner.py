@@ -1,6 +1,8 @@
 """``training.mesh_shape`` through the runner: FSDP training on a (4 x 2) mesh, resumed from
 a sharded checkpoint, equals the replicated run; bad mesh settings fail validation."""
 
+import os
+
 import jax
 import numpy as np
 import pytest
@@ -28,8 +30,12 @@ def test_fsdp_run_with_resume_equals_replicated_run(tmp_path):
     rep = runner.train(config(), str(tmp_path / "rep"))
     fsdp_dir = str(tmp_path / "fsdp")
     runner.train(config((4, 2), n_steps=8), fsdp_dir)
-    fsdp = runner.train(config((4, 2)), fsdp_dir)  # resumes from the sharded step 8
+    resumed = config((4, 2))
+    resumed.training.sample_every = 16  # a sample grid from the FSDP-sharded EMA parameters
+    resumed.sampling.grid_size = 64
+    fsdp = runner.train(resumed, fsdp_dir)  # resumes from the sharded step 8
     assert int(fsdp.step) == 16
+    assert os.path.exists(os.path.join(fsdp_dir, "samples", "step_0000016.png"))
     kernels = [a for a in jax.tree.leaves(fsdp.params) if a.size >= 1024]
     assert kernels and all(a.addressable_shards[0].data.size == a.size // 2 for a in kernels)
     assert all(a.sharding.is_fully_replicated for a in jax.tree.leaves(rep.params))
@@ -41,6 +47,11 @@ def test_fsdp_run_with_resume_equals_replicated_run(tmp_path):
     for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves(fsdp), strict=True):
         assert a.sharding == b.sharding
         np.testing.assert_array_equal(jax.device_get(a), jax.device_get(b))
+    x = runner.sample(config((4, 2)), fsdp_dir, num_samples=12)  # rows over "data" only
+    x_rep = runner.sample(config(), str(tmp_path / "rep"), num_samples=12)
+    assert x.shape == (12, 2) and np.max(np.abs(x_rep)) > 0.5
+    # measured: 1.1e-4 (the 4.5e-8 parameter differences after 15 solver steps)
+    np.testing.assert_allclose(x, x_rep, rtol=0, atol=5e-4)
 
 
 @pytest.mark.parametrize("field,value,match", [
