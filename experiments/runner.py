@@ -37,6 +37,7 @@ from diffax.processes import GaussianProcess, get_process
 from diffax.training import host_arrays
 from experiments.config_checks import COMPUTE_DTYPES, validate_config
 from experiments.data_spec import check_data_spec, data_spec
+from experiments.placement import place_state, train_mesh
 from experiments.sampling import data_reference, make_sample_fn
 from experiments.tasks import ElementSpec, Task, get_task
 
@@ -137,22 +138,6 @@ def _initial_state(exp: Experiment, tx):
     return training.create_train_state(exp.network, tx, seed=exp.config.seed,
                                        ema_decays=tuple(exp.config.training.ema_decays),
                                        objective=exp.objective)
-
-
-def train_mesh(config: ml_collections.ConfigDict) -> jax.sharding.Mesh:
-    """The mesh of ``training.mesh_shape`` = (data, model): the 1-D data-parallel mesh when
-    model is 1 (the default), else the 2-D (data x model) mesh of FSDP."""
-    shape = tuple(config.training.get("mesh_shape", (-1, 1)))
-    _, model = training.sharding.resolve_mesh_shape(shape, jax.device_count())
-    return training.make_mesh() if model == 1 else training.make_mesh(shape=shape)
-
-
-def place_state(config: ml_collections.ConfigDict, state: training.TrainState,
-                mesh: jax.sharding.Mesh) -> training.TrainState:
-    """``state`` on ``mesh``: replicated on a 1-D mesh; FSDP-sharded on a 2-D mesh (leaves of
-    at least ``training.fsdp_min_size`` elements, ``diffax.training.sharding``)."""
-    min_size = config.training.get("fsdp_min_size", training.sharding.DEFAULT_MIN_SHARD_SIZE)
-    return training.sharding.place_state(state, mesh, min_size)
 
 
 def jitted_train_step(exp: Experiment, graphdef: nnx.GraphDef, tx, lr_schedule,

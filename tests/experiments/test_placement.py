@@ -1,5 +1,6 @@
-"""``training.mesh_shape`` through the runner: FSDP training on a (4 x 2) mesh, resumed from
-a sharded checkpoint, equals the replicated run; bad mesh settings fail validation."""
+"""``training.mesh_shape`` (experiments.placement) through the runner: FSDP training on a
+(4 x 2) mesh, resumed from a sharded checkpoint, equals the replicated run; bad mesh
+settings fail validation."""
 
 import os
 
@@ -8,8 +9,10 @@ import numpy as np
 import pytest
 
 from configs.toy import gmm2d
+from diffax import training as tr
 from experiments import runner
 from experiments.config_checks import validate_config
+from experiments.placement import place_state, train_mesh
 
 
 def config(mesh_shape=(-1, 1), n_steps=16):
@@ -24,6 +27,21 @@ def config(mesh_shape=(-1, 1), n_steps=16):
     c.training.mesh_shape = mesh_shape
     c.training.fsdp_min_size = 1024
     return c
+
+
+def test_train_mesh_and_placement_follow_the_config():
+    mesh = train_mesh(config())
+    assert mesh.axis_names == ("data",) and mesh.devices.size == 8  # today's 1-D mesh
+    mesh = train_mesh(config((-1, 2)))
+    assert dict(mesh.shape) == {"data": 4, "model": 2}
+    state = {"params": np.zeros((64, 32), np.float32)}
+    c = config((-1, 2))
+    c.training.fsdp_min_size = 2048  # exactly the leaf's size: sharded
+    big = place_state(c, tr.TrainState(*([state] * 9)), mesh).params["params"]
+    assert big.addressable_shards[0].data.shape == (32, 32)
+    c.training.fsdp_min_size = 2049
+    assert place_state(c, tr.TrainState(*([state] * 9)), mesh).params["params"] \
+        .sharding.is_fully_replicated
 
 
 def test_fsdp_run_with_resume_equals_replicated_run(tmp_path):
