@@ -22,16 +22,23 @@ def f64():
     jax.config.update("jax_enable_x64", False)
 
 
-# method: (options, tolerance); measured (50 steps): pigdm 0.063, dps 0.099, steered 0.143,
-# red_diff 0.30, replacement 0.107, repaint 0.066 on the projection task; the two-sample
-# noise floor is 0.026 and the prior is at 0.89.
+# method: (options, tolerance). Measured sliced-W2 (50 steps, projection task; the two-sample
+# noise floor is 0.026 and the prior is at 0.89): the test's seeds (x_T key 5, solver key 1),
+# then five more (x_T key 100 + s, solver key 200 + s, s = 1..5; same reference samples):
+#   pigdm       0.0627 | 0.0722 0.0658 0.0599 0.0647 0.0641  (sd 0.0045)
+#   dps         0.0993 | 0.1008 0.0901 0.1012 0.0950 0.0984  (sd 0.0046)
+#   steered     0.1426 | 0.1301 0.1357 0.1304 0.1385 0.1384  (sd 0.0041)
+#   red_diff    0.2963 | 0.2967 0.2945 0.2963 0.2952 0.2955  (sd 0.0009)
+#   replacement 0.1071 | 0.1002 0.0960 0.0992 0.0982 0.0969  (sd 0.0017)
+#   repaint     0.0663 | 0.0678 0.0639 0.0682 0.0714 0.0673  (sd 0.0027)
+# tolerance = the largest of the six + 3 seed sd, rounded up.
 PROJECTION = {
-    "pigdm": ({"noise_std": SIGMA_Y, "prior_variance": 0.16}, 0.10),
-    "dps": ({"zeta": 0.3}, 0.15),
-    "steered": ({"step_size": 2.0}, 0.2),
-    "red_diff": ({"noise_std": SIGMA_Y}, 0.4),
-    "replacement": ({}, 0.15),
-    "repaint": ({"n_resample": 4, "jump_length": 5}, 0.1),
+    "pigdm": ({"noise_std": SIGMA_Y, "prior_variance": 0.16}, 0.086),
+    "dps": ({"zeta": 0.3}, 0.115),
+    "steered": ({"step_size": 2.0}, 0.155),
+    "red_diff": ({"noise_std": SIGMA_Y}, 0.30),
+    "replacement": ({}, 0.113),
+    "repaint": ({"n_resample": 4, "jump_length": 5}, 0.080),
 }
 
 
