@@ -9,6 +9,8 @@ the batch transforms they use.
 * :mod:`.couplings`: minibatch OT couplings (``ot_cfm``) and Immiscible diffusion
   (``immiscible``: linear assignment or KNN noise).
 * :mod:`.reflow`: k-rectified flow on a coupling buffer (``reflow``), straightness.
+* :mod:`.instaflow`: one-step distillation of a coupling (``instaflow``), with SlimFlow's
+  optional flow guidance.
 * :func:`consistency_training` / :func:`consistency_distillation`: consistency models
   (CT / iCT and CD; an EMA target network and a teacher in ``aux``).
 * :func:`pfgmpp_objective`: PFGM++ (Xu et al., 2023), the denoiser of the PFGM++ kernel
@@ -26,6 +28,7 @@ from diffax.objectives.consistency import (
 )
 from diffax.objectives.couplings import coupled_objective, ot_cfm_objective
 from diffax.objectives.denoising import DenoisingObjective, denoising_objective, loss_options
+from diffax.objectives.instaflow import one_step_distillation
 from diffax.objectives.label_dropout import drop_labels, label_dropout
 from diffax.objectives.pfgmpp import PFGMPPObjective, pfgmpp_objective
 from diffax.objectives.progressive_distillation import progressive_distillation_objective
@@ -39,6 +42,7 @@ OBJECTIVES.add("progressive_distillation", progressive_distillation_objective,
 OBJECTIVES.add("reflow", reflow_objective, family="gaussian")
 OBJECTIVES.add("ot_cfm", ot_cfm_objective, family="gaussian")
 OBJECTIVES.add("immiscible", coupled_objective, family="gaussian")
+OBJECTIVES.add("instaflow", one_step_distillation, family="gaussian")
 OBJECTIVES.add("consistency_training", consistency_training, family="gaussian")
 OBJECTIVES.add("consistency_distillation", consistency_distillation, family="gaussian")
 OBJECTIVES.add("pfgmpp", pfgmpp_objective, family="pfgmpp")
