@@ -32,11 +32,12 @@ from flax import nnx
 
 from diffax import data as ddata
 from diffax import filesystem as fs
-from diffax import checks, nn, objectives, training
+from diffax import checks, nn, training
 from diffax.processes import GaussianProcess, get_process
 from diffax.training import host_arrays
 from experiments.config_checks import COMPUTE_DTYPES, validate_config
 from experiments.data_spec import check_data_spec, data_spec
+from experiments.objective_setup import build_objective
 from experiments.placement import place_state, train_mesh
 from experiments.sampling import data_reference, make_sample_fn
 from experiments.tasks import ElementSpec, Task, get_task
@@ -116,11 +117,8 @@ def build(config: ml_collections.ConfigDict, *, split: str = "train") -> Experim
     spec = task.spec(config, dataset, task.to_model(pipeline.batch(0)))
     network = nn.get_network(config.model.name, **task.network_kwargs(config, spec),
                              rngs=nnx.Rngs(config.seed))
-    m = config.model
-    objective = objectives.get_objective(
-        config.get("objective", {}).get("name", "denoising"), process, loss=config.loss.name,
-        loss_kwargs=dict(config.loss.kwargs), parameterization=m.parameterization,
-        time_input=m.time_input, sigma_data=m.sigma_data)
+    # config.objective: name, kwargs, a teacher run, a coupling (experiments.objective_setup)
+    objective = build_objective(config, process, network)
     return Experiment(config, process, dataset, pipeline, network, objective, task, spec)
 
 
