@@ -1,0 +1,258 @@
+"""Few-step generation on Fashion-MNIST from one shared teacher (issue 20).
+
+    python -m benchmarks.few_step --out DIR [--scale tiny|default] [--teacher-workdir W]
+        [--methods cd,pd,reflow,ot_cfm,flow_matching] [--steps N] [--teacher-steps N]
+
+1. The teacher: ``configs/image/fashion_mnist_edm.py`` (EDM, U-Net) trained in W
+   (default DIR/runs/teacher), or reused when W already holds its checkpoint; its
+   FD-FMNIST with DPM-Solver++(2M) on the Karras grid at NFE 4..20.
+2. Each method, one run (or a chain of runs) under DIR/runs/, every one resumable
+   (``runner.train`` continues a workdir's checkpoint; evaluated records are kept in the
+   JSON and skipped on the next call):
+
+   * ``cd``: consistency distillation (CM Alg. 2) from the teacher, student initialised
+     from it, Heun teacher steps on 18 Karras levels; multistep consistency sampling.
+   * ``pd``: progressive distillation (Salimans & Ho 2022) on the cosine VP process,
+     stages of 8, 4, 2, 1 student DDIM steps, each stage's student the next's teacher.
+   * ``reflow``: 2-rectified flow (Liu et al. 2023) on the coupling (z, ODE_teacher(z))
+     of the teacher's PF-ODE (DPM-Solver++(2M), 20 Karras steps) written to
+     DIR/coupling.npz; Euler sampling. (InstaFlow's one-step distillation of it is owed.)
+   * ``ot_cfm`` and ``flow_matching``: flow matching from scratch with and without the
+     minibatch OT coupling, for comparison; Euler sampling.
+
+   For each: FD-FMNIST (features ``fmnist_cnn``) of ``samples`` samples against as many
+   test images at NFE 1, 2, 4, 8, the training steps and wall time (``train_summary.json``
+   of the run; a chain sums its stages), and a PNG grid per NFE in DIR/grids/.
+
+Writes DIR/few_step.json (after every method), DIR/few_step.png (FD against NFE) and
+prints the Markdown table (``benchmarks.few_step_report``). ``--scale tiny`` (a 42k-
+parameter U-Net, a few hundred steps per run, 256 samples) finishes in about a quarter of
+an hour on two CPU cores and only checks that every stage runs; ``default`` is the
+configs' network with GPU-sized step counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from benchmarks import few_step_report
+from benchmarks.timing import host_info
+from diffax import training
+from diffax.objectives.reflow import generate_coupling
+from diffax.training import host_arrays
+from experiments import evaluation, runner
+from experiments.objective_setup import restore_teacher
+
+METHODS = ("cd", "pd", "reflow", "ot_cfm", "flow_matching")
+NFES = (1, 2, 4, 8)
+TEACHER_NFES = (4, 6, 8, 10, 15, 20)
+PD_STAGES = (8, 4, 2, 1)
+
+SCALES = {
+    "tiny": dict(teacher_steps=400, steps=200, pd_steps=100, samples=256, batch=64,
+                 coupling=512, model=dict(channels=8, channel_mult=(1, 2), num_res_blocks=1,
+                                          attn_resolutions=(), dropout=0.0,
+                                          embedding="sinusoidal")),
+    "default": dict(teacher_steps=20000, steps=4000, pd_steps=4000, samples=5000, batch=128,
+                    coupling=20000, model=None),
+}
+
+
+def _scaled(config, scale: dict, steps: int):
+    """``config`` at the benchmark's scale: network, batch, steps, quiet logging."""
+    if scale["model"] is not None:
+        config.model.kwargs.update(scale["model"])
+    config.data.batch_size = scale["batch"]
+    t = config.training
+    t.n_steps = steps
+    t.log_every = max(1, min(100, steps // 4))
+    t.ckpt_every = max(1, min(1000, steps // 2))
+    t.sample_every = 0
+    t.progress = False
+    config.eval.likelihood_num_examples = 0
+    return config
+
+
+def teacher_config(scale: dict, steps: int):
+    return _scaled(runner.load_config("configs/image/fashion_mnist_edm.py"), scale, steps)
+
+
+def method_configs(method: str, scale: dict, steps: int, pd_steps: int, out: str,
+                   teacher_dir: str) -> list[tuple[str, object]]:
+    """The (workdir, config) chain of runs of ``method`` (PD: one per stage)."""
+    runs = os.path.join(out, "runs")
+    if method == "cd":
+        c = _scaled(runner.load_config("configs/image/fashion_mnist_consistency_distillation.py"),
+                    scale, steps)
+        c.objective.teacher_workdir = teacher_dir
+        return [(os.path.join(runs, "cd"), c)]
+    if method == "pd":
+        chain, teacher = [], teacher_dir
+        for n in PD_STAGES:
+            c = _scaled(runner.load_config(
+                "configs/image/fashion_mnist_progressive_distillation.py"), scale, pd_steps)
+            c.objective.teacher_workdir = teacher
+            c.objective.kwargs.student_steps = n
+            c.sampling.nfe = n
+            teacher = os.path.join(runs, f"pd_{n}")
+            chain.append((teacher, c))
+        return chain
+    if method == "reflow":
+        c = _scaled(runner.load_config("configs/image/fashion_mnist_flow_matching.py"),
+                    scale, steps)
+        c.objective.name = "reflow"
+        c.objective.coupling_file = os.path.join(out, "coupling.npz")
+        return [(os.path.join(runs, "reflow"), c)]
+    if method in ("ot_cfm", "flow_matching"):
+        c = _scaled(runner.load_config(f"configs/image/fashion_mnist_{method}.py"), scale,
+                    scale["teacher_steps"])
+        return [(os.path.join(runs, method), c)]
+    raise ValueError(f"unknown method {method!r}; valid choices: {list(METHODS)}.")
+
+
+def write_coupling(teacher_dir: str, path: str, n: int, seed: int = 1) -> None:
+    """(z, ODE_teacher(sigma_max z)) for n draws z ~ N(0, I): the teacher's PF-ODE by
+    DPM-Solver++(2M) on 20 Karras steps (the noise is stored at unit scale, as the
+    rectified flow's t = 1 marginal)."""
+    if os.path.exists(path):
+        return
+    teacher = restore_teacher(teacher_dir)
+    shape = (n, 28, 28, 1)
+    z = jax.random.normal(jax.random.PRNGKey(seed), shape)
+
+    @jax.jit
+    def solve(zb):
+        model = lambda x, t, **c: teacher.fn(teacher.params, x, t, **c)  # noqa: E731
+        return generate_coupling(model, teacher.process, teacher.process.prior_std * zb,
+                                 prediction=teacher.kind, num_steps=20,
+                                 schedule="karras").data
+
+    data = np.concatenate([np.asarray(solve(z[i:i + 256])) for i in range(0, n, 256)])
+    np.savez(path, noise=np.asarray(z), data=np.clip(data, -1.0, 1.0))
+
+
+def train_run(workdir: str, config) -> tuple[int, float]:
+    """Train (or resume / reuse) one run; (steps, wall seconds of its training)."""
+    runner.train(config, workdir)
+    summary = json.load(open(os.path.join(workdir, "train_summary.json")))
+    return summary["steps"], summary["wall_s"]
+
+
+class Scorer:
+    """FD-FMNIST of samples against ``n`` test images (fmnist_cnn features)."""
+
+    def __init__(self, config, n: int):
+        test = runner.build(config, split="test")
+        self.n = n
+        self.name, self.features = evaluation.feature_function("fmnist_cnn")
+        self.reference = self.features(runner.data_reference(test, n))
+
+    def fd(self, x: np.ndarray) -> float:
+        from diffax import metrics
+
+        return float(metrics.frechet_distance_from_features(
+            jnp.asarray(self.features(x)), jnp.asarray(self.reference)))
+
+
+def score_run(workdir: str, config, scorer: Scorer, nfes, sampler: str, schedule: str,
+              grid_dir: str, label: str) -> dict:
+    """{nfe: FD} of the run's EMA network, and a 64-sample grid per NFE."""
+    exp, graphdef, state = runner.restore(config, workdir)
+    params = training.eval_params(state, config.sampling.params)
+    out = {}
+    for nfe in nfes:
+        fn = runner.make_sample_fn(exp, graphdef, num_samples=scorer.n, sampler=sampler,
+                                   nfe=nfe, schedule=schedule, mesh=host_arrays.mesh_of(state))
+        x = fn(state.buffers, params, jax.random.PRNGKey(config.sampling.seed))
+        out[str(nfe)] = scorer.fd(x)
+        exp.task.pictures(x[:64], os.path.join(grid_dir, f"{label}_nfe{nfe}.png"))
+        print(f"[few_step] {label} {sampler} NFE {nfe}: FD-FMNIST {out[str(nfe)]:.2f}",
+              flush=True)
+    return out
+
+
+def run_method(method: str, scale: dict, args, teacher_dir: str, scorer: Scorer) -> dict:
+    chain = method_configs(method, scale, args.steps, args.pd_steps, args.out, teacher_dir)
+    grids = os.path.join(args.out, "grids")
+    if method == "reflow":
+        write_coupling(teacher_dir, os.path.join(args.out, "coupling.npz"), scale["coupling"])
+    steps, wall, fd = 0, 0.0, {}
+    for workdir, c in chain:
+        s, w = train_run(workdir, c)
+        steps, wall = steps + s, wall + w
+        if method == "pd":  # each stage at its own NFE; FD at NFE n from the n-step student
+            fd.update(score_run(workdir, c, scorer, (c.objective.kwargs.student_steps,),
+                                "ddim", "uniform_time", grids, "pd"))
+    if method != "pd":
+        workdir, c = chain[-1]
+        fd = score_run(workdir, c, scorer, NFES, c.sampling.sampler, c.sampling.schedule,
+                       grids, method)
+    c = chain[-1][1]
+    return {"method": method, "sampler": "ddim" if method == "pd" else c.sampling.sampler,
+            "train_steps": steps, "wall_s": wall, "fd": fd,
+            "workdirs": [w for w, _ in chain],
+            "note": {"pd": "stage n: n-step student of stage 2n (the first from the teacher)",
+                     "reflow": f"2-RF from scratch on {scale['coupling']} teacher pairs",
+                     "cd": "student initialised from the teacher"}.get(method, "from scratch")}
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--scale", choices=sorted(SCALES), default="default")
+    ap.add_argument("--teacher-workdir", default="")
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--steps", type=int, default=None, help="steps of each student run")
+    ap.add_argument("--pd-steps", type=int, default=None, help="steps of each PD stage")
+    ap.add_argument("--teacher-steps", type=int, default=None)
+    args = ap.parse_args(argv)
+    scale = dict(SCALES[args.scale])
+    args.steps = args.steps or scale["steps"]
+    args.pd_steps = args.pd_steps or scale["pd_steps"]
+    scale["teacher_steps"] = args.teacher_steps or scale["teacher_steps"]
+    methods = [m for m in args.methods.split(",") if m]
+    for m in methods:
+        if m not in METHODS:
+            raise ValueError(f"--methods: unknown {m!r}; valid choices: {list(METHODS)}.")
+    os.makedirs(os.path.join(args.out, "grids"), exist_ok=True)
+    path = os.path.join(args.out, "few_step.json")
+    result = json.load(open(path)) if os.path.exists(path) else {}
+    result["meta"] = {"scale": args.scale, "steps": args.steps, "pd_steps": args.pd_steps,
+                      "samples": scale["samples"], "features": "fmnist_cnn",
+                      "devices": jax.device_count(), "platform": jax.devices()[0].platform,
+                      **host_info()}
+    teacher_dir = args.teacher_workdir or os.path.join(args.out, "runs", "teacher")
+    tc = teacher_config(scale, scale["teacher_steps"])
+    t_steps, t_wall = train_run(teacher_dir, tc)
+    scorer = Scorer(tc, scale["samples"])
+    if result.get("teacher", {}).get("train_steps") != t_steps:
+        result["teacher"] = {"workdir": teacher_dir, "train_steps": t_steps, "wall_s": t_wall,
+                             "sampler": "dpm_solver++_2m", "fd": score_run(
+                                 teacher_dir, tc, scorer, TEACHER_NFES, "dpm_solver++_2m",
+                                 "karras", os.path.join(args.out, "grids"), "teacher")}
+    done = {r["method"]: r for r in result.get("methods", [])}
+    result["methods"] = []
+    for m in methods:
+        t0 = time.perf_counter()
+        record = done.get(m)
+        if record is None or record["train_steps"] != sum(
+                c.training.n_steps for _, c in method_configs(
+                    m, scale, args.steps, args.pd_steps, args.out, teacher_dir)):
+            record = run_method(m, scale, args, teacher_dir, scorer)
+            record["bench_wall_s"] = time.perf_counter() - t0
+        result["methods"].append(record)
+        json.dump(result, open(path, "w"), indent=2)
+    few_step_report.plot(result, os.path.join(args.out, "few_step.png"))
+    print(few_step_report.few_step_table(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
