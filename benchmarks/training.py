@@ -231,6 +231,7 @@ def plot(records: list[dict], path: str) -> None:
     axes[0].axhline(np.median(peaks), color="k", ls="--", lw=1,
                     label=f"peak {np.median(peaks):.0f}")
     axes[0].set_ylabel("achieved GFLOP/s")
+    axes[0].set_ylim(0, None)
     axes[1].set_ylabel("MFU (%)")
     axes[1].set_ylim(0, 100)
     for ax in axes:
