@@ -14,7 +14,8 @@
 # Prepare on the CPU machine (the GPU machine has no network and no Fashion-MNIST):
 #   make run                                   # runs/default: the U-Net checkpoint
 #   mkdir -p .gpu/fmnist .gpu/wheels && echo /.gpu/ >> .git/info/exclude
-#   cp /usr/share/datasets/fashion-mnist/t10k-* .gpu/fmnist/
+#   cp /usr/share/datasets/fashion-mnist/*-ubyte.gz .gpu/fmnist/   # 30 MB; train-* feeds
+#                                              # benchmarks.training (64 MiB travel in all)
 #   .venv/bin/python -m pip download --no-deps --only-binary=:all: -d .gpu/wheels \
 #       ml-collections==1.1.0                  # the one package its image lacks
 # and run there from the repository root, carrying .gpu and runs/default:
