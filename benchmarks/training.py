@@ -272,6 +272,10 @@ def main() -> None:
             "platform": dev.platform, "devices": jax.device_count(),
             "xla_flags": os.environ.get("XLA_FLAGS", ""), **timing.host_info()}
     peak_sizes = {}
+    if dev.platform == "cpu" and jax.device_count() > 1:
+        print(f"warning: {jax.device_count()} CPU devices (XLA_FLAGS="
+              f"{meta['xla_flags']!r}); the matmul peak runs on one of them and the step on "
+              "all, so the MFU is not comparable. Unset the device-count flag.", flush=True)
     if dev.platform == "cpu":
         sweep = {d: matmul_peak.measure_peak(
             tuple(int(v) for v in a.peak_sizes.split(",")), 3, d) for d in dtypes}
