@@ -115,18 +115,19 @@ def test_segmented_loss_vanishes_for_the_exact_function(x64):
                                       sampler_options=dict(rtol=1e-9, atol=1e-9), **kw)
     ddim_obj = hyper_sd_distillation(p, teacher, **kw)
     net = exact_segment_net(f_star, p, s)
-    batch = {"x": gmm.sample(jax.random.PRNGKey(1), 64)}
+    batch = {"x": gmm.sample(jax.random.PRNGKey(1), 32)}
     key = jax.random.PRNGKey(2)
 
-    def loss(obj, eps):
-        return float(jax.jit(lambda e: obj.loss(net, e, obj.init(e), batch, key)[0])(eps))
+    def losses(obj, eps):
+        return np.asarray(jax.jit(jax.vmap(
+            lambda e: obj.loss(net, e, obj.init(e), batch, key)[0]))(jnp.asarray(eps)))
 
-    exact_loss = loss(exact_obj, 0.0)
-    perturbed = loss(exact_obj, 0.05)
-    ddim_loss = loss(ddim_obj, 0.0)
-    assert exact_loss < 1e-14, exact_loss
-    assert perturbed > 1e-6, perturbed
-    assert ddim_loss > 1e-9, ddim_loss  # the first-order teacher step leaves the trajectory
+    exact_loss, perturbed = losses(exact_obj, [0.0, 0.05])
+    (ddim_loss,) = losses(ddim_obj, [0.0])
+    assert exact_loss < 1e-14, exact_loss  # measured 2e-19
+    assert perturbed > 1e-5, perturbed  # measured 2.1e-5
+    # the first-order teacher step leaves the trajectory
+    assert ddim_loss > 1e-7, ddim_loss  # measured 5.9e-7
     # Hyper-SD's s-step sampler with the exact segmented function is the exact map
     x1 = gmm.sample_marginal(jax.random.PRNGKey(3), 16, p.t_max, p)
     chained = seg.segmented_sample(ode_segment, p, x1, s)
