@@ -122,10 +122,10 @@ def test_segmented_loss_vanishes_for_the_exact_function(x64):
         return np.asarray(jax.jit(jax.vmap(
             lambda e: obj.loss(net, e, obj.init(e), batch, key)[0]))(jnp.asarray(eps)))
 
-    exact_loss, perturbed = losses(exact_obj, [0.0, 0.05])
+    exact_loss, perturbed = losses(exact_obj, [0.0, 0.2])
     (ddim_loss,) = losses(ddim_obj, [0.0])
     assert exact_loss < 1e-14, exact_loss  # measured 2e-19
-    assert perturbed > 1e-5, perturbed  # measured 2.1e-5
+    assert perturbed > 1e-4, perturbed  # measured 3.4e-4
     # the first-order teacher step leaves the trajectory
     assert ddim_loss > 1e-7, ddim_loss  # measured 5.9e-7
     # Hyper-SD's s-step sampler with the exact segmented function is the exact map
