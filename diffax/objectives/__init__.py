@@ -11,6 +11,8 @@ the batch transforms they use.
 * :mod:`.reflow`: k-rectified flow on a coupling buffer (``reflow``), straightness.
 * :mod:`.instaflow`: one-step distillation of a coupling (``instaflow``), with SlimFlow's
   optional flow guidance.
+* :mod:`.slimflow`: SlimFlow's annealing reflow (``slimflow_annealing_reflow``) and
+  flow-guided distillation (``slimflow_distillation``); :mod:`.k_reflow`: k rounds of reflow.
 * :func:`consistency_training` / :func:`consistency_distillation`: consistency models
   (CT / iCT and CD; an EMA target network and a teacher in ``aux``).
 * :func:`pfgmpp_objective`: PFGM++ (Xu et al., 2023), the denoiser of the PFGM++ kernel
@@ -33,6 +35,7 @@ from diffax.objectives.label_dropout import drop_labels, label_dropout
 from diffax.objectives.pfgmpp import PFGMPPObjective, pfgmpp_objective
 from diffax.objectives.progressive_distillation import progressive_distillation_objective
 from diffax.objectives.reflow import reflow_objective
+from diffax.objectives.slimflow import annealing_reflow, flow_guided_distillation
 from diffax.registry import Registry
 
 OBJECTIVES: Registry = Registry("objective")
@@ -43,6 +46,8 @@ OBJECTIVES.add("reflow", reflow_objective, family="gaussian")
 OBJECTIVES.add("ot_cfm", ot_cfm_objective, family="gaussian")
 OBJECTIVES.add("immiscible", coupled_objective, family="gaussian")
 OBJECTIVES.add("instaflow", one_step_distillation, family="gaussian")
+OBJECTIVES.add("slimflow_annealing_reflow", annealing_reflow, family="gaussian")
+OBJECTIVES.add("slimflow_distillation", flow_guided_distillation, family="gaussian")
 OBJECTIVES.add("consistency_training", consistency_training, family="gaussian")
 OBJECTIVES.add("consistency_distillation", consistency_distillation, family="gaussian")
 OBJECTIVES.add("pfgmpp", pfgmpp_objective, family="pfgmpp")
