@@ -208,8 +208,10 @@ def _build(where: str, process: GaussianProcess, teacher: Callable, *, stochasti
     info = sampler_info(sampler)
     if stochastic is not None and info.stochastic != stochastic:
         kind = "a stochastic" if stochastic else "a deterministic"
+        examples = ("sde_dpm_solver++_2m, edm_heun_stochastic" if stochastic
+                    else "ddim, euler, edm_heun")
         raise ValueError(f"{where}: sampler {sampler!r} is not {kind} sampler; e.g. "
-                         f"{'sde_dpm_solver++_2m, edm_heun_stochastic' if stochastic else 'ddim, euler, edm_heun'}.")
+                         f"{examples}.")
     options = dict(sampler_options or {})
     info.check(options)
     checks.choice(where, "distance", distance, cs.DISTANCES)
