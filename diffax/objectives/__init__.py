@@ -15,6 +15,9 @@ the batch transforms they use.
   flow-guided distillation (``slimflow_distillation``); :mod:`.k_reflow`: k rounds of reflow.
 * :func:`consistency_training` / :func:`consistency_distillation`: consistency models
   (CT / iCT and CD; an EMA target network and a teacher in ``aux``).
+* :mod:`.consistency_variants`: LCM skipping-step / guided distillation
+  (``lcm_distillation``), SCott's stochastic teacher (``scott_distillation``), Hyper-SD's
+  trajectory-segmented distillation (``hyper_sd_distillation``).
 * :func:`pfgmpp_objective`: PFGM++ (Xu et al., 2023), the denoiser of the PFGM++ kernel
   (family ``"pfgmpp"``).
 
@@ -27,6 +30,11 @@ from diffax.objectives.consistency import (
     consistency_distillation,
     consistency_model_fn,
     consistency_training,
+)
+from diffax.objectives.consistency_variants import (
+    hyper_sd_distillation,
+    lcm_distillation,
+    scott_distillation,
 )
 from diffax.objectives.couplings import coupled_objective, ot_cfm_objective
 from diffax.objectives.denoising import DenoisingObjective, denoising_objective, loss_options
@@ -50,6 +58,9 @@ OBJECTIVES.add("slimflow_annealing_reflow", annealing_reflow, family="gaussian")
 OBJECTIVES.add("slimflow_distillation", flow_guided_distillation, family="gaussian")
 OBJECTIVES.add("consistency_training", consistency_training, family="gaussian")
 OBJECTIVES.add("consistency_distillation", consistency_distillation, family="gaussian")
+OBJECTIVES.add("lcm_distillation", lcm_distillation, family="gaussian")
+OBJECTIVES.add("scott_distillation", scott_distillation, family="gaussian")
+OBJECTIVES.add("hyper_sd_distillation", hyper_sd_distillation, family="gaussian")
 OBJECTIVES.add("pfgmpp", pfgmpp_objective, family="pfgmpp")
 
 
