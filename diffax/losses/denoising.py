@@ -20,7 +20,7 @@ distribution (``diffax.losses.time_sampling``).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import jax
 
@@ -86,10 +86,12 @@ def denoising_loss(process: GaussianProcess, *, kind: str = "eps", weighting: st
                                 where="denoising_loss")
 
 
-def build_denoising_loss(process: GaussianProcess, kind: str, weighting: str,
-                         time_sampling: str, options: Mapping[str, Any], *,
-                         where: str) -> LossFn:
-    """:func:`denoising_loss` with the caller's name ``where`` in error messages."""
+def weighting_and_time_sampler(process: GaussianProcess, kind: str, weighting: str,
+                               time_sampling: str, options: Mapping[str, Any], *,
+                               where: str) -> tuple[Callable, Callable]:
+    """``(weight_fn, sample_t)`` of a denoising regression: the process, ``kind``,
+    ``weighting`` and ``time_sampling`` checked and ``options`` split between them (errors
+    name ``where``)."""
     check_process(process, where)
     checks.choice(where, "prediction kind", kind, sorted(KINDS))
     checks.choice(where, "weighting", weighting, WEIGHTINGS)
@@ -99,10 +101,18 @@ def build_denoising_loss(process: GaussianProcess, kind: str, weighting: str,
         {f"weighting={weighting!r}": weighting_defaults(weighting),
          f"time_sampling={time_sampling!r}": time_sampling_defaults(time_sampling)})
     try:
-        weight_fn = make_weighting(weighting, process, kind, **w_opts)
-        sample_t = make_time_sampler(time_sampling, process, **t_opts)
+        return (make_weighting(weighting, process, kind, **w_opts),
+                make_time_sampler(time_sampling, process, **t_opts))
     except ValueError as err:  # name the public entry point in the message
         raise ValueError(f"{where}: {err}") from None
+
+
+def build_denoising_loss(process: GaussianProcess, kind: str, weighting: str,
+                         time_sampling: str, options: Mapping[str, Any], *,
+                         where: str) -> LossFn:
+    """:func:`denoising_loss` with the caller's name ``where`` in error messages."""
+    weight_fn, sample_t = weighting_and_time_sampler(process, kind, weighting, time_sampling,
+                                                     options, where=where)
 
     def loss_fn(model_fn: ModelFn, batch: dict, key: Array) -> tuple[Array, dict]:
         x0, cond = split_batch(batch, where)

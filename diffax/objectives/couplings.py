@@ -41,17 +41,8 @@ import jax
 import jax.numpy as jnp
 
 from diffax import checks
-from diffax.losses.base import (
-    LossFn,
-    ModelFn,
-    check_process,
-    compute_dtype,
-    split_batch,
-    split_options,
-)
-from diffax.losses.denoising import dsm_objective
-from diffax.losses.time_sampling import TIME_SAMPLERS, make_time_sampler, time_sampling_defaults
-from diffax.losses.weighting import WEIGHTINGS, make_weighting, weighting_defaults
+from diffax.losses.base import LossFn, ModelFn, compute_dtype, split_batch
+from diffax.losses.denoising import dsm_objective, weighting_and_time_sampler
 from diffax.metrics.assignment import linear_sum_assignment
 from diffax.objectives.denoising import DenoisingObjective, loss_options
 from diffax.parameterization import check_parameterization
@@ -147,20 +138,10 @@ def coupled_loss(process: GaussianProcess, *, kind: str, coupling: str = "ot", k
 
     aux adds ``pairing_cost``: the batch mean of ``||x0_i - eps_i||^2`` per element."""
     where = "coupled_loss"
-    check_process(process, where)
     checks.choice(where, "coupling", coupling, COUPLINGS)
     checks.positive_int(where, "k", k)
-    checks.choice(where, "weighting", weighting, WEIGHTINGS)
-    checks.choice(where, "time_sampling", time_sampling, TIME_SAMPLERS)
-    w_opts, t_opts = split_options(
-        where, options,
-        {f"weighting={weighting!r}": weighting_defaults(weighting),
-         f"time_sampling={time_sampling!r}": time_sampling_defaults(time_sampling)})
-    try:
-        weight_fn = make_weighting(weighting, process, kind, **w_opts)
-        sample_t = make_time_sampler(time_sampling, process, **t_opts)
-    except ValueError as err:
-        raise ValueError(f"{where}: {err}") from None
+    weight_fn, sample_t = weighting_and_time_sampler(process, kind, weighting, time_sampling,
+                                                     options, where=where)
 
     def loss_fn(model_fn: ModelFn, batch: dict, key: Array) -> tuple[Array, dict]:
         x0, cond = split_batch(batch, where)

@@ -44,8 +44,8 @@ import jax
 import jax.numpy as jnp
 
 from diffax import checks
-from diffax.losses.base import ModelFn, check_process, compute_dtype, split_batch
-from diffax.objectives.reflow import NOISE, Coupling
+from diffax.losses.base import ModelFn, check_process
+from diffax.objectives.reflow import Coupling, coupled_pairs
 from diffax.parameterization import check_parameterization, make_model_fn, model_kind
 from diffax.processes.base import GaussianProcess, broadcast_to_x
 from diffax.processes.rectified_flow import RectifiedFlow
@@ -131,18 +131,9 @@ class OneStepDistillation:
     def loss(self, net: Callable, params: Any, aux: Any, batch: dict,
              key: jax.Array) -> tuple[jax.Array, dict]:
         where = "one_step_distillation"
-        x, cond = split_batch(batch, where)
         k_idx, k_z, k_s = jax.random.split(key, 3)
-        if self.coupling is None:
-            if NOISE not in cond:
-                raise ValueError(f"{where}: batch mode needs batch[{NOISE!r}] (the noise "
-                                 f"paired with batch['x']); got keys {sorted(batch)}.")
-            z = cond.pop(NOISE)
-        else:
-            idx = jax.random.randint(k_idx, (x.shape[0],), 0, aux["data"].shape[0])
-            x, z, cond = aux["data"][idx], aux["noise"][idx], {}
-        dtype = compute_dtype(x)
-        x, z = x.astype(dtype), jnp.asarray(z).astype(dtype)
+        x, z, cond = coupled_pairs(self.coupling is not None, aux, batch, k_idx, where)
+        dtype = x.dtype
         distill = jnp.mean(_sq(self.student(net, params, z, cond), x))
         metrics = {"distill": distill}
         loss = distill

@@ -115,6 +115,25 @@ def straightness(model_fn: ModelFn, process: GaussianProcess, noise: Array, *,
     return jnp.sum(0.5 * (per_t[1:] + per_t[:-1]) * dt), out.x
 
 
+def coupled_pairs(from_buffer: bool, aux: Any, batch: dict, key: Array,
+                  where: str) -> tuple[Array, Array, dict]:
+    """``(x, noise, cond)`` for a coupling objective, in the compute dtype of ``x``: a
+    uniform draw (``key``) of as many pairs as the batch has rows from the buffer in
+    ``aux`` (``{"data", "noise"}``; unconditional, ``cond = {}``), or, in batch mode, the
+    batch's own pairs ``batch["x"]``, ``batch["noise"]`` with every other key as ``cond``."""
+    x, cond = split_batch(batch, where)
+    if from_buffer:
+        idx = jax.random.randint(key, (x.shape[0],), 0, aux["data"].shape[0])
+        x, noise, cond = aux["data"][idx], aux["noise"][idx], {}
+    else:
+        if NOISE not in cond:
+            raise ValueError(f"{where}: batch mode needs batch[{NOISE!r}] (the noise paired "
+                             f"with batch['x']); got keys {sorted(batch)}.")
+        noise = cond.pop(NOISE)
+    dtype = compute_dtype(x)
+    return x.astype(dtype), jnp.asarray(noise).astype(dtype), cond
+
+
 @dataclasses.dataclass(frozen=True)
 class ReflowObjective:
     """Regress ``model_fn(net)`` on the pairs of a coupling (an objective of
@@ -151,18 +170,9 @@ class ReflowObjective:
     def loss(self, net: Callable, params: Any, aux: Any, batch: dict,
              key: jax.Array) -> tuple[jax.Array, dict]:
         where = "reflow"
-        x, cond = split_batch(batch, where)
         k_idx, k_t = jax.random.split(key)
-        if self.coupling is None:
-            if NOISE not in cond:
-                raise ValueError(f"{where}: batch mode needs batch[{NOISE!r}] (the noise "
-                                 f"paired with batch['x']); got keys {sorted(batch)}.")
-            eps = cond.pop(NOISE)
-        else:
-            idx = jax.random.randint(k_idx, (x.shape[0],), 0, aux["data"].shape[0])
-            x, eps, cond = aux["data"][idx], aux["noise"][idx], {}
-        dtype = compute_dtype(x)
-        x, eps = x.astype(dtype), jnp.asarray(eps).astype(dtype)
+        x, eps, cond = coupled_pairs(self.coupling is not None, aux, batch, k_idx, where)
+        dtype = x.dtype
         t = self.sample_t(k_t, x.shape[0], dtype)
         model = self.model_fn(lambda x_, c, **cd: net(params, x_, c, **cd))
         return dsm_objective(model, self.process, self.kind, x, cond, t, eps,
@@ -202,5 +212,5 @@ def reflow_objective(process: GaussianProcess = RectifiedFlow(), *,
     return ReflowObjective(process, sample_t, coupling, parameterization, time_input)
 
 
-__all__ = ["Coupling", "NOISE", "ReflowObjective", "generate_coupling", "reflow_objective",
-           "straightness"]
+__all__ = ["Coupling", "NOISE", "ReflowObjective", "coupled_pairs", "generate_coupling",
+           "reflow_objective", "straightness"]
