@@ -42,7 +42,8 @@ def test_errors():
         run(model, P, x, ts, prediction="score")
     with pytest.raises(ValueError, match="decrease strictly"):
         run(model, P, x, ts[::-1])
-    with pytest.raises(ValueError, match="PFGM.. process.*VPLinear of family 'gaussian'"):
+    with pytest.raises(ValueError, match="'pfgmpp_heun' works on 'pfgmpp' processes, got "
+                                         "VPLinear of family 'gaussian'"):
         run(model, VPLinear(), x, schedules.uniform_time(VPLinear(), 4))
     with pytest.raises(ValueError, match="fixes final_euler=False"):
         get_sampler("pfgmpp_heun", final_euler=True)
