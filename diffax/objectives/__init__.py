@@ -13,6 +13,7 @@ the batch transforms they use.
   optional flow guidance.
 * :mod:`.slimflow`: SlimFlow's annealing reflow (``slimflow_annealing_reflow``) and
   flow-guided distillation (``slimflow_distillation``); :mod:`.k_reflow`: k rounds of reflow.
+* :mod:`.mmd_finetune`: MMD-DDM fine-tuning of a few-step sampler (``mmd_finetune``).
 * :func:`consistency_training` / :func:`consistency_distillation`: consistency models
   (CT / iCT and CD; an EMA target network and a teacher in ``aux``).
 * :mod:`.consistency_variants`: LCM skipping-step / guided distillation
@@ -40,6 +41,7 @@ from diffax.objectives.couplings import coupled_objective, ot_cfm_objective
 from diffax.objectives.denoising import DenoisingObjective, denoising_objective, loss_options
 from diffax.objectives.instaflow import one_step_distillation
 from diffax.objectives.label_dropout import drop_labels, label_dropout
+from diffax.objectives.mmd_finetune import mmd_finetune
 from diffax.objectives.pfgmpp import PFGMPPObjective, pfgmpp_objective
 from diffax.objectives.progressive_distillation import progressive_distillation_objective
 from diffax.objectives.reflow import reflow_objective
@@ -56,6 +58,7 @@ OBJECTIVES.add("immiscible", coupled_objective, family="gaussian")
 OBJECTIVES.add("instaflow", one_step_distillation, family="gaussian")
 OBJECTIVES.add("slimflow_annealing_reflow", annealing_reflow, family="gaussian")
 OBJECTIVES.add("slimflow_distillation", flow_guided_distillation, family="gaussian")
+OBJECTIVES.add("mmd_finetune", mmd_finetune, family="gaussian")
 OBJECTIVES.add("consistency_training", consistency_training, family="gaussian")
 OBJECTIVES.add("consistency_distillation", consistency_distillation, family="gaussian")
 OBJECTIVES.add("lcm_distillation", lcm_distillation, family="gaussian")
