@@ -67,3 +67,40 @@ def test_denoised_classifier_guidance_by_hand(x64, opts):
     score = predictions.convert(model(x, tt), "eps", "score", x, tt, PROCESS)
     want = predictions.convert(score + weight * grad, "score", "eps", x, tt, PROCESS)
     np.testing.assert_allclose(out, want, rtol=1e-10)
+
+
+def test_classifier_free_guidance_by_hand_with_vector_conditions():
+    """CFG (Ho & Salimans 2022): u + w (c - u) for a (B, D) conditioning with a null vector;
+    both branches run in one call whose batch is [cond rows; null rows]."""
+    from diffax.guidance import classifier_free_guidance
+
+    w_mat = jnp.asarray([[0.5, -1.0], [2.0, 0.3], [-0.7, 1.1]])
+
+    def model(x, t, emb):
+        assert emb.shape == (x.shape[0], 3)   # rows stacked (2B), features kept
+        return x * t[:, None] + emb @ w_mat
+
+    x, t = jnp.asarray([[1.0, 2.0], [-1.0, 0.5]]), jnp.asarray([0.3, 0.8])
+    emb, null = jnp.asarray([[1.0, 0.0, 2.0], [0.5, -1.0, 0.0]]), jnp.asarray([0.1, 0.2, 0.3])
+    out = classifier_free_guidance(model, 2.5, {"emb": null})(x, t, emb=emb)
+    c = x * t[:, None] + emb @ w_mat
+    u = x * t[:, None] + null @ w_mat
+    np.testing.assert_allclose(out, u + 2.5 * (c - u), rtol=1e-6)
+
+
+def test_classifier_free_guidance_gives_the_null_label_the_labels_dtype():
+    """The model sees one label array in the dtype it was given (uint8 here), the null
+    label cast to it (a Python int would otherwise promote the batch to int32)."""
+    from diffax.guidance import classifier_free_guidance
+
+    seen = []
+
+    def model(x, t, label):
+        seen.append(label.dtype)
+        return x + label[:, None].astype(x.dtype)
+
+    x = jnp.zeros((2, 2))
+    out = classifier_free_guidance(model, 3.0, {"label": 10})(
+        x, jnp.asarray([0.5, 0.5]), label=jnp.asarray([1, 2], jnp.uint8))
+    assert seen == [jnp.uint8]
+    np.testing.assert_allclose(out[:, 0], 10 + 3.0 * (jnp.asarray([1, 2]) - 10))
