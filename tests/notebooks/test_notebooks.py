@@ -1,9 +1,12 @@
-"""Execute every notebook under notebooks/ (each asserts its own claims)."""
+"""Execute every notebook under notebooks/ (each asserts its own claims).
+
+One test class per notebook: ``make test`` distributes by scope (``--dist loadscope``), and
+a class is a scope, so the notebooks (about a minute each) spread over the workers instead
+of running one after another in a single one. Select one with ``-k <notebook stem>``."""
 
 import pathlib
 
 import nbformat
-import pytest
 from nbclient import NotebookClient
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -14,8 +17,7 @@ def test_there_are_notebooks():
     assert len(NOTEBOOKS) >= 2
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs(path, monkeypatch):
+def _execute(path: pathlib.Path, monkeypatch) -> None:
     # the kernel inherits this environment: the repo on the path, plain CPU jax
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
@@ -25,3 +27,15 @@ def test_notebook_runs(path, monkeypatch):
                    resources={"metadata": {"path": str(ROOT)}}).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
+
+
+def _notebook_class(path: pathlib.Path) -> type:
+    def test_notebook_runs(self, monkeypatch):
+        _execute(path, monkeypatch)
+
+    return type(f"TestNotebook_{path.stem}", (), {"test_notebook_runs": test_notebook_runs,
+                                                   "__doc__": f"notebooks/{path.name}"})
+
+
+for _path in NOTEBOOKS:
+    globals()[f"TestNotebook_{_path.stem}"] = _notebook_class(_path)
