@@ -19,6 +19,7 @@ from typing import Callable
 
 import jax
 
+from diffax import checks
 from diffax.processes.base import GaussianProcess
 from diffax.samplers import exponential_integrators as ei
 from diffax.samplers.base import SampleOutput, check_timesteps
@@ -60,9 +61,7 @@ def checked_solve(name: str, f: Callable[[], Callable[[Array, Array], Array]],
     :func:`.exponential_integrators.solve` with the model ``f()`` (built after the
     checks) in parameterization ``param`` ("eps" or "x0")."""
     fractions = ei.check_solver_options(name, order, method, r1, r2)
-    if second_difference not in ei.SECOND_DIFFERENCES:
-        raise ValueError(f"{name}: second_difference={second_difference!r}; valid choices: "
-                         f"{list(ei.SECOND_DIFFERENCES)}.")
+    checks.choice(name, "second_difference", second_difference, ei.SECOND_DIFFERENCES)
     if second_difference != "taylor" and (method, order) != ("multistep", 3):
         raise ValueError(f"{name}: second_difference only applies to the third-order "
                          f"multistep method (the *_3m samplers), got order={order}, "

@@ -160,9 +160,8 @@ def multistep_weights(coefs: StepCoefficients, orders: np.ndarray,
     the Taylor coefficient, which makes its 3M a second-order method; see the tests.
     ``second_difference="reference"`` reproduces it: D2 = (D1_0 - D1_1)/(r0 + r1).)
     """
-    if second_difference not in SECOND_DIFFERENCES:
-        raise ValueError(f"multistep_weights: second_difference={second_difference!r}; "
-                         f"valid choices: {list(SECOND_DIFFERENCES)}.")
+    checks.choice("multistep_weights", "second_difference", second_difference,
+                  SECOND_DIFFERENCES)
     h = coefs.h
     h_prev = multistep.lagged(h, (1, 2))  # h_{i-1}, h_{i-2} (h_0 before the start)
     r0, r1 = h_prev[:, 0] / h, h_prev[:, 1] / h
