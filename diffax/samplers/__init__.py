@@ -6,7 +6,8 @@ builds time grids; :func:`pf_ode_reference` is the adaptive diffrax ground truth
 
 Layout: one file per sampler family, each registering its names with a decorator and
 importing only :mod:`.base`, :mod:`.registry` and the shared engines
-(:mod:`.exponential_integrators`: phi functions and the DPM-Solver engine;
+(:mod:`.exponential_integrators`: phi functions and step coefficients;
+:mod:`.dpm_solver_engine`: the DPM-Solver runners;
 :mod:`.multistep`: the linear multistep driver; :mod:`.reverse_sde`: affine reverse-SDE
 steps), never a sibling sampler.
 """

@@ -19,7 +19,7 @@ In lambda = log(alpha/sigma) time, one step s -> t with h = lambda_t - lambda_s 
             - sigma_t/r2 ((e^h - 1)/h - 1) (eps(u2, s2) - eps_s).
 * DPM-Solver-fast (Lu et al., 2022a, Sec. 3.4), ``method="singlestep"``: for a budget of
   N model evaluations, singlestep steps of orders
-  :func:`~diffax.samplers.exponential_integrators.singlestep_fast_orders` (mostly
+  :func:`~diffax.samplers.dpm_solver_engine.singlestep_fast_orders` (mostly
   ``order``, ending with lower orders) whose evaluations sum to N exactly. Here
   ``timesteps`` lists the N + 1 times t_0 > ... > t_N at which the model is evaluated
   (t_N excepted): a step of order k spans k grid intervals, from t_c to t_{c+k}, with its

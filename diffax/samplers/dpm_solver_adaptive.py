@@ -67,6 +67,7 @@ import jax.numpy as jnp
 
 from diffax import checks
 from diffax.processes.base import GaussianProcess
+from diffax.samplers import dpm_solver_engine as engine
 from diffax.samplers import exponential_integrators as ei
 from diffax.samplers.base import AdaptiveSampleOutput, ModelFn, check_timesteps, predictor
 from diffax.samplers.registry import register
@@ -147,7 +148,7 @@ def dpm_solver_adaptive(model_fn: ModelFn, process: GaussianProcess, x_init: Arr
     param = ALGORITHMS[algorithm]
     ts = check_timesteps(timesteps, process, name="dpm_solver_adaptive")
     f = predictor(model_fn, prediction, process, param, cond)
-    fractions = ei.DEFAULT_FRACTIONS[order]
+    fractions = engine.DEFAULT_FRACTIONS[order]
     dt = x_init.dtype
     n = ts.shape[0] - 1  # number of intervals
     lam_grid = ei.half_log_snr(process, ts)
@@ -168,9 +169,9 @@ def dpm_solver_adaptive(model_fn: ModelFn, process: GaussianProcess, x_init: Arr
         last = s.h >= remaining
         h = jnp.minimum(s.h, remaining)
         t = jnp.where(last, t_end, ei.t_from_half_log_snr(process, s.lam + h))
-        tab = ei.singlestep_tables(process, param, jnp.stack([s.t, t]), fractions)
-        coefs = jax.tree_util.tree_map(lambda a: a[0], ei.singlestep_coefs(tab, dt))
-        x_high, x_low = ei.singlestep_step(f, s.x, s.t, tab.t_mid[0], coefs, order)
+        tab = engine.singlestep_tables(process, param, jnp.stack([s.t, t]), fractions)
+        coefs = jax.tree_util.tree_map(lambda a: a[0], engine.singlestep_coefs(tab, dt))
+        x_high, x_low = engine.singlestep_step(f, s.x, s.t, tab.t_mid[0], coefs, order)
         x_high, x_low = x_high.astype(dt), x_low.astype(dt)
         delta = jnp.maximum(atol, rtol * jnp.maximum(jnp.abs(x_low), jnp.abs(s.x_prev)))
         err = ((x_high - x_low) / delta).reshape(s.x.shape[0], -1)

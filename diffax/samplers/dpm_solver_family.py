@@ -21,6 +21,7 @@ import jax
 
 from diffax import checks
 from diffax.processes.base import GaussianProcess
+from diffax.samplers import dpm_solver_engine as engine
 from diffax.samplers import exponential_integrators as ei
 from diffax.samplers.base import SampleOutput, check_timesteps
 from diffax.samplers.registry import register
@@ -58,15 +59,15 @@ def checked_solve(name: str, f: Callable[[], Callable[[Array, Array], Array]],
                   r2: float | None, return_trajectory: bool,
                   second_difference: str = "taylor") -> SampleOutput:
     """Check the solver options and ``timesteps`` (errors name ``name``), then run
-    :func:`.exponential_integrators.solve` with the model ``f()`` (built after the
+    :func:`.dpm_solver_engine.solve` with the model ``f()`` (built after the
     checks) in parameterization ``param`` ("eps" or "x0")."""
-    fractions = ei.check_solver_options(name, order, method, r1, r2)
+    fractions = engine.check_solver_options(name, order, method, r1, r2)
     checks.choice(name, "second_difference", second_difference, ei.SECOND_DIFFERENCES)
     if second_difference != "taylor" and (method, order) != ("multistep", 3):
         raise ValueError(f"{name}: second_difference only applies to the third-order "
                          f"multistep method (the *_3m samplers), got order={order}, "
                          f"method={method!r}.")
     ts = check_timesteps(timesteps, process, name=name)
-    return ei.solve(f(), process, param, x_init, ts, order=order, method=method,
+    return engine.solve(f(), process, param, x_init, ts, order=order, method=method,
                     lower_order_final=lower_order_final, fractions=fractions,
                     return_trajectory=return_trajectory, second_difference=second_difference)
