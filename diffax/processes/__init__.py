@@ -5,7 +5,8 @@ Every process follows the minimal :class:`~diffax.processes.protocol.Process` pr
 
 * Family ``"gaussian"``: :class:`GaussianProcess` (alpha(t), sigma(t), log-SNR and its
   inverse, SDE drift/diffusion, probability-flow ODE, perturbation kernel and prior):
-  VP linear/cosine, discrete DDPM, sub-VP, VE, EDM, rectified flow.
+  VP linear/cosine, discrete DDPM, sub-VP, VE, EDM, rectified flow, EDM's (Hoogeboom
+  et al. 2022) polynomial schedule for molecules.
 * Family ``"pfgmpp"``: PFGM++ (:mod:`diffax.processes.pfgmpp`), its own heavy-tailed
   kernel, registered as ``"pfgmpp"`` (options ``D``, ``data_dim``); trained by the
   ``"pfgmpp"`` objective and loss, sampled by ``"pfgmpp_heun"``.
@@ -21,6 +22,7 @@ from typing import Any
 from diffax.processes.base import GaussianProcess, broadcast_to_x
 from diffax.processes.edm import EDM, karras_sigmas
 from diffax.processes.pfgmpp import PFGMPP
+from diffax.processes.polynomial import EDMPolynomial
 from diffax.processes.protocol import (DISCRETE, FAMILIES, GAUSSIAN, PFGMPP_FAMILY, Process,
                                        family_of)
 from diffax.processes.rectified_flow import RectifiedFlow
@@ -37,6 +39,7 @@ PROCESSES.add("sub_vp", SubVP, family=GAUSSIAN)
 PROCESSES.add("ve", VE, family=GAUSSIAN)
 PROCESSES.add("edm", EDM, family=GAUSSIAN)
 PROCESSES.add("rectified_flow", RectifiedFlow, family=GAUSSIAN)
+PROCESSES.add("vp_polynomial", EDMPolynomial, family=GAUSSIAN)
 PROCESSES.add("pfgmpp", PFGMPP, family=PFGMPP_FAMILY)
 
 
@@ -54,5 +57,5 @@ __all__ = [
     "DISCRETE", "FAMILIES", "GAUSSIAN", "PFGMPP_FAMILY", "Process", "family_of",
     "GaussianProcess", "VPProcess", "VPLinear", "VPCosine", "DiscreteDDPM", "SubVP", "VE",
     "EDM", "RectifiedFlow", "karras_sigmas", "broadcast_to_x", "get_process", "PROCESSES",
-    "PFGMPP",
+    "PFGMPP", "EDMPolynomial",
 ]

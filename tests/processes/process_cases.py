@@ -116,6 +116,12 @@ def np_vp_linear_alpha(t, b0=0.1, b1=20.0):
     return np.exp(-0.5 * (b0 * t + 0.5 * (b1 - b0) * t**2))
 
 
+def np_edm_polynomial_alpha2(t, s=1e-5, power=2.0, T=1000, clip=1e-3):
+    """alpha^2 = (1 - 2s) max(f(t), clip f(t - 1/T)) + s, f(t) = (1 - t^power)^2."""
+    f = lambda u: (1 - np.clip(u, 0, 1) ** power) ** 2  # noqa: E731
+    return (1 - 2 * s) * np.maximum(f(t), clip * f(t - 1 / T)) + s
+
+
 def reference_alpha_sigma(name: str, p: GaussianProcess, t: np.ndarray):
     """(alpha, sigma) from the papers' formulas, written without diffax."""
     t = np.asarray(t, np.float64)
@@ -138,6 +144,9 @@ def reference_alpha_sigma(name: str, p: GaussianProcess, t: np.ndarray):
         return np.ones_like(t), t
     if name.startswith("rectified_flow"):
         return 1 - t, t
+    if name == "vp_polynomial":  # Hoogeboom et al. (2022), App. B, clip on the last step
+        a2 = np_edm_polynomial_alpha2(t, float(p.precision), p.power, p.timesteps, p.clip)
+        return np.sqrt(a2), np.sqrt(1 - a2)
     raise KeyError(name)
 
 N_MC = 20_000  # Monte-Carlo sample size of the moment tests

@@ -264,6 +264,11 @@ def _closed_forms(name, p, t):
         return np.zeros_like(t), 2 * t
     if name.startswith("rectified_flow"):
         return -1 / (1 - t), 2 * t / (1 - t)
+    if name == "vp_polynomial":  # interior times lie below the clip time (f unclipped)
+        s, pw = float(p.precision), p.power
+        a2 = (1 - 2 * s) * (1 - t**pw) ** 2 + s
+        f = 0.5 * (1 - 2 * s) * (-2 * pw * t ** (pw - 1) * (1 - t**pw)) / a2
+        return f, -2 * f
     raise KeyError(name)
 
 

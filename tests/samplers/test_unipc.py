@@ -84,7 +84,8 @@ def test_nfe_on_short_grids(x64):
 
 _VARIANTS = ["unipc_bh2_2", "unipc_bh1_3", "unipc_bh2_3_noise", "unipc_bh1_1", "unip_bh2_3",
              "unipc_bh2_3", "unipc_bh2_2_noise"]
-_CASES = [(p, predictions.KINDS[i % 5], _VARIANTS[i]) for i, p in enumerate(PROCESSES.names("gaussian"))]
+_CASES = [(p, predictions.KINDS[i % 5], _VARIANTS[i % len(_VARIANTS)])
+          for i, p in enumerate(PROCESSES.names("gaussian"))]
 # NFE 48 on the whole [t_min, t_max]. Observed max errors (eps model) are at most a third
 # of these bounds: 1e-2 (order 2), 3e-3 (order 3), 6e-4 (order 4), largest for
 # sub-VP and rectified flow; a wrong coefficient or conversion gives O(0.1 - 1).
