@@ -4,6 +4,7 @@ renders, and how the denoiser's cost grows with the number of points.
 
     python -m benchmarks.pointcloud --out DIR [--configs shapes] [--steps N]
         [--num-points 128] [--eval-per-class 8] [--speed-points 128,256,512,1024]
+    python -m benchmarks.pointcloud --out DIR --floor-spread 8,16,32 [--resamplings 12]
 
 Quality: each config of ``configs/pointcloud/`` is trained once through the runner
 (``--steps``, default the config's ``training.n_steps``) at ``--num-points`` points (a
@@ -16,11 +17,20 @@ of 8 clouds as the number of points grows (attention is quadratic), after compil
 median of 3.
 
 Writes DIR/pointcloud.json and DIR/<config>_samples.png; prints the tables.
+
+Floor spread (``--floor-spread``, no model): how much the data floor's mean-over-classes
+MMD / COV / 1-NNA move from the finite number of evaluation clouds alone. Each of
+``--resamplings`` draws makes fresh, independent "shapes" train and test splits (dataset
+seed 1000 + r, the benchmark's options) of n_max = the largest count per class; a count
+n dividing n_max then yields n_max / n independent floors per draw (train block b of n
+clouds against test block b), read off the same distance matrices. Reports, per count,
+the mean and standard deviation over all those floors (``floor_spread.json``).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import glob
 import json
 import os
@@ -83,6 +93,117 @@ def speed(points: list[int], hidden: int, depth: int, heads: int) -> list[dict]:
     return rows
 
 
+@functools.lru_cache(maxsize=None)
+def _pairwise_fn(dist: str, batch: int):
+    import jax
+
+    from diffax.metrics.point_cloud_generation import _DISTANCES
+
+    fn = _DISTANCES[dist]
+    return jax.jit(lambda a, b: jax.lax.map(lambda p: fn(*p), (a, b), batch_size=batch))
+
+
+def _symmetric_matrix(xs, dist: str, block: int = 32):
+    """D[i, j] = dist(xs[i], xs[j]) from the upper triangle only (diagonal 0: 1-NNA and
+    the metrics never read it)."""
+    import numpy as np
+
+    n = len(xs)
+    iu, ju = np.triu_indices(n, 1)
+    d = np.zeros((n, n))
+    if len(iu):
+        d[iu, ju] = np.asarray(_pairwise_fn(dist, min(block, len(iu)))(xs[iu], xs[ju]))
+        d[ju, iu] = d[iu, ju]
+    return d
+
+
+def floor_draws(train, test, labels_train, labels_test, counts: list[int],
+                emd_points: int = 0, seed: int = 0) -> dict:
+    """Mean-over-classes floor metrics of one draw: ``{n: [scores of block b, ...]}`` for
+    every count n (dividing the clouds per class), block b being train clouds
+    ``b n .. (b + 1) n - 1`` of each class against the same test clouds; EMD (exact) on
+    ``emd_points`` points chosen as the evaluation chooses them, Chamfer on all."""
+    import numpy as np
+
+    from diffax.metrics import set_distance_matrix
+    from experiments.tasks.pointcloud import set_scores
+
+    classes = np.unique(labels_test)
+    n_max = int(np.sum(labels_test == classes[0]))
+    if any(n < 1 or n_max % n for n in counts):
+        raise ValueError(f"floor spread: every count must divide the {n_max} clouds per "
+                         f"class, got {counts}.")
+    n_pts = train.shape[1]
+    pick = (np.sort(np.random.default_rng(seed).choice(n_pts, emd_points, replace=False))
+            if 0 < emd_points < n_pts else slice(None))
+    per_class = []
+    for c in classes:
+        t, r = train[labels_train == c][:n_max], test[labels_test == c]
+        mats = {}
+        for dist, suffix, sub in (("chamfer", "cd", slice(None)), ("emd", "emd", pick)):
+            ts, rs = np.asarray(t[:, sub]), np.asarray(r[:, sub])
+            mats[suffix] = {"gg": _symmetric_matrix(ts, dist), "rr": _symmetric_matrix(rs, dist),
+                            "gr": np.asarray(set_distance_matrix(ts, rs, dist))}
+        per_class.append(mats)
+    out = {}
+    for n in counts:
+        out[n] = []
+        for b in range(n_max // n):
+            blk = slice(b * n, (b + 1) * n)
+            scores = [{k: v for suffix, m in mats.items()
+                       for k, v in set_scores({key: d[blk, blk] for key, d in m.items()},
+                                              suffix).items()} for mats in per_class]
+            out[n].append({k: float(np.mean([s[k] for s in scores])) for k in scores[0]})
+    return out
+
+
+def floor_spread(counts: list[int], resamplings: int, num_points: int,
+                 emd_points: int = 0, out: str | None = None) -> dict:
+    """The floor spread over ``resamplings`` independent draws (module docstring)."""
+    import numpy as np
+
+    from diffax.data.pointcloud.shapes import generate_shapes
+
+    n_max = max(counts)
+    draws: dict = {n: [] for n in counts}
+    t0 = time.perf_counter()
+    record: dict = {}
+    for r in range(resamplings):
+        train, lt = generate_shapes("train", num_per_class=n_max, num_points=num_points,
+                                    seed=1000 + r)
+        test, ls = generate_shapes("test", num_per_class=n_max, num_points=num_points,
+                                   seed=1000 + r)
+        for n, rows in floor_draws(train, test, lt, ls, counts, emd_points).items():
+            draws[n] += rows
+        record = {"num_points": num_points, "emd": "exact",
+                  "emd_points": emd_points or "all", "resamplings": r + 1,
+                  "wall_s": time.perf_counter() - t0, "load_avg": list(os.getloadavg()),
+                  "counts": {str(n): {
+                      "num_floors": len(rows),
+                      "mean": {k: float(np.mean([x[k] for x in rows])) for k in rows[0]},
+                      "std": {k: float(np.std([x[k] for x in rows], ddof=1))
+                              if len(rows) > 1 else None for k in rows[0]},
+                      "floors": rows} for n, rows in draws.items()}}
+        if out:
+            with open(os.path.join(out, "floor_spread.json"), "w") as f:
+                json.dump(record, f, indent=1)
+        print(f"draw {r + 1}/{resamplings}: {record['wall_s']:.0f} s", flush=True)
+    return record
+
+
+def spread_table(record: dict) -> str:
+    """Markdown: per count, the floor's mean +- standard deviation of every metric."""
+    counts = record["counts"]
+    keys = list(next(iter(counts.values()))["mean"])
+    lines = ["| clouds per class | floors | " + " | ".join(keys) + " |",
+             "|---" * (len(keys) + 2) + "|"]
+    for n, c in counts.items():
+        cells = [f"{c['mean'][k]:.3f} +- {c['std'][k]:.3f}" if c["std"][k] is not None
+                 else f"{c['mean'][k]:.3f}" for k in keys]
+        lines.append(f"| {n} | {c['num_floors']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True)
@@ -92,8 +213,21 @@ def main(argv=None) -> None:
     p.add_argument("--num-points", type=int, default=128)
     p.add_argument("--eval-per-class", type=int, default=8)
     p.add_argument("--speed-points", default="128,256,512,1024")
+    p.add_argument("--floor-spread", default="",
+                   help="counts per class, e.g. 8,16,32: measure only the data floor's "
+                        "spread over resamplings (no model)")
+    p.add_argument("--resamplings", type=int, default=12)
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
+    if args.floor_spread:
+        from experiments import runner
+
+        cfg = runner.load_config(f"configs/pointcloud/{args.configs.split(',')[0]}.py")
+        record = floor_spread([int(n) for n in args.floor_spread.split(",") if n],
+                              args.resamplings, args.num_points,
+                              int(cfg.task.get("emd_points", 0)), args.out)
+        print(spread_table(record))
+        return
     import jax
 
     payload = {"device": jax.devices()[0].device_kind, "platform": jax.devices()[0].platform,
