@@ -271,6 +271,9 @@ def sample(config: ml_collections.ConfigDict, workdir: str, *, num_samples: int 
     samples into ``workdir/samples`` and returns them."""
     s = config.sampling
     exp, graphdef, state = restore(config, workdir, step)
+    own = exp.task.sample_mode(exp, graphdef, state, workdir)
+    if own is not None:  # the task's network is not drawn by a sampler (Task.sample_mode)
+        return own
     if exp.task.conditional:
         return _sample_conditional(exp, graphdef, state, workdir, sampler=sampler, nfe=nfe,
                                    params=params)
@@ -369,7 +372,10 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str, *, step: int | Non
     results = {"step": int(state.step), "test_loss": float(np.mean(loss_values)),
                "test_loss_sem": float(np.std(loss_values) / np.sqrt(len(loss_values))),
                "split": e.split, "samples": []}
-    if exp.task.conditional:
+    own = exp.task.evaluate_mode(exp, graphdef, state, workdir)
+    if own is not None:  # the task scores its own network (Task.evaluate_mode)
+        results.update(own)
+    elif exp.task.conditional:
         results["samples"] = [
             evaluation.conditional_metrics(exp, test, graphdef, state, params, name, nfe,
                                            workdir, mesh=mesh)

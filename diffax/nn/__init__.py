@@ -36,6 +36,7 @@ from diffax.nn.point_transformer import PointTransformer
 from diffax.nn.unet import UNet
 from diffax.nn.unet1d import UNet1D
 from diffax.registry import Registry, check_options
+from diffax.neural_sde.network import NeuralSDENetwork
 
 # Networks fit any process family (they map arrays to arrays); no family recorded.
 NETWORKS: Registry[type[nnx.Module]] = Registry("network")
@@ -46,6 +47,7 @@ NETWORKS.add("csdi", CSDI)
 NETWORKS.add("unet1d", UNet1D)
 NETWORKS.add("point_transformer", PointTransformer)
 NETWORKS.add("egnn", EGNN)
+NETWORKS.add("stable_neural_sde", NeuralSDENetwork)  # net(x, key, observed_mask=, time=)
 
 
 def get_network(name: str, **options: Any) -> nnx.Module:
@@ -58,7 +60,7 @@ def get_network(name: str, **options: Any) -> nnx.Module:
 
 
 __all__ = [
-    "MLP", "UNet", "DiT", "CSDI", "UNet1D", "EGNN", "NETWORKS", "get_network",
+    "MLP", "UNet", "DiT", "CSDI", "UNet1D", "EGNN", "NETWORKS", "NeuralSDENetwork", "get_network",
     "count_params", "param_summary", "PointTransformer",
     "TimeEmbedding", "LabelEmbedding", "FourierFeatures", "Buffer", "EMBEDDINGS",
     "sinusoidal_embedding", "sincos_2d", "patchify", "unpatchify", "dropout", "init",

@@ -47,6 +47,7 @@ from diffax.objectives.progressive_distillation import progressive_distillation_
 from diffax.objectives.reflow import reflow_objective
 from diffax.objectives.slimflow import annealing_reflow, flow_guided_distillation
 from diffax.registry import Registry
+from diffax.neural_sde.objective import neural_sde_objective
 
 OBJECTIVES: Registry = Registry("objective")
 OBJECTIVES.add("denoising", denoising_objective, family="gaussian")
@@ -65,6 +66,7 @@ OBJECTIVES.add("lcm_distillation", lcm_distillation, family="gaussian")
 OBJECTIVES.add("scott_distillation", scott_distillation, family="gaussian")
 OBJECTIVES.add("hyper_sd_distillation", hyper_sd_distillation, family="gaussian")
 OBJECTIVES.add("pfgmpp", pfgmpp_objective, family="pfgmpp")
+OBJECTIVES.add("neural_sde", neural_sde_objective)  # stable neural SDEs (any process)
 
 
 def get_objective(name: str, *args, **kwargs):

@@ -7,6 +7,7 @@ from experiments.tasks.base import ElementSpec, Task
 from experiments.tasks.image import ImageTask
 from experiments.tasks.pointcloud import PointCloudTask
 from experiments.tasks.molecules import MoleculeTask
+from experiments.tasks.neural_sde import NeuralSDETask
 from experiments.tasks.timeseries import ForecastingTask, GenerationTask, ImputationTask
 from experiments.tasks.vector import VectorTask
 
@@ -19,6 +20,7 @@ TASKS.add("ts_generation", GenerationTask)
 TASKS.add("ts_anomaly", AnomalyTask)
 TASKS.add("pointcloud", PointCloudTask)
 TASKS.add("molecules", MoleculeTask)
+TASKS.add("ts_neural_sde", NeuralSDETask)
 
 
 def get_task(name: str, config=None) -> Task:

@@ -17,7 +17,9 @@ A task owns everything that depends on what the data are:
 * for conditional tasks (``conditional = True``: imputation, forecasting), how a held-out
   batch becomes a condition and a score (:meth:`Task.eval_condition`,
   :meth:`Task.summarize`, :meth:`Task.score`, :meth:`Task.condition_pictures`);
-* its pictures (:meth:`Task.pictures`).
+* its pictures (:meth:`Task.pictures`);
+* for networks that no diffusion sampler draws from (a neural SDE classifier), its own
+  sample and evaluation modes (:meth:`Task.sample_mode`, :meth:`Task.evaluate_mode`).
 
 The default methods serve vector-like data; image, sequence, point-set and token tasks
 override what differs. Model space is the space the pipeline already delivers (images
@@ -187,6 +189,22 @@ class Task:
     def extra_metrics(self, samples: np.ndarray, condition: dict, dataset: Any) -> dict:
         """Task-specific numbers for one set of samples (none by default)."""
         return {}
+
+    # -- models that are not diffusion samplers ---------------------------------------
+    def sample_mode(self, exp: Any, graphdef: Any, state: Any, workdir: str
+                    ) -> np.ndarray | None:
+        """``--mode=sample`` for a task whose network is not sampled by a diffusion
+        sampler (e.g. a neural SDE: draws of its Brownian paths for held-out series):
+        write its outputs under ``workdir/samples`` and return them. None (the default):
+        the runner samples with ``config.sampling``'s sampler."""
+        return None
+
+    def evaluate_mode(self, exp: Any, graphdef: Any, state: Any, workdir: str
+                      ) -> dict | None:
+        """``--mode=eval`` for such a task: its metrics (added to ``metrics.json`` next to
+        the held-out loss, in place of the sampler-based sample metrics). None (the
+        default): the runner's sample metrics."""
+        return None
 
     # -- pictures -----------------------------------------------------------------------
     def inverse_pictures(self, measured: np.ndarray, solved: np.ndarray, truth: np.ndarray,

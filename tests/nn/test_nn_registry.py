@@ -3,15 +3,17 @@
 import pytest
 from flax import nnx
 
-from diffax.nn import (CSDI, EGNN, DiT, MLP, NETWORKS, PointTransformer, UNet, UNet1D,
-                       count_params, get_network, param_summary)
+from diffax.nn import (CSDI, EGNN, DiT, MLP, NETWORKS, NeuralSDENetwork, PointTransformer,
+                       UNet, UNet1D, count_params, get_network, param_summary)
 
 
 def test_registry_names():
     assert NETWORKS == {"mlp": MLP, "unet": UNet, "dit": DiT, "csdi": CSDI, "unet1d": UNet1D,
-                        "egnn": EGNN, "point_transformer": PointTransformer}
+                        "egnn": EGNN, "point_transformer": PointTransformer,
+                        "stable_neural_sde": NeuralSDENetwork}
     with pytest.raises(ValueError, match=r"'resnet'.*\['csdi', 'dit', 'egnn', 'mlp', "
-                                         r"'point_transformer', 'unet', 'unet1d'\]"):
+                                         r"'point_transformer', 'stable_neural_sde', 'unet', "
+                                         r"'unet1d'\]"):
         get_network("resnet", rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match=r"network 'mlp': unknown option\(s\) \['hiden'\] "
                                          r"\(did you mean 'hidden'\?\); valid options: \["):
