@@ -73,6 +73,7 @@ def test_table_and_record_from_known_values():
     assert rec["rel_error"] == pytest.approx([0.1, -0.05])
     assert rec["rel_error_mean"] == pytest.approx(0.025)
     assert rec["exact_s_median"] == pytest.approx(0.2)
+    assert rec["exact_over_sinkhorn"] == pytest.approx(1.0)  # median of 1.5 and 0.5
     meta = {"device": "cpu", "host_cpu": "x", "host_cores": 2, "load_before": [1.0, 0, 0],
             "load_after": [2.0, 0, 0], "sinkhorn": bench.sinkhorn_settings()}
     lines = bench.table({"meta": meta, "records": [rec]}).splitlines()
