@@ -2,6 +2,7 @@
 Sinkhorn value's relative error (issue 18, "Speed and scale").
 
     python -m benchmarks.emd_timing --out DIR [--points 128,512,2048] [--pairs 12,12,6]
+        [--extra-epsilons 0.003,0.03 --extra-iters 1000]
 
 For each number of points N, ``--pairs`` pairs of held-out "shapes" clouds in data units
 (pair k: two clouds of class k mod 6, as the evaluation compares clouds of one class) are
@@ -62,9 +63,14 @@ def cloud_pairs(num_points: int, num_pairs: int, seed: int = 0) -> np.ndarray:
     return np.stack([points[[i, i + 1]] for i in idx])
 
 
-def time_size(num_points: int, num_pairs: int, seed: int = 0) -> dict:
-    """Wall times and values of both EMDs on ``num_pairs`` pairs of ``num_points`` points."""
+def time_size(num_points: int, num_pairs: int, seed: int = 0,
+              extra_epsilons: tuple[float, ...] = (), extra_iters: int = 1000) -> dict:
+    """Wall times and values of both EMDs on ``num_pairs`` pairs of ``num_points`` points;
+    ``extra_epsilons``: Sinkhorn at other final epsilons too (``extra_iters`` iterations,
+    timed after the main pass), for the error an epsilon buys."""
     import jax
+
+    from diffax.metrics import sinkhorn_emd
 
     from diffax.metrics.point_cloud_generation import _DISTANCES
 
@@ -85,7 +91,23 @@ def time_size(num_points: int, num_pairs: int, seed: int = 0) -> dict:
             v = float(compiled[method](a, b))  # float() blocks until the value is ready
             walls[method].append(time.perf_counter() - t0)
             values[method].append(v)
-    return size_record(num_points, values, walls, compile_s)
+    record = size_record(num_points, values, walls, compile_s)
+    exact = np.asarray(values["exact"])
+    record["extra"] = []
+    for eps in extra_epsilons:
+        fn = jax.jit(lambda a, b, e=eps: sinkhorn_emd(a, b, epsilon=e, n_iters=extra_iters))
+        fn = fn.lower(a0, b0).compile()
+        vals, secs = [], []
+        for a, b in pairs:
+            t0 = time.perf_counter()
+            vals.append(float(fn(a, b)))
+            secs.append(time.perf_counter() - t0)
+        rel = (np.asarray(vals) - exact) / exact
+        record["extra"].append({"epsilon": eps, "n_iters": extra_iters, "values": vals,
+                                "rel_error_mean": float(rel.mean()),
+                                "rel_error_max_abs": float(np.abs(rel).max()),
+                                "s_median": float(np.median(secs))})
+    return record
 
 
 def size_record(num_points: int, values: dict, walls: dict, compile_s: dict) -> dict:
@@ -124,6 +146,13 @@ def table(payload: dict) -> str:
                      f"{r['exact_over_sinkhorn']:.3g} | "
                      f"{np.mean(r['exact_emd']):.4f} | {r['rel_error_mean']:+.2e} | "
                      f"{r['rel_error_max_abs']:.2e} |")
+    extra = [(r["num_points"], e) for r in payload["records"] for e in r.get("extra", [])]
+    if extra:
+        lines += ["", "| points | Sinkhorn epsilon | iterations | s/pair | rel. error mean | "
+                  "max abs |", "|---" * 6 + "|"]
+        lines += [f"| {n} | {e['epsilon']:g} | {e['n_iters']} | {e['s_median']:.4g} | "
+                  f"{e['rel_error_mean']:+.2e} | {e['rel_error_max_abs']:.2e} |"
+                  for n, e in extra]
     return "\n".join(lines)
 
 
@@ -134,6 +163,9 @@ def main(argv=None) -> dict:
     p.add_argument("--pairs", default="12,12,6",
                    help="pairs per number of points (one value, or one per --points)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--extra-epsilons", default="",
+                   help="also Sinkhorn at these final epsilons (error against epsilon)")
+    p.add_argument("--extra-iters", type=int, default=1000)
     args = p.parse_args(argv)
     points = [int(v) for v in args.points.split(",") if v]
     pairs = [int(v) for v in args.pairs.split(",") if v]
@@ -151,7 +183,9 @@ def main(argv=None) -> dict:
                         "sinkhorn": sinkhorn_settings(), "seed": args.seed},
                "records": []}
     for n, k in zip(points, pairs):
-        payload["records"].append(time_size(n, k, args.seed))
+        payload["records"].append(time_size(
+            n, k, args.seed, tuple(float(e) for e in args.extra_epsilons.split(",") if e),
+            args.extra_iters))
         payload["meta"]["load_after"] = list(os.getloadavg())
         with open(path, "w") as f:
             json.dump(payload, f, indent=1)

@@ -17,7 +17,8 @@ def _brute_force_emd(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_run_on_tiny_clouds_writes_exact_values_errors_and_table(tmp_path, capsys):
-    payload = bench.main(["--out", str(tmp_path), "--points", "6,7", "--pairs", "2,1"])
+    payload = bench.main(["--out", str(tmp_path), "--points", "6,7", "--pairs", "2,1",
+                          "--extra-epsilons", "0.001,0.1", "--extra-iters", "400"])
     with open(tmp_path / "emd_timing.json") as f:
         assert json.load(f) == payload
     first, second = payload["records"]
@@ -37,8 +38,13 @@ def test_run_on_tiny_clouds_writes_exact_values_errors_and_table(tmp_path, capsy
     assert len(first["exact_s"]) == len(first["sinkhorn_s"]) == 2
     assert min(first["exact_s"] + first["sinkhorn_s"]) > 0
     assert set(first["compile_s"]) == {"exact", "sinkhorn"}
+    # the error shrinks with epsilon (entropic bias ~ epsilon)
+    small, large = first["extra"]
+    assert (small["epsilon"], small["n_iters"], large["epsilon"]) == (0.001, 400, 0.1)
+    assert abs(small["rel_error_mean"]) < first["rel_error_max_abs"] < large["rel_error_mean"]
     out = capsys.readouterr().out
     assert "| 6 | 2 |" in out and "| 7 | 1 |" in out
+    assert "| 6 | 0.001 | 400 |" in out and "| 7 | 0.1 | 400 |" in out
 
 
 def test_pairs_share_a_class_and_differ():
