@@ -72,6 +72,8 @@ def model_scores(config, workdir: str, samplers: list[str], nfes: list[int],
                          "sampler": sampler, "nfe": int(np.max(spent)),
                          "num_molecules": num_samples, "sample_wall_s_incl_compile": wall,
                          **{k: float(m[f"mol_{k}"]) for k in KEYS}})
+            if "mol_charge_consistency" in m:  # with data.include_charges
+                rows[-1]["charge_consistency"] = float(m["mol_charge_consistency"])
             print(json.dumps(rows[-1]), flush=True)
     return rows, train
 

@@ -1,11 +1,15 @@
 """Molecules in 3-D (``"mol:*"`` data): E(3)-equivariant diffusion as in EDM (Hoogeboom
 et al. 2022, "Equivariant Diffusion for Molecule Generation in 3D").
 
-A pipeline example is ``x`` (N, 3 + F) = [positions in Angstrom with zero mean over the
-real atoms, one-hot atom types] and ``node_mask`` (N,). In model space the one-hot
-channels are scaled by ``ONE_HOT_SCALE = 1/4`` (EDM's normalisation factors
-[1, 4, 10] for positions, one-hot types and charges; charges are not modelled here), and
-every batch gets ``loss_mask = node_mask[..., None]``, so the regression counts the real
+A pipeline example is ``x`` (N, 3 + F [+ 1]) = [positions in Angstrom with zero mean over
+the real atoms, one-hot atom types, and with ``config.data.include_charges`` (default
+True, EDM's QM9 setting) the atomic number as EDM's integer feature] and ``node_mask``
+(N,). In model space the one-hot channels are scaled by ``ONE_HOT_SCALE = 1/4`` and the
+charge by ``CHARGE_SCALE = 1/10`` (EDM's normalisation factors [1, 4, 10] for positions,
+one-hot types and charges); the charge is modelled and denoised with the one-hot as one
+more invariant feature channel of the EGNN. Decoding takes the argmax of the one-hot
+channels; the charge channel is rounded and reported next to it (its agreement with the
+decoded element, ``mol_charge_consistency``). Every batch gets ``loss_mask = node_mask[..., None]``, so the regression counts the real
 atoms only and padding never reaches the loss. ``node_mask`` conditions the network
 (``net(x, c, node_mask=...)``, :class:`diffax.nn.EGNN`).
 
@@ -42,15 +46,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from diffax.data.molecules import MoleculeDataset
+from diffax import checks
+from diffax import data as ddata
+from diffax.data.molecules import MoleculeDataset, atomic_number
 from diffax.metrics.molecules import molecule_metrics
 from experiments.tasks.base import ElementSpec, Task
 
 ONE_HOT_SCALE = 0.25
+CHARGE_SCALE = 0.1
 POSITION_DIMS = 3
+#: ``config.data.include_charges`` when the config does not set it (EDM's QM9 setting)
+INCLUDE_CHARGES = True
 # the atom counts of generated molecules: a fixed stream, so that the same num_samples
 # always gets the same counts and a prefix of the draws keeps its counts
 COUNT_SEED = 20220317
@@ -71,6 +81,30 @@ class MoleculeTask(Task):
     _elements: tuple[str, ...] = ()
 
     # -- data ---------------------------------------------------------------------------
+    def include_charges(self) -> bool:
+        """``config.data.include_charges`` (default :data:`INCLUDE_CHARGES`)."""
+        data = getattr(self.config, "data", None)
+        value = data.get("include_charges", INCLUDE_CHARGES) if data is not None else (
+            INCLUDE_CHARGES)
+        return checks.boolean("task 'molecules'", "data.include_charges", value)
+
+    def dataset(self, config, split: str) -> Any:
+        kwargs = dict(config.data.kwargs)
+        if "include_charges" in kwargs:
+            raise ValueError("task 'molecules': set data.include_charges, not "
+                             f"data.kwargs.include_charges={kwargs['include_charges']!r}.")
+        return ddata.get_dataset(config.data.name, split=split,
+                                 include_charges=self.include_charges(), **kwargs)
+
+    def channel_scales(self, num_channels: int) -> np.ndarray:
+        """Model-space scale of each of the ``num_channels`` channels: 1 (positions),
+        1/4 (one-hot), 1/10 (the charge, when included)."""
+        scale = np.full(num_channels, ONE_HOT_SCALE, np.float32)
+        scale[:POSITION_DIMS] = 1.0
+        if self.include_charges():
+            scale[-1] = CHARGE_SCALE
+        return scale
+
     def spec(self, config, dataset: Any, example) -> ElementSpec:
         if not isinstance(dataset, MoleculeDataset):
             raise ValueError(f"task 'molecules' needs a molecule data set ('mol:g2', "
@@ -88,14 +122,11 @@ class MoleculeTask(Task):
 
     def to_model(self, batch: dict) -> dict:
         x = np.array(batch["x"], np.float32)
-        x[..., POSITION_DIMS:] *= ONE_HOT_SCALE
-        return {**batch, "x": x}
+        return {**batch, "x": x * self.channel_scales(x.shape[-1])}
 
     def from_model(self, samples):
-        scale = jnp.concatenate([jnp.ones(POSITION_DIMS, samples.dtype),
-                                 jnp.full(samples.shape[-1] - POSITION_DIMS,
-                                          1.0 / ONE_HOT_SCALE, samples.dtype)])
-        return samples * scale
+        scale = 1.0 / self.channel_scales(samples.shape[-1])
+        return samples * jnp.asarray(scale, samples.dtype)
 
     def network_kwargs(self, config, spec: ElementSpec) -> dict:
         return {**dict(config.model.kwargs),
@@ -124,26 +155,89 @@ class MoleculeTask(Task):
         return {"node_mask": (np.arange(n_max) < counts[:, None]).astype(np.float32)}
 
     # -- evaluation ---------------------------------------------------------------------
+    def one_hot_channels(self, x: np.ndarray) -> np.ndarray:
+        """The one-hot type channels of data- or model-space ``x`` (..., 3 + F [+ 1])."""
+        return x[..., POSITION_DIMS:x.shape[-1] - int(self.include_charges())]
+
     def decode(self, samples: np.ndarray, node_mask: np.ndarray):
         """(positions with zero mean over real atoms, type indices) of data-space
-        samples."""
+        samples: the argmax of the one-hot channels (the charge channel is not used;
+        :meth:`decode_charges`)."""
         samples = np.asarray(samples, np.float64)
         pos = project_zero_com(samples[..., :POSITION_DIMS], node_mask)
-        types = samples[..., POSITION_DIMS:].argmax(-1)
+        types = self.one_hot_channels(samples).argmax(-1)
         return pos, types
+
+    def decode_charges(self, samples: np.ndarray) -> np.ndarray | None:
+        """The charge channel of data-space samples rounded to integers (EDM's decoding
+        of h_int), or None without charges."""
+        if not self.include_charges():
+            return None
+        return np.rint(np.asarray(samples, np.float64)[..., -1]).astype(np.int64)
 
     def extra_metrics(self, samples: np.ndarray, condition: dict, dataset: Any) -> dict:
         mask = np.asarray(condition["node_mask"])
+        elements = self._elements or dataset.elements
         pos, types = self.decode(samples, mask)
-        m = molecule_metrics(pos, types, mask, self._elements or dataset.elements)
+        m = molecule_metrics(pos, types, mask, elements)
         m.pop("stable")
-        return {f"mol_{k}": v for k, v in m.items()}
+        out = {f"mol_{k}": v for k, v in m.items()}
+        charges = self.decode_charges(samples)
+        if charges is not None:  # does the charge channel name the decoded element?
+            z = np.array([atomic_number(e) for e in elements])[types]
+            real = mask > 0.5
+            out["mol_charge_consistency"] = float(np.mean(charges[real] == z[real]))
+        return out
 
     def heldout_likelihood(self, model_fn, process, kind, x, labels, key, *, divergence,
-                           rtol) -> dict:
-        raise ValueError("task 'molecules': the held-out likelihood needs the node mask "
-                         "and the zero-CoM subspace dimension; set "
-                         "eval.likelihood_num_examples=0.")
+                           rtol, batch_size: int = 32) -> dict:
+        """PF-ODE negative log-likelihood of held-out molecules on EDM's zero-CoM
+        subspace (:mod:`experiments.tasks.molecules_likelihood`), in nats per molecule.
+
+        ``x`` are data-space examples (the node mask is read off the one-hot channels).
+        ``nll_nats`` is in model space (one-hot x 1/4, charge x 1/10);
+        ``nll_nats_data_space`` adds the log-Jacobian of that scaling, F n log 4 (+ n log
+        10) per molecule, i.e. the density of the data-space features. Per-dimension
+        values divide by the subspace dimension 3 (n - 1) + F n summed over molecules.
+        ``divergence="auto"``: exact up to 16 data dimensions, else Hutchinson."""
+        from experiments.tasks.molecules_likelihood import (subspace_dims,
+                                                             subspace_log_likelihood)
+        del labels
+        x = np.asarray(x, np.float32)
+        mask = (self.one_hot_channels(x).sum(-1) > 0.5).astype(np.float32)
+        y = self.to_model({"x": x})["x"]
+        num_features = x.shape[-1] - POSITION_DIMS
+        if divergence == "auto":
+            divergence = "exact" if x.shape[1] * x.shape[2] <= 16 else "hutchinson"
+
+        @jax.jit
+        def one_batch(y, m, k):
+            return subspace_log_likelihood(model_fn, process, kind, y, m,
+                                           divergence=divergence, key=k, rtol=rtol,
+                                           atol=rtol).log_prob
+
+        values = []
+        for i, start in enumerate(range(0, len(y), batch_size)):
+            rows, ms = y[start:start + batch_size], mask[start:start + batch_size]
+            pad = batch_size - len(rows)  # one compiled shape: repeat the last row
+            rows = np.concatenate([rows, np.repeat(rows[-1:], pad, 0)])
+            ms = np.concatenate([ms, np.repeat(ms[-1:], pad, 0)])
+            k = jax.random.fold_in(key, i)
+            values.append(np.asarray(one_batch(rows, ms, k))[:batch_size - pad])
+        log_p = np.concatenate(values).astype(np.float64)
+        n = mask.sum(-1)
+        dims = np.asarray(subspace_dims(mask, num_features), np.float64)
+        # log p_x(x) = log p_y(y) + log|det dy/dx|, dy/dx = diag(scales) on the real rows
+        log_det = np.log(self.channel_scales(x.shape[-1])[POSITION_DIMS:]).sum() * n
+        data_space = log_p + log_det
+        return {"nll_nats": float(-log_p.mean()),
+                "nll_nats_sem": float(log_p.std() / np.sqrt(len(log_p))),
+                "nll_nats_per_dim": float(-log_p.sum() / dims.sum()),
+                "nll_nats_data_space": float(-data_space.mean()),
+                "nll_nats_data_space_per_dim": float(-data_space.sum() / dims.sum()),
+                "subspace_dims_mean": float(dims.mean()), "num_examples": int(len(log_p)),
+                "divergence": divergence, "rtol": rtol, "conditional_on_labels": False,
+                "space": "zero-CoM subspace: 3 (n - 1) position + F n feature dims"}
 
     def pictures(self, samples: np.ndarray, path: str, reference=None):
         """3-D scatter of up to 16 molecules (atoms coloured by element, bonds as
@@ -176,4 +270,5 @@ class MoleculeTask(Task):
         return plots._save(fig, path)
 
 
-__all__ = ["MoleculeTask", "ONE_HOT_SCALE", "project_zero_com"]
+__all__ = ["CHARGE_SCALE", "INCLUDE_CHARGES", "MoleculeTask", "ONE_HOT_SCALE",
+           "project_zero_com"]

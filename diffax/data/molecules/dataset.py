@@ -3,9 +3,11 @@
 A molecule of ``n`` atoms (hydrogens included, as in QM9 for EDM, Hoogeboom et al.
 2022) is stored in ``N = max_atoms`` rows; rows ``n..N-1`` are padding. One example is
 
-* ``"x"``: ``float32`` (N, 3 + F): the positions in Angstrom, centred so that the mean
-  over the real atoms is zero, then the one-hot atom type over the set's ``F`` elements
-  (``elements``, sorted by atomic number); padding rows are all zero;
+* ``"x"``: ``float32`` (N, 3 + F [+ 1]): the positions in Angstrom, centred so that the
+  mean over the real atoms is zero, then the one-hot atom type over the set's ``F``
+  elements (``elements``, sorted by atomic number), then, with ``include_charges``, the
+  atomic number ("charge", EDM's integer feature h_int: the nuclear charge, not a formal
+  charge) as a float; padding rows are all zero;
 * ``"node_mask"``: ``float32`` (N,), 1 on real atoms and 0 on padding.
 
 :func:`pack` builds a :class:`MoleculeDataset` from :class:`Molecule` records and
@@ -20,6 +22,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from diffax import checks
 from diffax.data.base import ArraySpec
 from diffax.data.molecules.elements import atomic_number, symbol
 
@@ -72,6 +75,7 @@ class MoleculeDataset:
       num_atoms: ``int32`` (M,), real atoms per molecule.
       elements: the atom-type vocabulary (element symbols).
       names: a name per molecule (formula, SDF title or QM9 index).
+      include_charges: append the atomic number as a last channel of ``"x"``.
     """
 
     name: str
@@ -81,6 +85,7 @@ class MoleculeDataset:
     num_atoms: np.ndarray
     elements: tuple[str, ...]
     names: tuple[str, ...]
+    include_charges: bool = False
 
     num_classes = None
     is_image = False
@@ -100,7 +105,7 @@ class MoleculeDataset:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return (self.max_atoms, 3 + self.num_types)
+        return (self.max_atoms, 3 + self.num_types + int(self.include_charges))
 
     @property
     def node_mask(self) -> np.ndarray:
@@ -126,7 +131,11 @@ class MoleculeDataset:
         indices = np.asarray(indices)
         types = self.types[indices]
         one_hot = (types[..., None] == np.arange(self.num_types)).astype(np.float32)
-        x = np.concatenate([self.positions[indices], one_hot], axis=-1)
+        parts = [self.positions[indices], one_hot]
+        if self.include_charges:
+            table = np.array([atomic_number(s) for s in self.elements] + [0], np.float32)
+            parts.append(table[types][..., None])  # index -1 (padding) picks the 0
+        x = np.concatenate(parts, axis=-1)
         return {"x": x, "node_mask": (types >= 0).astype(np.float32)}
 
     def atom_count_histogram(self) -> np.ndarray:
@@ -135,8 +144,10 @@ class MoleculeDataset:
 
 
 def pack(molecules: Sequence[Molecule], *, name: str, split: str,
-         elements: Sequence[str], max_atoms: int) -> MoleculeDataset:
-    """Pad ``molecules`` to ``max_atoms`` rows with one-hot types over ``elements``.
+         elements: Sequence[str], max_atoms: int,
+         include_charges: bool = False) -> MoleculeDataset:
+    """Pad ``molecules`` to ``max_atoms`` rows with one-hot types over ``elements`` (and
+    the atomic number as a last channel with ``include_charges``).
 
     Raises:
       ValueError: no molecules, or a molecule with no atoms, no / non-finite
@@ -166,7 +177,8 @@ def pack(molecules: Sequence[Molecule], *, name: str, split: str,
         types[i, :n] = [index[int(z)] for z in mol.atomic_numbers]
         counts[i] = n
     return MoleculeDataset(name, split, positions, types, counts, elements,
-                           tuple(str(mol.name) for mol in molecules))
+                           tuple(str(mol.name) for mol in molecules),
+                           checks.boolean(where, "include_charges", include_charges))
 
 
 __all__ = ["Molecule", "MoleculeDataset", "check_molecule", "elements_of", "pack"]

@@ -9,6 +9,8 @@ Sources: ``"g2"`` and ``"rdkit"`` (offline, :mod:`diffax.data.molecules.sources`
 * ``elements``: the one-hot atom-type vocabulary (element symbols); default: every
   element of the source over all splits, by atomic number (QM9: H, C, N, O, F). A
   molecule with an element outside it is a ValueError;
+* ``include_charges``: append the atomic number to each atom's features (EDM's integer
+  feature; default False here: the molecules task's ``data.include_charges`` decides);
 * ``data_dir`` (``"mol:qm9"``, required) and ``sets`` (``"mol:rdkit"``: SDF sets, default
   ``("egfr", "cdk2", "cmet")``).
 """
@@ -46,7 +48,8 @@ def _check_elements(where: str, elements: Sequence[str]) -> tuple[str, ...]:
 def load_molecules(source: str, split: str = "train", *, max_atoms: int | None = None,
                    elements: Sequence[str] | None = None,
                    data_dir: str | os.PathLike | None = None,
-                   sets: tuple[str, ...] = RDKIT_DEFAULT_SETS) -> MoleculeDataset:
+                   sets: tuple[str, ...] = RDKIT_DEFAULT_SETS,
+                   include_charges: bool = False) -> MoleculeDataset:
     """Split ``split`` (``"train"``, ``"validation"``, ``"test"``) of ``source`` as a
     :class:`~diffax.data.molecules.dataset.MoleculeDataset` (module docstring for the
     options).
@@ -74,26 +77,31 @@ def load_molecules(source: str, split: str = "train", *, max_atoms: int | None =
     elements = default_elements if elements is None else _check_elements(name, elements)
     max_atoms = default_max if max_atoms is None else checks.positive_int(
         name, "max_atoms", max_atoms)
-    return pack(molecules, name=name, split=split, elements=elements, max_atoms=max_atoms)
+    return pack(molecules, name=name, split=split, elements=elements, max_atoms=max_atoms,
+                include_charges=include_charges)
 
 
 def _loader(source: str) -> Callable[..., MoleculeDataset]:
     if source == "rdkit":
         def loader(split: str = "train", *, max_atoms: int | None = None,
                    elements: Sequence[str] | None = None,
-                   sets: tuple[str, ...] = RDKIT_DEFAULT_SETS) -> MoleculeDataset:
+                   sets: tuple[str, ...] = RDKIT_DEFAULT_SETS,
+                   include_charges: bool = False) -> MoleculeDataset:
             return load_molecules(source, split, max_atoms=max_atoms, elements=elements,
-                                  sets=sets)
+                                  sets=sets, include_charges=include_charges)
     elif source == "qm9":
         def loader(split: str = "train", *, max_atoms: int | None = None,
                    elements: Sequence[str] | None = None,
-                   data_dir: str | os.PathLike | None = None) -> MoleculeDataset:
+                   data_dir: str | os.PathLike | None = None,
+                   include_charges: bool = False) -> MoleculeDataset:
             return load_molecules(source, split, max_atoms=max_atoms, elements=elements,
-                                  data_dir=data_dir)
+                                  data_dir=data_dir, include_charges=include_charges)
     else:
         def loader(split: str = "train", *, max_atoms: int | None = None,
-                   elements: Sequence[str] | None = None) -> MoleculeDataset:
-            return load_molecules(source, split, max_atoms=max_atoms, elements=elements)
+                   elements: Sequence[str] | None = None,
+                   include_charges: bool = False) -> MoleculeDataset:
+            return load_molecules(source, split, max_atoms=max_atoms, elements=elements,
+                                  include_charges=include_charges)
     loader.__name__ = loader.__qualname__ = f"load_{source}"
     loader.__doc__ = (f"The {MOL_PREFIX}{source} molecules (see "
                       "diffax.data.molecules.loader.load_molecules).")

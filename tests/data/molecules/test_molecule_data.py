@@ -16,10 +16,32 @@ from diffax.data.molecules import Molecule, pack, parse_xyz, read_g2, split_indi
 def test_registered_names_and_options():
     for name in ("mol:g2", "mol:rdkit", "mol:qm9"):
         assert name in dataset_names()
-    assert dataset_options("mol:g2") == ("max_atoms", "elements")
-    assert dataset_options("mol:qm9") == ("max_atoms", "elements", "data_dir")
+    assert dataset_options("mol:g2") == ("max_atoms", "elements", "include_charges")
+    assert dataset_options("mol:qm9") == ("max_atoms", "elements", "data_dir",
+                                          "include_charges")
     with pytest.raises(ValueError, match=r"unknown split 'val'"):
         get_dataset("mol:g2", "val")
+
+
+def test_include_charges_appends_the_atomic_number():
+    """EDM's integer feature: the atomic number after the one-hot, 0 on padding; the
+    other channels unchanged."""
+    plain = get_dataset("mol:g2", "test")
+    ds = get_dataset("mol:g2", "test", include_charges=True)
+    x, x0 = ds.get(np.arange(ds.num_examples))["x"], plain.x
+    assert ds.shape == (14, 3 + 14 + 1) and ds.element_spec["x"].shape == ds.shape
+    np.testing.assert_array_equal(x[..., :-1], x0)
+    np.testing.assert_array_equal(x[..., -1], ds.atomic_numbers)
+    z_of_argmax = np.array([int(e) for e in (1, 3, 4, 5, 6, 7, 8, 9, 11, 13, 14, 15, 16,
+                                             17)])[x0[..., 3:].argmax(-1)]
+    real = ds.node_mask > 0
+    assert ds.elements == ("H", "Li", "Be", "B", "C", "N", "O", "F", "Na", "Al", "Si",
+                           "P", "S", "Cl")
+    np.testing.assert_array_equal(x[..., -1][real], z_of_argmax[real])
+    assert np.all(x[..., -1][~real] == 0)
+    with pytest.raises(ValueError, match="include_charges must be True or False"):
+        pack([Molecule("h2", np.array([1, 1]), np.zeros((2, 3)))], name="t", split="train",
+             elements=("H",), max_atoms=2, include_charges=1)
 
 
 def test_g2_matches_ase_and_is_centred_padded_one_hot():
