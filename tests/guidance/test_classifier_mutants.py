@@ -47,14 +47,18 @@ def _recording_model(seen):
 @pytest.mark.parametrize("pass_label", [False, True])
 def test_noise_aware_guidance_by_hand_and_the_keys_the_model_sees(x64, pass_label):
     """eps_guided = eps - sigma(t) scale grad (score = -eps / sigma), with a time-dependent
-    linear classifier; the model sees the label only when ``pass_label_to_model``; labels
-    given as floats are used as class indices."""
+    linear classifier; the model sees the label only when ``pass_label_to_model`` (default
+    False); labels given as floats are used as class indices."""
     seen = []
     x, t, w = jnp.asarray(X), jnp.asarray(T), jnp.asarray(W)
     scale, y = 1.7, jnp.asarray([0, 2, 1])
-    guided = classifier_guidance(_recording_model(seen), lambda z, s: (1.0 + s[:, None]) * (z @ w.T),
-                                 PROCESS, scale=scale, label_key="y",
-                                 pass_label_to_model=pass_label)
+
+    def logits_fn(z, s):
+        return (1.0 + s[:, None]) * (z @ w.T)
+
+    opts = {"pass_label_to_model": True} if pass_label else {}  # the default is False
+    guided = classifier_guidance(_recording_model(seen), logits_fn, PROCESS, scale=scale,
+                                 label_key="y", **opts)
     out = guided(x, t, y=y.astype(jnp.float32), other=jnp.ones(3))
     assert seen == [["other", "y"] if pass_label else ["other"]]
     grad = _linear_grad(x, y, (1.0 + t)[:, None])
@@ -75,7 +79,8 @@ def test_noise_aware_guidance_names_the_missing_label():
 def test_denoised_guidance_through_the_denoiser_by_hand(x64, through):
     """A model predicting eps = 0 has x0_hat = x / alpha(t) and score 0, so the guided eps is
     -sigma scale g, with g the x0-gradient at x / alpha, divided by alpha when the gradient
-    goes through the denoiser. The model never sees the label; other keys reach it."""
+    goes through the denoiser (``through_denoiser``, default False). The model never sees
+    the label; other keys reach it."""
     seen = []
 
     def zero_eps(x, t, **cond):
@@ -85,7 +90,7 @@ def test_denoised_guidance_through_the_denoiser_by_hand(x64, through):
     x, t, w = jnp.asarray(X), jnp.asarray(T), jnp.asarray(W)
     y, scale = jnp.asarray([1, 0, 2]), 0.8
     guided = denoised_classifier_guidance(zero_eps, lambda x0: x0 @ w.T, PROCESS, scale=scale,
-                                          through_denoiser=through)
+                                          **({"through_denoiser": True} if through else {}))
     out = guided(x, t, label=y, other=jnp.ones(3))
     assert seen == [["other"]]
     alpha, sigma = PROCESS.alpha(t)[:, None], PROCESS.sigma(t)[:, None]
