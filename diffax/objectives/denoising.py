@@ -19,7 +19,8 @@ from typing import Any, Callable
 import jax
 
 from diffax import losses
-from diffax.parameterization import check_parameterization, make_model_fn, model_kind
+from diffax.objectives.parameterized import ParameterizedModel
+from diffax.parameterization import check_parameterization, model_kind
 from diffax.processes import GaussianProcess
 
 # the prediction kind each loss trains, where the loss fixes it
@@ -55,7 +56,7 @@ def loss_options(loss: str, options: dict, parameterization: str, sigma_data: fl
 
 
 @dataclasses.dataclass(frozen=True)
-class DenoisingObjective:
+class DenoisingObjective(ParameterizedModel):
     """Train ``net`` so that ``model_fn(net)`` minimises ``loss_fn(model_fn, batch, key)``
     (an objective of ``diffax.training.objective`` without auxiliary state)."""
 
@@ -65,15 +66,7 @@ class DenoisingObjective:
     time_input: str = "t"
     sigma_data: float = 0.5
 
-    @property
-    def kind(self) -> str:
-        """The prediction kind of the trained model (what samplers are told)."""
-        return model_kind(self.parameterization)
 
-    def model_fn(self, net: Callable) -> Callable:
-        """The diffusion model ``model_fn(x, t, **cond)`` of a network ``net(x, c, **cond)``."""
-        return make_model_fn(net, self.process, self.parameterization,
-                             time_input=self.time_input, sigma_data=self.sigma_data)[0]
 
     def init(self, params: Any) -> tuple:
         return ()

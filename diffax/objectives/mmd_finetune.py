@@ -28,7 +28,8 @@ import jax.numpy as jnp
 from diffax import checks
 from diffax.losses.base import check_process, compute_dtype, split_batch
 from diffax.metrics import mmd
-from diffax.parameterization import check_parameterization, make_model_fn, model_kind
+from diffax.objectives.parameterized import ParameterizedModel
+from diffax.parameterization import check_parameterization
 from diffax.processes.base import GaussianProcess
 from diffax.samplers.registry import get_sampler, sampler_info
 from diffax.samplers.schedules import get_schedule
@@ -37,7 +38,7 @@ Array = jax.Array
 
 
 @dataclasses.dataclass(frozen=True)
-class MMDFinetuneObjective:
+class MMDFinetuneObjective(ParameterizedModel):
     """The MMD-DDM objective (module docstring); build it with :func:`mmd_finetune`."""
 
     process: GaussianProcess
@@ -49,15 +50,7 @@ class MMDFinetuneObjective:
     time_input: str = "t"
     sigma_data: float = 0.5
 
-    @property
-    def kind(self) -> str:
-        """The prediction kind of the fine-tuned model (what samplers are told)."""
-        return model_kind(self.parameterization)
 
-    def model_fn(self, net: Callable) -> Callable:
-        """The model ``model_fn(x, t, **cond)`` of a network ``net(x, c, **cond)``."""
-        return make_model_fn(net, self.process, self.parameterization,
-                             time_input=self.time_input, sigma_data=self.sigma_data)[0]
 
     def generate(self, model_fn: Callable, noise: Array, cond: dict | None = None) -> Array:
         """The few-step generator S(z): the sampler from ``noise`` at t_max."""

@@ -41,7 +41,8 @@ from diffax.losses.base import (
     split_batch,
     weighted_regression,
 )
-from diffax.parameterization import check_parameterization, make_model_fn, model_kind
+from diffax.objectives.parameterized import ParameterizedModel
+from diffax.parameterization import check_parameterization
 from diffax.processes.base import GaussianProcess, broadcast_to_x
 from diffax.samplers.schedules import uniform_time
 
@@ -103,7 +104,7 @@ def target_model(teacher_fn: ModelFn, teacher_kind: str, process: GaussianProces
 
 
 @dataclasses.dataclass(frozen=True)
-class ProgressiveDistillationObjective:
+class ProgressiveDistillationObjective(ParameterizedModel):
     """One stage: a ``student_steps``-step student of a ``2 * student_steps``-step DDIM
     teacher. The teacher is ``teacher_fn`` (kind ``teacher_kind``) when given, else the
     trained network at ``aux["teacher"]`` (``init`` copies the initial parameters: the
@@ -117,15 +118,7 @@ class ProgressiveDistillationObjective:
     time_input: str = "t"
     weighting: str = "truncated_snr"
 
-    @property
-    def kind(self) -> str:
-        """The prediction kind of the student (what samplers are told)."""
-        return model_kind(self.parameterization)
 
-    def model_fn(self, net: Callable) -> Callable:
-        """The student ``model_fn(x, t, **cond)`` of a network ``net(x, c, **cond)``."""
-        return make_model_fn(net, self.process, self.parameterization,
-                             time_input=self.time_input)[0]
 
     def init(self, params: Any) -> Any:
         return () if self.teacher_fn is not None else {"teacher": params}

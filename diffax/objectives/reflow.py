@@ -45,7 +45,8 @@ from diffax import checks
 from diffax.losses.base import ModelFn, check_process, compute_dtype, split_batch, split_options
 from diffax.losses.denoising import dsm_objective
 from diffax.losses.time_sampling import TIME_SAMPLERS, make_time_sampler, time_sampling_defaults
-from diffax.parameterization import check_parameterization, make_model_fn, model_kind
+from diffax.objectives.parameterized import ParameterizedModel
+from diffax.parameterization import check_parameterization
 from diffax.processes.base import GaussianProcess
 from diffax.processes.rectified_flow import RectifiedFlow
 from diffax.samplers.base import predictor
@@ -135,7 +136,7 @@ def coupled_pairs(from_buffer: bool, aux: Any, batch: dict, key: Array,
 
 
 @dataclasses.dataclass(frozen=True)
-class ReflowObjective:
+class ReflowObjective(ParameterizedModel):
     """Regress ``model_fn(net)`` on the pairs of a coupling (an objective of
     ``diffax.training.objective``).
 
@@ -152,15 +153,7 @@ class ReflowObjective:
     parameterization: str = "velocity"
     time_input: str = "t"
 
-    @property
-    def kind(self) -> str:
-        """The prediction kind of the trained model (what samplers are told)."""
-        return model_kind(self.parameterization)
 
-    def model_fn(self, net: Callable) -> Callable:
-        """The model ``model_fn(x, t, **cond)`` of a network ``net(x, c, **cond)``."""
-        return make_model_fn(net, self.process, self.parameterization,
-                             time_input=self.time_input)[0]
 
     def init(self, params: Any) -> Any:
         if self.coupling is None:
