@@ -3,6 +3,11 @@ diffax/guidance/superposition.py found unpinned (docs/testing.md, "Mutation test
 
 * OR with three models: kappa = softmax_i(log w_i + log q^i) at the first step, and one
   conditional network with per-model ``conds`` is the same sampler as three models;
+* one step by hand: the tracked log-densities move by the Itô increment
+  <s_i, dx> + h [d f + f <x, s_i> - g^2/2 ||s_i||^2]; OR's samples move by
+  h g^2 sum_i kappa_i s_i plus noise (two weightings with the same key differ by the
+  drift only); AND's kappa makes the two log-densities equal after the step, with
+  kappa_1 + kappa_2 = 1;
 * dtypes: float32 samples stay float32 under x64, with float64 time grids, log-weights
   and initial log-densities (each cast to the samples' dtype);
 * every argument check, with its whole message.
@@ -56,6 +61,55 @@ def test_or_with_three_models_and_per_model_conds(x64):
     swapped = superposition([conditional] * 3, PROCESS, x, ts,
                             conds=[{"index": i} for i in (2, 1, 0)], **kw)
     assert float(jnp.max(jnp.abs(swapped.x - three.x))) > 1e-3
+
+
+def _one_step_case():
+    models = _models()[:2]
+    x = jax.random.normal(jax.random.PRNGKey(0), (4, 2)) * 1.5
+    t, t_next = 0.6, 0.55
+    lp = [jnp.asarray([-1.0, -2.0, 0.5, 0.0]), jnp.asarray([-1.5, 0.0, 0.4, 1.0])]
+    tt = jnp.full((4,), t)
+    scores = [-m(x, tt) / PROCESS.sigma(tt)[:, None] for m in models]  # score = -eps / sigma
+    return models, x, t, t_next, lp, scores
+
+
+def _ito_increment(x, x_next, s, t, t_next):
+    f, g2 = PROCESS.drift_coef(t), PROCESS.diffusion_sq(t)
+    return (jnp.sum(s * (x_next - x), -1)
+            + (t - t_next) * (2 * f + f * jnp.sum(x * s, -1) - 0.5 * g2 * jnp.sum(s * s, -1)))
+
+
+def test_one_or_step_by_hand(x64):
+    models, x, t, t_next, lp, scores = _one_step_case()
+    ts = np.asarray([t, t_next])
+    outs = [superposition(models, PROCESS, x, ts, key=jax.random.PRNGKey(3), mode="or",
+                          log_weights=np.log(w), log_prob_init=lp)
+            for w in ([0.5, 0.5], [0.9, 0.1])]
+    for out in outs:
+        for i in range(2):
+            np.testing.assert_allclose(out.log_densities[i] - lp[i],
+                                       _ito_increment(x, out.x, scores[i], t, t_next),
+                                       rtol=1e-10, atol=1e-12)
+    mixed = [jnp.sum(o.kappa[0][:, :, None] * jnp.stack(scores), axis=0) for o in outs]
+    g2 = PROCESS.diffusion_sq(t)
+    np.testing.assert_allclose(outs[0].x - outs[1].x, (t - t_next) * g2 * (mixed[0] - mixed[1]),
+                               rtol=1e-10, atol=1e-12)
+    assert float(jnp.max(jnp.abs(outs[0].x - outs[1].x))) > 1e-2
+
+
+def test_one_and_step_by_hand(x64):
+    """AND: from unequal log-densities, one step makes them equal; the weights sum to one
+    and are not clipped to [0, 1]."""
+    models, x, t, t_next, lp, scores = _one_step_case()
+    out = superposition(models, PROCESS, x, np.asarray([t, t_next]), key=jax.random.PRNGKey(3),
+                        mode="and", log_prob_init=lp)
+    np.testing.assert_allclose(out.log_densities[0], out.log_densities[1], rtol=0, atol=1e-10)
+    for i in range(2):
+        np.testing.assert_allclose(out.log_densities[i] - lp[i],
+                                   _ito_increment(x, out.x, scores[i], t, t_next),
+                                   rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(out.kappa[0].sum(0), 1.0, rtol=1e-12)
+    assert float(jnp.max(jnp.abs(out.kappa[0]))) > 1.0
 
 
 @pytest.mark.parametrize("mode", ["or", "and"])
