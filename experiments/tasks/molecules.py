@@ -9,8 +9,9 @@ charge by ``CHARGE_SCALE = 1/10`` (EDM's normalisation factors [1, 4, 10] for po
 one-hot types and charges); the charge is modelled and denoised with the one-hot as one
 more invariant feature channel of the EGNN. Decoding takes the argmax of the one-hot
 channels; the charge channel is rounded and reported next to it (its agreement with the
-decoded element, ``mol_charge_consistency``). Every batch gets ``loss_mask = node_mask[..., None]``, so the regression counts the real
-atoms only and padding never reaches the loss. ``node_mask`` conditions the network
+decoded element, ``mol_charge_consistency``). Every batch gets
+``loss_mask = node_mask[..., None]``, so the regression counts the real atoms only and
+padding never reaches the loss. ``node_mask`` conditions the network
 (``net(x, c, node_mask=...)``, :class:`diffax.nn.EGNN`).
 
 **Zero centre of mass without a core change.** EDM diffuses positions in the subspace
