@@ -4,6 +4,8 @@
         [--classes lsde,lnsde,gsde] [--rates 0.3,0.5,0.7] [--train-steps 150] [--hidden 16]
         [--width 32] [--sde-steps 16] [--batch 32] [--cls-dataset ts:italy_power_demand]
         [--series-dataset ts:italy_power_demand] [--horizon 6] [--forecast-rates 0.0]
+    python -m benchmarks.neural_sde --out DIR --runner-check --classes lnsde --rates 0.5 \
+        [--seeds 0,1,2,3] [--tasks classification,interpolation]
 
 Protocols (Oh, Lim & Kim, ICLR 2024, after Kidger et al. 2020):
 
@@ -24,7 +26,10 @@ forecasting).
 Writes DIR/neural_sde.json ({"meta", "records"}; a record: task, dataset, method
 (class or baseline), missing_rate, metric, value, wall_s: training plus evaluation,
 includes_compile: whether wall_s includes the jit compilation (the first run of each
-class and readout; later runs reuse it), train_steps) and DIR/neural_sde.png. Small defaults run in a few minutes on a CPU;
+class and readout; later runs reuse it), train_steps) and DIR/neural_sde.png. With
+``--runner-check`` it instead runs the same protocol through ``experiments.main``'s runner
+(task ``ts_neural_sde``, configs/timeseries/neural_sde_italy_power_demand*.py) and this
+script for every seed and writes DIR/neural_sde_runner_check.json. Small defaults run in a few minutes on a CPU;
 raise --train-steps/--hidden/--sde-steps for larger runs.
 """
 
@@ -220,6 +225,55 @@ def plot(records: list, path: str) -> None:
     plt.close(fig)
 
 
+RUNNER_CONFIGS = {"classification": "configs/timeseries/neural_sde_italy_power_demand.py",
+                  "interpolation":
+                      "configs/timeseries/neural_sde_italy_power_demand_interpolation.py"}
+
+
+def runner_check(args) -> dict:
+    """The same protocol through ``experiments.main``'s runner (task ``ts_neural_sde``)
+    and through this script, for each seed of ``--seeds``: one class (the first of
+    ``--classes``), the first rate, the configs' sizes (this script's defaults). Writes
+    DIR/neural_sde_runner_check.json: per task, the values of both per seed, their means
+    and sample standard deviations."""
+    from experiments import runner
+
+    kind, rate = args.classes[0], args.rates[0]
+    out = {}
+    for task, path in RUNNER_CONFIGS.items():
+        if task not in args.tasks:
+            continue
+        script, through_runner = [], []
+        for seed in args.seeds:
+            records: list = []
+            sub = argparse.Namespace(**{**vars(args), "seed": seed, "classes": [kind],
+                                        "rates": [rate], "tasks": [task]})
+            (classification if task == "classification" else series_tasks)(sub, records)
+            script.append(next(r["value"] for r in records if r["method"] == kind))
+            config = runner.load_config(path)
+            config.seed, config.task.missing_rate = seed, rate
+            config.model.kwargs.update(kind=kind, hidden=args.hidden, width=args.width,
+                                       steps=args.sde_steps)
+            config.data.batch_size, config.optim.learning_rate = args.batch, args.lr
+            config.training.n_steps, config.training.progress = args.train_steps, False
+            workdir = os.path.join(args.out, "runs", f"{task}_{kind}_seed{seed}")
+            runner.train(config, workdir)
+            through_runner.append(runner.evaluate(config, workdir)["neural_sde"]
+                                  ["value_first_draw"])
+            print(f"{task} seed {seed}: script {script[-1]:.4f}, runner "
+                  f"{through_runner[-1]:.4f}", flush=True)
+        out[task] = {"sde": kind, "missing_rate": rate, "seeds": list(args.seeds),
+                     "script": script, "runner": through_runner,
+                     **{f"{name}_{stat}": fn(np.asarray(v))
+                        for name, v in (("script", script), ("runner", through_runner))
+                        for stat, fn in (("mean", lambda a: float(np.mean(a))),
+                                         ("std", lambda a: float(np.std(a, ddof=1))
+                                          if len(a) > 1 else None))}}
+    with open(os.path.join(args.out, "neural_sde_runner_check.json"), "w") as f:
+        json.dump({"meta": dict(vars(args), **host_info()), "tasks": out}, f, indent=1)
+    return out
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", required=True)
@@ -237,12 +291,19 @@ def main(argv=None) -> dict:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--runner-check", action="store_true",
+                   help="compare with the same runs through experiments.main's runner "
+                        "(one class, one rate, every seed of --seeds)")
+    p.add_argument("--seeds", default="0,1,2,3")
     args = p.parse_args(argv)
     args.tasks = args.tasks.split(",")
     args.classes = args.classes.split(",")
     args.rates = [float(r) for r in args.rates.split(",")]
     args.forecast_rates = [float(r) for r in args.forecast_rates.split(",")]
+    args.seeds = [int(x) for x in args.seeds.split(",")]
     os.makedirs(args.out, exist_ok=True)
+    if args.runner_check:
+        return runner_check(args)
     records: list = []
     start = time.perf_counter()
     if "classification" in args.tasks:

@@ -49,7 +49,6 @@ def test_objective_losses_are_cross_entropy_and_masked_mse():
     objective = objectives.get_objective("neural_sde", None)
     net = NeuralSDENetwork("lnsde", 2, 3, **OPTIONS, rngs=nnx.Rngs(0))
     seq = NeuralSDENetwork("lnsde", 2, 2, readout="sequence", **OPTIONS, rngs=nnx.Rngs(0))
-    graphdef, params = nnx.split(net, nnx.Param)
     d, key = batch(), jax.random.key(1)
 
     def apply_of(module):
@@ -77,4 +76,3 @@ def test_objective_losses_are_cross_entropy_and_masked_mse():
     with pytest.raises(ValueError, match=r"'label' \(classification\) or 'target_mask'.*"
                                          r"\['observed_mask', 'time', 'x'\]"):
         objective.loss(apply, p, (), {k: d[k] for k in ("x", "observed_mask", "time")}, key)
-    del graphdef, params
