@@ -99,6 +99,7 @@ def ito_log_density(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
     if lp0.shape != (x_init.shape[0],):
         raise ValueError(f"ito_log_density: log_prob_init must give one value per example, "
                          f"shape ({x_init.shape[0]},), got {lp0.shape}.")
+    lp0 = lp0.astype(x_init.dtype)  # the trajectory too keeps the samples' dtype
     score_fn = predictor(model_fn, prediction, process, "score", cond)
     tj = jnp.asarray(ts, x_init.dtype)
     keys = jax.random.split(key, ts.shape[0] - 1)
@@ -112,8 +113,7 @@ def ito_log_density(model_fn: ModelFn, process: GaussianProcess, x_init: Array,
         lp = lp + ito_log_density_increment(process, s, x, x_next, t, t_next)
         return (x_next, lp), lp
 
-    (x, lp), traj = jax.lax.scan(step, (x_init, lp0.astype(x_init.dtype)),
-                                 (tj[:-1], tj[1:], keys))
+    (x, lp), traj = jax.lax.scan(step, (x_init, lp0), (tj[:-1], tj[1:], keys))
     return ItoDensityOutput(x=x, log_density=lp,
                             log_density_trajectory=jnp.concatenate([lp0[None], traj], 0),
                             nfe=int(ts.shape[0] - 1))
