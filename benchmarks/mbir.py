@@ -52,7 +52,8 @@ MBIR = dict(lam=0.1, rho=1.0, n_cg=3, eta=1.0, consistency="x0")  # model units 
 
 def load_prior(workdir: str, steps: int | None = None):
     """(model_fn, process, prediction kind, config) of the trained slice prior; trains it
-    (for ``steps`` steps, default the config's) when ``workdir`` has no checkpoint."""
+    (for ``steps`` steps, default the config's) when ``workdir`` has no checkpoint. The
+    returned config's ``training.n_steps`` is the restored checkpoint's step."""
     from configs.image import phantom_slices
     from experiments import runner
 
@@ -64,6 +65,7 @@ def load_prior(workdir: str, steps: int | None = None):
     if not os.path.isdir(os.path.join(workdir, "checkpoints")):
         runner.train(config, workdir)
     exp, graphdef, state = runner.restore(config, workdir)
+    config.training.n_steps = int(state.step)  # the checkpoint's, reported as prior_steps
     params = training.eval_params(state, config.sampling.params)
     apply = training.network_apply(graphdef)
     model_fn = exp.model_fn(lambda x, c, **kw: apply(params, state.buffers, x, c, **kw))
