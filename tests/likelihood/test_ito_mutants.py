@@ -99,12 +99,18 @@ def test_the_estimator_is_the_steps_composed(x64):
 
 def test_float32_paths_stay_float32_under_x64(x64):
     """A float32 network keeps float32 samples and densities with a float64 time grid and
-    float64 initial log-densities."""
+    float64 initial log-densities, and is called with float32 times."""
     _, model = _model()
     x = jax.random.normal(jax.random.PRNGKey(1), (5, 2), jnp.float32)
-    out = ito_log_density(lambda z, t: model(z, t).astype(z.dtype), PROCESS, x,
-                          np.asarray([0.9, 0.8, 0.7]), key=jax.random.PRNGKey(2),
-                          log_prob_init=np.zeros(5))
+    time_dtypes = set()
+
+    def net(z, t):
+        time_dtypes.add(jnp.result_type(t))
+        return model(z, t).astype(z.dtype)
+
+    out = ito_log_density(net, PROCESS, x, np.asarray([0.9, 0.8, 0.7]),
+                          key=jax.random.PRNGKey(2), log_prob_init=np.zeros(5))
+    assert time_dtypes == {jnp.dtype(jnp.float32)}, time_dtypes
     assert (out.x.dtype, out.log_density.dtype, out.log_density_trajectory.dtype) == \
         (jnp.float32,) * 3
 
