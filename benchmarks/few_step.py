@@ -1,7 +1,8 @@
 """Few-step generation on Fashion-MNIST from one shared teacher (issue 20).
 
     python -m benchmarks.few_step --out DIR [--scale tiny|default] [--teacher-workdir W]
-        [--methods cd,pd,reflow,ot_cfm,flow_matching] [--steps N] [--teacher-steps N]
+        [--methods cd,pd,reflow,ot_cfm,flow_matching,instaflow,lcm,mmd,slimflow]
+        [--steps N] [--pd-steps N] [--teacher-steps N]
 
 1. The teacher: ``configs/image/fashion_mnist_edm.py`` (EDM, U-Net) trained in W
    (default DIR/runs/teacher), or reused when W already holds its checkpoint; its
@@ -16,9 +17,14 @@
      stages of 8, 4, 2, 1 student DDIM steps, each stage's student the next's teacher.
    * ``reflow``: 2-rectified flow (Liu et al. 2023) on the coupling (z, ODE_teacher(z))
      of the teacher's PF-ODE (DPM-Solver++(2M), 20 Karras steps) written to
-     DIR/coupling.npz; Euler sampling. (InstaFlow's one-step distillation of it is owed.)
+     DIR/coupling.npz; Euler sampling.
    * ``ot_cfm`` and ``flow_matching``: flow matching from scratch with and without the
      minibatch OT coupling, for comparison; Euler sampling.
+   * ``instaflow``, ``lcm``, ``mmd``, ``slimflow``: InstaFlow's one-step distillation of
+     the 2-rectified flow, LCM skipping-step distillation (guidance off), MMD-DDM
+     fine-tuning of the teacher's 4-step DDIM sampler, SlimFlow's annealing reflow and
+     flow-guided distillation into a half-width student (``benchmarks.few_step_methods``,
+     where every chain of runs is built).
 
    For each: FD-FMNIST (features ``fmnist_cnn``) of ``samples`` samples against as many
    test images at NFE 1, 2, 4, 8, the training steps and wall time (``train_summary.json``
@@ -43,17 +49,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import few_step_report
+from benchmarks.few_step_methods import (METHODS, NOTES, PD_STAGES, method_configs,
+                                         method_stages, teacher_config, write_coupling)
 from benchmarks.timing import host_info
 from diffax import training
-from diffax.objectives.reflow import generate_coupling
 from diffax.training import host_arrays
 from experiments import evaluation, runner
-from experiments.objective_setup import restore_teacher
 
-METHODS = ("cd", "pd", "reflow", "ot_cfm", "flow_matching")
+__all__ = ["METHODS", "NFES", "PD_STAGES", "SCALES", "TEACHER_NFES", "main", "method_configs",
+           "run_method", "teacher_config"]
+
 NFES = (1, 2, 4, 8)
 TEACHER_NFES = (4, 6, 8, 10, 15, 20)
-PD_STAGES = (8, 4, 2, 1)
 
 SCALES = {
     "tiny": dict(teacher_steps=400, steps=200, pd_steps=100, samples=256, batch=64,
@@ -63,79 +70,6 @@ SCALES = {
     "default": dict(teacher_steps=20000, steps=4000, pd_steps=4000, samples=5000, batch=128,
                     coupling=20000, model=None),
 }
-
-
-def _scaled(config, scale: dict, steps: int):
-    """``config`` at the benchmark's scale: network, batch, steps, quiet logging."""
-    if scale["model"] is not None:
-        config.model.kwargs.update(scale["model"])
-    config.data.batch_size = scale["batch"]
-    t = config.training
-    t.n_steps = steps
-    t.log_every = max(1, min(100, steps // 4))
-    t.ckpt_every = max(1, min(1000, steps // 2))
-    t.sample_every = 0
-    t.progress = False
-    config.eval.likelihood_num_examples = 0
-    return config
-
-
-def teacher_config(scale: dict, steps: int):
-    return _scaled(runner.load_config("configs/image/fashion_mnist_edm.py"), scale, steps)
-
-
-def method_configs(method: str, scale: dict, steps: int, pd_steps: int, out: str,
-                   teacher_dir: str) -> list[tuple[str, object]]:
-    """The (workdir, config) chain of runs of ``method`` (PD: one per stage)."""
-    runs = os.path.join(out, "runs")
-    if method == "cd":
-        c = _scaled(runner.load_config("configs/image/fashion_mnist_consistency_distillation.py"),
-                    scale, steps)
-        c.objective.teacher_workdir = teacher_dir
-        return [(os.path.join(runs, "cd"), c)]
-    if method == "pd":
-        chain, teacher = [], teacher_dir
-        for n in PD_STAGES:
-            c = _scaled(runner.load_config(
-                "configs/image/fashion_mnist_progressive_distillation.py"), scale, pd_steps)
-            c.objective.teacher_workdir = teacher
-            c.objective.kwargs.student_steps = n
-            c.sampling.nfe = n
-            teacher = os.path.join(runs, f"pd_{n}")
-            chain.append((teacher, c))
-        return chain
-    if method == "reflow":
-        c = _scaled(runner.load_config("configs/image/fashion_mnist_flow_matching.py"),
-                    scale, steps)
-        c.objective.name = "reflow"
-        c.objective.coupling_file = os.path.join(out, "coupling.npz")
-        return [(os.path.join(runs, "reflow"), c)]
-    if method in ("ot_cfm", "flow_matching"):
-        c = _scaled(runner.load_config(f"configs/image/fashion_mnist_{method}.py"), scale,
-                    scale["teacher_steps"])
-        return [(os.path.join(runs, method), c)]
-    raise ValueError(f"unknown method {method!r}; valid choices: {list(METHODS)}.")
-
-
-def write_coupling(teacher_dir: str, path: str, n: int, seed: int = 1) -> None:
-    """(z, ODE_teacher(sigma_max z)) for n draws z ~ N(0, I): the teacher's PF-ODE by
-    DPM-Solver++(2M) on 20 Karras steps (the noise is stored at unit scale, as the
-    rectified flow's t = 1 marginal)."""
-    if os.path.exists(path):
-        return
-    teacher = restore_teacher(teacher_dir)
-    shape = (n, 28, 28, 1)
-    z = jax.random.normal(jax.random.PRNGKey(seed), shape)
-
-    @jax.jit
-    def solve(zb):
-        model = lambda x, t, **c: teacher.fn(teacher.params, x, t, **c)  # noqa: E731
-        return generate_coupling(model, teacher.process, teacher.process.prior_std * zb,
-                                 prediction=teacher.kind, num_steps=20,
-                                 schedule="karras").data
-
-    data = np.concatenate([np.asarray(solve(z[i:i + 256])) for i in range(0, n, 256)])
-    np.savez(path, noise=np.asarray(z), data=np.clip(data, -1.0, 1.0))
 
 
 def train_run(workdir: str, config) -> tuple[int, float]:
@@ -179,28 +113,35 @@ def score_run(workdir: str, config, scorer: Scorer, nfes, sampler: str, schedule
 
 
 def run_method(method: str, scale: dict, args, teacher_dir: str, scorer: Scorer) -> dict:
-    chain = method_configs(method, scale, args.steps, args.pd_steps, args.out, teacher_dir)
+    """Train the chain of ``method`` (writing the couplings it reads first) and score its
+    last run at the scale's NFEs (PD: each stage at its own NFE)."""
+    chain = method_stages(method, scale, args.steps, args.pd_steps, args.out, teacher_dir)
     grids = os.path.join(args.out, "grids")
-    if method == "reflow":
-        write_coupling(teacher_dir, os.path.join(args.out, "coupling.npz"), scale["coupling"])
+    nfes = scale.get("nfes", NFES)
     steps, wall, fd = 0, 0.0, {}
-    for workdir, c in chain:
-        s, w = train_run(workdir, c)
+    for stage in chain:
+        c = stage.config
+        if stage.coupling_from:
+            write_coupling(stage.coupling_from, c.objective.coupling_file, scale["coupling"])
+        s, w = train_run(stage.workdir, c)
         steps, wall = steps + s, wall + w
         if method == "pd":  # each stage at its own NFE; FD at NFE n from the n-step student
-            fd.update(score_run(workdir, c, scorer, (c.objective.kwargs.student_steps,),
+            fd.update(score_run(stage.workdir, c, scorer, (c.objective.kwargs.student_steps,),
                                 "ddim", "uniform_time", grids, "pd"))
+    last = chain[-1].config
     if method != "pd":
-        workdir, c = chain[-1]
-        fd = score_run(workdir, c, scorer, NFES, c.sampling.sampler, c.sampling.schedule,
-                       grids, method)
-    c = chain[-1][1]
-    return {"method": method, "sampler": "ddim" if method == "pd" else c.sampling.sampler,
-            "train_steps": steps, "wall_s": wall, "fd": fd,
-            "workdirs": [w for w, _ in chain],
-            "note": {"pd": "stage n: n-step student of stage 2n (the first from the teacher)",
-                     "reflow": f"2-RF from scratch on {scale['coupling']} teacher pairs",
-                     "cd": "student initialised from the teacher"}.get(method, "from scratch")}
+        fd = score_run(chain[-1].workdir, last, scorer, nfes, last.sampling.sampler,
+                       last.sampling.schedule, grids, method)
+    record = {"method": method, "sampler": "ddim" if method == "pd" else last.sampling.sampler,
+              "schedule": "uniform_time" if method == "pd" else last.sampling.schedule,
+              "train_steps": steps, "wall_s": wall, "fd": fd,
+              "workdirs": [s.workdir for s in chain], "note": NOTES.get(method, "from scratch")}
+    if method == "mmd":  # the same sampler on the teacher before fine-tuning
+        n = last.objective.kwargs.num_steps
+        record["baseline"] = {"label": "teacher before fine-tuning", "fd": score_run(
+            teacher_dir, teacher_config(scale, scale["teacher_steps"]), scorer, (n,),
+            last.sampling.sampler, last.sampling.schedule, grids, "mmd_teacher")}
+    return record
 
 
 def main(argv=None) -> dict:
@@ -235,19 +176,20 @@ def main(argv=None) -> dict:
     if result.get("teacher", {}).get("train_steps") != t_steps:
         result["teacher"] = {"workdir": teacher_dir, "train_steps": t_steps, "wall_s": t_wall,
                              "sampler": "dpm_solver++_2m", "fd": score_run(
-                                 teacher_dir, tc, scorer, TEACHER_NFES, "dpm_solver++_2m",
-                                 "karras", os.path.join(args.out, "grids"), "teacher")}
+                                 teacher_dir, tc, scorer, scale.get("teacher_nfes", TEACHER_NFES),
+                                 "dpm_solver++_2m", "karras", os.path.join(args.out, "grids"),
+                                 "teacher")}
     done = {r["method"]: r for r in result.get("methods", [])}
-    result["methods"] = []
     for m in methods:
         t0 = time.perf_counter()
         record = done.get(m)
         if record is None or record["train_steps"] != sum(
                 c.training.n_steps for _, c in method_configs(
                     m, scale, args.steps, args.pd_steps, args.out, teacher_dir)):
-            record = run_method(m, scale, args, teacher_dir, scorer)
-            record["bench_wall_s"] = time.perf_counter() - t0
-        result["methods"].append(record)
+            done[m] = run_method(m, scale, args, teacher_dir, scorer)
+            done[m]["bench_wall_s"] = time.perf_counter() - t0
+        # every record so far (methods of earlier calls too), in the order of METHODS
+        result["methods"] = [done[k] for k in METHODS if k in done]
         json.dump(result, open(path, "w"), indent=2)
     few_step_report.plot(result, os.path.join(args.out, "few_step.png"))
     print(few_step_report.few_step_table(result))

@@ -4,7 +4,8 @@
 
 The record: ``{"meta": {...}, "teacher": {"train_steps", "wall_s", "sampler",
 "fd": {nfe: FD}}, "methods": [{"method", "sampler", "train_steps", "wall_s",
-"fd": {nfe: FD}, ...}]}``; FD keys are NFEs as strings (JSON object keys).
+"fd": {nfe: FD}, optional "baseline": {"label", "fd"}, ...}]}``; FD keys are NFEs as
+strings (JSON object keys).
 """
 
 from __future__ import annotations
@@ -41,10 +42,27 @@ def few_step_table(result: dict, nfes: tuple[int, ...] = NFES) -> str:
              "| NFE | " + " | ".join(str(n) for n in t_nfes) + " |",
              "|" + "---|" * (len(t_nfes) + 1),
              "| FD-FMNIST | " + " | ".join(_cell(t["fd"][str(n)]) for n in t_nfes) + " |"]
+    base = baseline_lines(result)
+    if base:
+        lines += [""] + base
     goal = goal_check(result)
     if goal is not None:
         lines += ["", goal]
     return "\n".join(lines)
+
+
+def baseline_lines(result: dict) -> list[str]:
+    """One sentence per method record with a ``baseline`` (``{"label", "fd": {nfe: FD}}``:
+    the same sampler on the model before the method, e.g. MMD-DDM's teacher at NFE 4)."""
+    out = []
+    for r in result["methods"]:
+        b = r.get("baseline")
+        if not b:
+            continue
+        for nfe, before in sorted(b["fd"].items(), key=lambda kv: int(kv[0])):
+            out.append(f"{r['method']} ({r['sampler']}, NFE {nfe}): {b['label']} "
+                       f"{_cell(before)}, after {_cell(_fd(r, int(nfe)))}.")
+    return out
 
 
 def goal_check(result: dict) -> str | None:

@@ -1,12 +1,12 @@
 """benchmarks.few_step: the stage configs of every method at the tiny scale validate and
-chain as documented, and the report renders a fabricated record (table values, the goal
+chain as documented (teachers, couplings, initialisations), and the report renders a fabricated record (table values, the goal
 sentence, the plot)."""
 
 import os
 
 import pytest
 
-from benchmarks import few_step, few_step_report
+from benchmarks import few_step, few_step_methods, few_step_report
 from experiments.config_checks import validate_config
 
 RECORD = {
@@ -31,6 +31,14 @@ def test_table_and_goal():
     assert "cd at 14.00: met (ratio 1.40)" in goal  # 14 <= 1.5 x 10
 
 
+def test_baseline_line():
+    mmd = {"method": "mmd", "sampler": "ddim", "train_steps": 5, "wall_s": 1.0,
+           "fd": {"4": 30.0}, "baseline": {"label": "teacher before fine-tuning",
+                                           "fd": {"4": 45.0}}}
+    table = few_step_report.few_step_table({**RECORD, "methods": RECORD["methods"] + [mmd]})
+    assert "mmd (ddim, NFE 4): teacher before fine-tuning 45.00, after 30.00." in table
+
+
 def test_goal_not_met_and_missing():
     r = {**RECORD, "methods": [{**RECORD["methods"][0], "fd": {"2": 16.0}}]}
     assert "not met (ratio 1.60)" in few_step_report.goal_check(r)
@@ -52,7 +60,8 @@ def test_tiny_stage_configs_validate_and_chain(tmp_path):
         chain = few_step.method_configs(method, scale, 7, 5, out, teacher)
         for _, c in chain:
             validate_config(c)
-            assert c.data.batch_size % 8 == 0 and c.model.kwargs.channels == 8
+            assert c.data.batch_size % 8 == 0
+            assert c.model.kwargs.channels == (4 if method == "slimflow" else 8)
         if method == "pd":  # stage n's teacher is stage 2n's run, the first the teacher
             assert [c.objective.kwargs.student_steps for _, c in chain] == [8, 4, 2, 1]
             assert [c.objective.teacher_workdir for _, c in chain] == [
@@ -63,7 +72,25 @@ def test_tiny_stage_configs_validate_and_chain(tmp_path):
             assert chain[0][1].training.n_steps == 7
         elif method == "reflow":
             assert chain[0][1].objective.coupling_file == os.path.join(out, "coupling.npz")
-    with pytest.raises(ValueError, match="unknown method 'lcm'"):
-        few_step.method_configs("lcm", scale, 7, 5, out, teacher)
-    with pytest.raises(ValueError, match="--methods: unknown 'lcm'"):
-        few_step.main(["--out", out, "--methods", "lcm"])
+        elif method in ("lcm", "mmd"):
+            (_, c), = chain
+            assert c.objective.teacher_workdir == teacher and c.objective.init_from_teacher
+    stages = {m: few_step_methods.method_stages(m, scale, 7, 5, out, teacher)
+              for m in ("reflow", "instaflow", "slimflow")}
+    # InstaFlow: the reflow run itself (shared, trained once), then the distillation of its
+    # own coupling, initialised from it
+    (reflow,), (first, insta) = stages["reflow"], stages["instaflow"]
+    assert first.workdir == reflow.workdir and first.coupling_from == teacher
+    assert insta.coupling_from == insta.config.objective.teacher_workdir == reflow.workdir
+    assert insta.config.objective.init_from_teacher
+    assert insta.config.objective.coupling_file == os.path.join(out, "coupling_2rf.npz")
+    # SlimFlow: annealing reflow of the teacher's pairs, then distillation of its own pairs
+    anneal, slim = stages["slimflow"]
+    assert anneal.config.objective.coupling_file == os.path.join(out, "coupling.npz")
+    assert anneal.coupling_from == teacher
+    assert slim.coupling_from == slim.config.objective.teacher_workdir == anneal.workdir
+    assert slim.config.objective.kwargs.guidance_weight == 1.0
+    with pytest.raises(ValueError, match="unknown method 'nope'"):
+        few_step.method_configs("nope", scale, 7, 5, out, teacher)
+    with pytest.raises(ValueError, match="--methods: unknown 'nope'"):
+        few_step.main(["--out", out, "--methods", "nope"])
