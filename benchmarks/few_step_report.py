@@ -80,7 +80,8 @@ def goal_check(result: dict) -> str | None:
 
 
 def plot(result: dict, path: str) -> None:
-    """FD-FMNIST against NFE (log-log), one line per method and the teacher's curve."""
+    """FD-FMNIST against NFE (log-log), one line per method and the teacher's curve; a
+    record's ``baseline`` (the model before the method) as open squares."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -93,7 +94,11 @@ def plot(result: dict, path: str) -> None:
     for r in result["methods"]:
         pts = sorted((int(k), v) for k, v in r["fd"].items() if v is not None)
         if pts:
-            ax.plot(*zip(*pts), "-o", label=r["method"])
+            line, = ax.plot(*zip(*pts), "-o", label=r["method"])
+            b = r.get("baseline")
+            if b:  # the model before the method, same sampler: an open marker
+                ax.plot([int(k) for k in b["fd"]], list(b["fd"].values()), "s", mfc="none",
+                        color=line.get_color(), label=f"{r['method']}: {b['label']}")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("NFE")
