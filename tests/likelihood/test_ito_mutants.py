@@ -49,12 +49,15 @@ def test_one_euler_maruyama_step_and_increment_by_hand(x64):
     np.testing.assert_allclose(inc, want, rtol=1e-12)
 
 
-def test_one_step_keeps_float32_with_python_float_times(x64):
-    """Times given as Python floats (float64 under x64) do not promote float32 states."""
+def test_one_step_keeps_float32_with_float64_times(x64):
+    """Times taken from a float64 NumPy grid (strongly typed, unlike Python floats) do not
+    promote float32 states under x64."""
     x, s, z = (a.astype(jnp.float32) for a in _case())
-    x_next = euler_maruyama_step(PROCESS, s, x, 0.6, 0.52, z)
-    inc = ito_log_density_increment(PROCESS, s, x, x_next, 0.6, 0.52)
-    assert (x_next.dtype, inc.dtype) == (jnp.float32, jnp.float32)
+    grid = np.linspace(0.6, 0.52, 2)
+    for t, t_next in ((grid[0], 0.52), (0.6, grid[1])):
+        x_next = euler_maruyama_step(PROCESS, s, x, t, t_next, z)
+        inc = ito_log_density_increment(PROCESS, s, x, x_next, t, t_next)
+        assert (x_next.dtype, inc.dtype) == (jnp.float32, jnp.float32)
 
 
 def _model():
