@@ -91,3 +91,31 @@ def test_a_checkpoint_refuses_data_with_another_channel_count(tmp_path):
         runner.evaluate(other, workdir)
     with pytest.raises(ValueError, match="new --workdir"):
         runner.train(other, workdir)
+
+
+@pytest.mark.parametrize("path, shape, held_out", [
+    ("configs/timeseries/sunspots_imputation.py", (33, 1), 2),
+    ("configs/timeseries/macrodata_imputation.py", (16, 10), 3),
+    ("configs/timeseries/arrowhead_imputation.py", (251, 1), 175),
+    ("configs/timeseries/japanese_vowels_imputation.py", (29, 12), 370),
+])
+def test_more_imputation_configs_hide_exact_counts_of_observed_values(path, shape, held_out):
+    """The benchmark's other bundled sets (their trained numbers: docs/timeseries.md),
+    built without training: the windows of each split, and the evaluation targets at 50%
+    missing are exactly round(0.5 n_observed) observed values per window. JapaneseVowels'
+    padded frames (utterances of 7..29 frames) are unobserved, so never a target."""
+    import jax
+
+    config = tiny(path, missing_rate=0.5)
+    exp = runner.build(config, split="test")
+    assert exp.data_shape == shape and exp.dataset.num_examples == held_out
+    assert runner.build(config, split="train").data_shape == shape
+    batch = exp.examples(np.arange(min(held_out, 16)))
+    observed = np.asarray(batch["observed_mask"])
+    target = np.asarray(exp.task.target(config, batch, jax.random.PRNGKey(0), train=False))
+    assert np.all(target <= observed)
+    counts = observed.reshape(len(observed), -1).sum(1)
+    np.testing.assert_array_equal(target.reshape(len(target), -1).sum(1),
+                                  [round(0.5 * n) for n in counts])
+    if "japanese_vowels" in path:  # unequal lengths: some frames of these windows are padding
+        assert counts.min() < np.prod(shape) and counts.max() <= np.prod(shape)
