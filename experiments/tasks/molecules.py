@@ -55,6 +55,7 @@ from diffax import checks
 from diffax import data as ddata
 from diffax.data.molecules import MoleculeDataset, atomic_number
 from diffax.metrics.molecules import molecule_metrics
+from diffax.training import host_arrays
 from experiments.tasks.base import ElementSpec, Task
 
 ONE_HOT_SCALE = 0.25
@@ -226,8 +227,7 @@ class MoleculeTask(Task):
         for i, start in enumerate(range(0, len(y), batch_size)):
             rows, ms = y[start:start + batch_size], mask[start:start + batch_size]
             pad = batch_size - len(rows)  # one compiled shape: repeat the last row
-            rows = np.concatenate([rows, np.repeat(rows[-1:], pad, 0)])
-            ms = np.concatenate([ms, np.repeat(ms[-1:], pad, 0)])
+            rows, ms = host_arrays.pad_rows(rows, batch_size), host_arrays.pad_rows(ms, batch_size)
             k = jax.random.fold_in(key, i)
             values.append(np.asarray(one_batch(rows, ms, k))[:batch_size - pad])
         log_p, elbo = np.concatenate(values).astype(np.float64).T

@@ -47,8 +47,8 @@ from diffax.likelihood import ELBOResult, continuous_elbo, pf_ode_log_likelihood
 from diffax.likelihood.pf_ode import LikelihoodResult
 from diffax.nn.egnn import zero_center_of_mass
 from diffax.processes.base import GaussianProcess, broadcast_to_x
+from experiments.tasks.molecules import POSITION_DIMS
 
-POSITION_DIMS = 3
 Array = jax.Array
 
 

@@ -39,6 +39,7 @@ import numpy as np
 from flax import nnx
 
 from diffax import checks, training
+from diffax.training import host_arrays
 from diffax import filesystem as fs
 from diffax.neural_sde import drop_observations, fill_missing, forecast_mask
 from experiments.tasks import neural_sde_plots as plots
@@ -64,10 +65,10 @@ class InputMasked:
         return out
 
 
-def _drop(mask, rate: float, seed: int):
-    """``drop_observations`` with key ``jax.random.key(seed)`` (the benchmark's masks)."""
-    return mask if rate == 0.0 else drop_observations(jnp.asarray(mask), rate,
-                                                      jax.random.key(seed))
+def _masked_mse(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray, axis=None):
+    """sum m (pred - truth)^2 / max(sum m, 1) over ``axis`` (all axes by default)."""
+    return np.sum(mask * (pred - truth) ** 2, axis=axis) / np.maximum(
+        np.sum(mask, axis=axis), 1.0)
 
 
 class NeuralSDETask(Task):
@@ -92,7 +93,9 @@ class NeuralSDETask(Task):
         problem, rate, horizon = self.options(config)
         if problem == "forecasting":
             observed = forecast_mask(jnp.asarray(observed), horizon)
-        return np.asarray(_drop(observed, rate, key_seed), np.float32)
+        # key ``jax.random.key(seed)``: the benchmark's masks (rate 0 keeps every step)
+        return np.asarray(drop_observations(jnp.asarray(observed), rate,
+                                            jax.random.key(key_seed)), np.float32)
 
     # -- data ---------------------------------------------------------------------------
     def dataset(self, config, split: str) -> InputMasked:
@@ -207,7 +210,7 @@ class NeuralSDETask(Task):
             for i in range(0, n, size):
                 rows = [np.asarray(batch[k][i:i + size]) for k in ("x", "observed_mask", "time")]
                 m = len(rows[0])
-                rows = [np.concatenate([r, np.repeat(r[-1:], size - m, axis=0)]) for r in rows]
+                rows = [host_arrays.pad_rows(r, size) for r in rows]
                 y = np.asarray(run(params, buffers, *rows,
                                    jax.random.fold_in(jax.random.fold_in(key, s), i)))
                 parts.append(y[:, :m] if method == "readout_path" else y[:m])
@@ -262,8 +265,7 @@ class NeuralSDETask(Task):
             baseline_pred = None
         else:
             target, truth = batch["target_mask"], batch["target"]
-            mse = lambda p: float(np.sum(target * (p - truth) ** 2)  # noqa: E731
-                                  / max(float(target.sum()), 1.0))
+            mse = lambda p: float(_masked_mse(p, truth, target))  # noqa: E731
             filled = np.asarray(jax.jit(jax.vmap(fill_missing))(
                 batch["x"], batch["observed_mask"], batch["time"]))
             lo, hi = np.quantile(out, [0.05, 0.95], axis=0)
@@ -272,10 +274,8 @@ class NeuralSDETask(Task):
             record.update(metric="mse", value=mse(out.mean(0)), value_first_draw=mse(out[0]),
                           coverage_90=float(np.sum(target * inside) / max(target.sum(), 1.0)),
                           baselines={first: mse(filled), "zero": mse(np.zeros_like(filled))})
-            per_example = np.sum(target * (out.mean(0) - truth) ** 2, axis=(1, 2)) / \
-                np.maximum(target.sum(axis=(1, 2)), 1.0)
-            baseline_pred = np.sum(target * (filled - truth) ** 2, axis=(1, 2)) / \
-                np.maximum(target.sum(axis=(1, 2)), 1.0)
+            per_example = _masked_mse(out.mean(0), truth, target, axis=(1, 2))
+            baseline_pred = _masked_mse(filled, truth, target, axis=(1, 2))
         if jax.process_index() == 0:
             plots.scores(record, per_example, baseline_pred,
                          fs.join(workdir, "samples", f"neural_sde_eval_step{int(state.step)}.png"))
