@@ -66,8 +66,6 @@ class DenoisingObjective(ParameterizedModel):
     time_input: str = "t"
     sigma_data: float = 0.5
 
-
-
     def init(self, params: Any) -> tuple:
         return ()
 

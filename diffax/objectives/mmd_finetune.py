@@ -50,8 +50,6 @@ class MMDFinetuneObjective(ParameterizedModel):
     time_input: str = "t"
     sigma_data: float = 0.5
 
-
-
     def generate(self, model_fn: Callable, noise: Array, cond: dict | None = None) -> Array:
         """The few-step generator S(z): the sampler from ``noise`` at t_max."""
         return self.sampler(model_fn, self.process, noise, self.timesteps,

@@ -118,8 +118,6 @@ class ProgressiveDistillationObjective(ParameterizedModel):
     time_input: str = "t"
     weighting: str = "truncated_snr"
 
-
-
     def init(self, params: Any) -> Any:
         return () if self.teacher_fn is not None else {"teacher": params}
 

@@ -153,8 +153,6 @@ class ReflowObjective(ParameterizedModel):
     parameterization: str = "velocity"
     time_input: str = "t"
 
-
-
     def init(self, params: Any) -> Any:
         if self.coupling is None:
             return ()
