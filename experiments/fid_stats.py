@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from diffax import filesystem as fs
-from diffax.training import sharding
+from diffax.training import host_arrays, sharding
 
 EXTRACTORS = ("fmnist_cnn", "inception_v3")
 
@@ -153,8 +153,7 @@ def sharded_feature_fn(extractor: Extractor, mesh: jax.sharding.Mesh,
         for start in range(0, n, size):
             x = images[start:start + size]
             real = len(x)
-            if real < size:
-                x = np.concatenate([x, np.repeat(x[-1:], size - real, axis=0)])
+            x = host_arrays.pad_rows(x, size)
             xg = jax.make_array_from_callback(x.shape, rows_sharded, lambda idx, x=x: x[idx])
             out.append(np.asarray(fn(params, xg), np.float64)[:real])
         return np.concatenate(out) if out else np.zeros((0, extractor.dim))
