@@ -3,7 +3,7 @@ of drawing imputations as windows grow longer and wider.
 
     python -m benchmarks.timeseries --out DIR [--steps 1500] [--draws 32]
         [--configs co2_imputation,basic_motions_imputation,co2_forecasting]
-        [--rates 0.1,0.5,0.9] [--speed-draws 100]
+        [--rates 0.1,0.5,0.9] [--speed-draws 100] [--set task.scaling=standardize ...]
 
 Quality: each config of ``configs/timeseries/`` is trained once (``--steps``) through the
 runner and evaluated (``eval.draws`` imputations per held-out window, the config's
@@ -32,20 +32,24 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.config_overrides import apply_overrides
 from benchmarks.timing import median_wall
 
 QUALITY_METRICS = ("crps", "mae", "rmse")
 
 
 def quality(configs: list[str], rates: list[float], steps: int, draws: int,
-            out: str, save=lambda records: None) -> list[dict]:
+            out: str, save=lambda records: None, overrides: tuple[str, ...] = ()
+            ) -> list[dict]:
     """Train and score each config (a run that was stopped resumes from its checkpoints
-    in ``out/<config>``); ``save(records)`` is called after each config."""
+    in ``out/<config>``); ``save(records)`` is called after each config. ``overrides``
+    (``key=value``) change every config before training and are kept in the records."""
     from experiments import runner
 
     records = []
     for name in configs:
-        config = runner.load_config(f"configs/timeseries/{name}.py")
+        config = apply_overrides(runner.load_config(f"configs/timeseries/{name}.py"),
+                                 overrides)
         config.training.n_steps = steps
         config.training.progress = False
         config.eval.draws = draws
@@ -67,7 +71,8 @@ def quality(configs: list[str], rates: list[float], steps: int, draws: int,
                       "windows": entry["num_examples"], "targets": entry["num_targets"],
                       "draws": draws, "sampler": entry["sampler"], "nfe": entry["nfe"],
                       "train_steps": steps, "train_s": train_s,
-                      "imputations_per_s": entry["imputations_per_s"]}
+                      "imputations_per_s": entry["imputations_per_s"],
+                      "overrides": list(overrides), "split": config.eval.split}
             for metric in QUALITY_METRICS:
                 records.append({**common, "metric": metric, "diffax": entry[metric],
                                 "baselines": {k[len("baseline_"):]: v[metric]
@@ -176,6 +181,10 @@ def main(argv=None) -> None:
     p.add_argument("--draws", type=int, default=32)
     p.add_argument("--speed-draws", type=int, default=100)
     p.add_argument("--skip-speed", action="store_true")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for every config, e.g. task.scaling=standardize or "
+                        "eval.split=train (repeatable; it changes training too, so give a "
+                        "fresh --out)")
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     def save(records, speeds=()):
@@ -186,7 +195,7 @@ def main(argv=None) -> None:
 
     configs = [c for c in args.configs.split(",") if c]  # --configs '': speed only
     records = quality(configs, [float(r) for r in args.rates.split(",")],
-                      args.steps, args.draws, args.out, save)
+                      args.steps, args.draws, args.out, save, tuple(args.set))
     if records:
         print(table(records))
     speeds = [] if args.skip_speed else speed(args.speed_draws)
