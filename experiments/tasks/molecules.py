@@ -203,14 +203,21 @@ class MoleculeTask(Task):
         values divide by the subspace dimension 3 (n - 1) + F n summed over molecules.
         ``nelbo_nats``: the negative continuous VDM bound on the same subspace (64
         stratified log-SNR samples per molecule), an upper bound on the NLL.
+        ``nelbo_nats_discrete_features``: the same bound with EDM's discrete decoder for
+        the atom types and charges, -log p(x, h) with h a probability mass (EDM's NLL;
+        no Jacobian: positions have unit scale in both spaces, masses have none).
         ``divergence="auto"``: exact up to 16 data dimensions, else Hutchinson."""
-        from experiments.tasks.molecules_likelihood import (subspace_dims, subspace_elbo,
-                                                             subspace_log_likelihood)
+        from experiments.tasks.molecules_likelihood import (
+            DiscreteFeatures, subspace_dims, subspace_elbo_discrete_features,
+            subspace_log_likelihood)
         del labels
         x = np.asarray(x, np.float32)
         mask = (self.one_hot_channels(x).sum(-1) > 0.5).astype(np.float32)
         y = self.to_model({"x": x})["x"]
         num_features = x.shape[-1] - POSITION_DIMS
+        charges = self.include_charges()
+        features = DiscreteFeatures(num_features - int(charges), ONE_HOT_SCALE,
+                                    CHARGE_SCALE if charges else None)
         if divergence == "auto":
             divergence = "exact" if x.shape[1] * x.shape[2] <= 16 else "hutchinson"
 
@@ -220,8 +227,9 @@ class MoleculeTask(Task):
             log_p = subspace_log_likelihood(model_fn, process, kind, y, m,
                                             divergence=divergence, key=k_ode, rtol=rtol,
                                             atol=rtol).log_prob
-            return jnp.stack([log_p, subspace_elbo(model_fn, process, kind, y, m,
-                                                   k_elbo).elbo], -1)
+            gaussian, discrete = subspace_elbo_discrete_features(
+                model_fn, process, kind, y, m, k_elbo, features)
+            return jnp.stack([log_p, gaussian.elbo, discrete.elbo], -1)
 
         values = []
         for i, start in enumerate(range(0, len(y), batch_size)):
@@ -230,7 +238,7 @@ class MoleculeTask(Task):
             rows, ms = host_arrays.pad_rows(rows, batch_size), host_arrays.pad_rows(ms, batch_size)
             k = jax.random.fold_in(key, i)
             values.append(np.asarray(one_batch(rows, ms, k))[:batch_size - pad])
-        log_p, elbo = np.concatenate(values).astype(np.float64).T
+        log_p, elbo, elbo_discrete = np.concatenate(values).astype(np.float64).T
         n = mask.sum(-1)
         dims = np.asarray(subspace_dims(mask, num_features), np.float64)
         # log p_x(x) = log p_y(y) + log|det dy/dx|, dy/dx = diag(scales) on the real rows
@@ -243,6 +251,7 @@ class MoleculeTask(Task):
                 "nll_nats_data_space_per_dim": float(-data_space.sum() / dims.sum()),
                 "nelbo_nats": float(-elbo.mean()),
                 "nelbo_nats_data_space": float(-(elbo + log_det).mean()),
+                "nelbo_nats_discrete_features": float(-elbo_discrete.mean()),
                 "subspace_dims_mean": float(dims.mean()), "num_examples": int(len(log_p)),
                 "divergence": divergence, "rtol": rtol, "conditional_on_labels": False,
                 "space": "zero-CoM subspace: 3 (n - 1) position + F n feature dims"}
