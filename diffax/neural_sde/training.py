@@ -19,6 +19,7 @@ import optax
 from flax import nnx
 
 from diffax import checks
+from diffax.training.host_arrays import pad_rows
 
 LossFn = Callable[[nnx.Module, dict, jax.Array], tuple[jax.Array, dict]]
 
@@ -121,6 +122,6 @@ def predict(model: nnx.Module, batch: dict, key: jax.Array, *, batch_size: int =
         chunk = [np.asarray(batch[k][start:start + size])
                  for k in ("x", "observed_mask", "time")]
         m = len(chunk[0])
-        chunk = [np.concatenate([c, np.repeat(c[-1:], size - m, axis=0)]) for c in chunk]
+        chunk = [pad_rows(c, size) for c in chunk]
         out.append(np.asarray(run(state, *chunk, jax.random.fold_in(key, start)))[:m])
     return np.concatenate(out)
