@@ -205,9 +205,10 @@ def test_hutchinson_defaults_one_rademacher_probe(x64, monkeypatch):
     _check_rhs(solve.calls[0][0], predictor(_model, "eps", p, "velocity"), x, probes)
 
 
-def _linear(c):
-    """v = c x, div v = d c (d = 3): z = x e^{c (t1 - t0)}, l = 3 c (t1 - t0)."""
-    return lambda x, t: (c * x, jnp.full(x.shape[:1], 3 * c, x.dtype))
+def _ramp(c):
+    """v = c t x, div v = d c t (d = 3): with s = (t1^2 - t0^2) / 2, z = x e^{c s} and
+    l = 3 c s."""
+    return lambda x, t: (c * t * x, jnp.full(x.shape[:1], 3 * c, x.dtype) * t)
 
 
 def test_solve_augmented_ode_defaults_and_closed_form(x64):
@@ -216,12 +217,13 @@ def test_solve_augmented_ode_defaults_and_closed_form(x64):
     times' float64)."""
     x = jax.random.normal(jax.random.PRNGKey(8), (4, 3), jnp.float32)
     t0, t1 = jnp.float32(0.1), jnp.float32(0.9)
-    z, l, steps = solve_augmented_ode(_linear(-1.5), x, t0, t1)
+    z, l, steps = solve_augmented_ode(_ramp(-3.0), x, t0, t1)
     assert z.dtype == l.dtype == jnp.float32 and z.shape == (4, 3) and l.shape == (4,)
-    np.testing.assert_allclose(z, x * math.exp(-1.5 * 0.8), rtol=1e-4)  # measured 2e-5
-    np.testing.assert_allclose(l, np.full(4, 3 * -1.5 * 0.8), rtol=1e-6)
+    np.testing.assert_allclose(z, x * math.exp(-3.0 * 0.4), rtol=1e-4)  # measured 2e-5
+    # l is the integral of a linear function of t, which Dopri5 integrates exactly
+    np.testing.assert_allclose(l, np.full(4, 3 * -3.0 * 0.4), rtol=1e-6)
     # the defaults are Dopri5, rtol = atol = 1e-5: the same solve, step for step
-    z2, l2, steps2 = solve_augmented_ode(_linear(-1.5), x, t0, t1, solver="dopri5", rtol=1e-5,
+    z2, l2, steps2 = solve_augmented_ode(_ramp(-3.0), x, t0, t1, solver="dopri5", rtol=1e-5,
                                          atol=1e-5, max_steps=16384)
     np.testing.assert_array_equal(z, z2)
     np.testing.assert_array_equal(l, l2)
@@ -232,7 +234,7 @@ def test_solve_steps_onto_jump_times_and_stops_at_16384_steps(x64):
     """A zero velocity needs few steps, but every jump time ends a step: n jump times
     inside (0, 1) take exactly n + 1 steps (measured for n >= 100), so 16383 fit the
     default 16384 steps and 16384 do not."""
-    zero = _linear(0.0)
+    zero = _ramp(0.0)
     x = jnp.ones((2, 3))
     for n in (16383, 16384):
         jumps = np.arange(1, n + 1) / (n + 1)
