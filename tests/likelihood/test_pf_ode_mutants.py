@@ -57,7 +57,7 @@ def test_exact_divergence_by_hand(x64):
     v32, div32 = divergence_fn(_velocity, "exact", None)(_x(jnp.float32), t)
     assert v32.dtype == div32.dtype == jnp.float32 and div32.shape == (5,)
     np.testing.assert_allclose(div32, np.trace(_jacobians(_x(jnp.float32), t), axis1=1, axis2=2),
-                               rtol=1e-5)
+                               rtol=1e-6)  # measured 1.2e-7
 
 
 def test_hutchinson_divergence_by_hand(x64):
@@ -219,7 +219,7 @@ def test_solve_augmented_ode_defaults_and_closed_form(x64):
     t0, t1 = jnp.float32(0.1), jnp.float32(0.9)
     z, l, steps = solve_augmented_ode(_ramp(-3.0), x, t0, t1)
     assert z.dtype == l.dtype == jnp.float32 and z.shape == (4, 3) and l.shape == (4,)
-    np.testing.assert_allclose(z, x * math.exp(-3.0 * 0.4), rtol=1e-4)  # measured 2e-5
+    np.testing.assert_allclose(z, x * math.exp(-3.0 * 0.4), rtol=1e-4)  # measured 1.0e-5
     # l is the integral of a linear function of t, which Dopri5 integrates exactly
     np.testing.assert_allclose(l, np.full(4, 3 * -3.0 * 0.4), rtol=1e-6)
     # the defaults are Dopri5, rtol = atol = 1e-5: the same solve, step for step
