@@ -33,8 +33,11 @@
 Writes DIR/few_step.json (after every method), DIR/few_step.png (FD against NFE) and
 prints the Markdown table (``benchmarks.few_step_report``). ``--scale tiny`` (a 42k-
 parameter U-Net, a few hundred steps per run, 256 samples) finishes in about a quarter of
-an hour on two CPU cores and only checks that every stage runs; ``default`` is the
-configs' network with GPU-sized step counts.
+an hour on two CPU cores and only checks that every stage runs; ``small`` takes the
+``make run`` network (280k parameters, 1200 steps, FD-FMNIST about 27) as the teacher and
+gives the students that start from it (``cd``, ``lcm``, ``mmd``, ``pd``) 100-200 steps,
+about an hour of CPU for those four; ``default`` is the configs' network with GPU-sized step
+counts.
 """
 
 from __future__ import annotations
@@ -67,6 +70,10 @@ SCALES = {
                  coupling=512, model=dict(channels=8, channel_mult=(1, 2), num_res_blocks=1,
                                           attn_resolutions=(), dropout=0.0,
                                           embedding="sinusoidal")),
+    # the `make run` network and budget as the teacher (1200 steps; pass its workdir as
+    # --teacher-workdir to reuse it), students that start from it: a CPU hour
+    "small": dict(teacher_steps=1200, steps=200, pd_steps=100, samples=512, batch=64,
+                  coupling=2048, model=None),
     "default": dict(teacher_steps=20000, steps=4000, pd_steps=4000, samples=5000, batch=128,
                     coupling=20000, model=None),
 }
