@@ -117,10 +117,15 @@ def run_diffax(config, workdir: str, reuse: bool) -> dict:
     from diffax.training import host_arrays
     from experiments import runner
 
+    cpu_path = os.path.join(workdir, "train_cpu_s.json")
     if not (reuse and os.path.exists(os.path.join(workdir, "train_summary.json"))):
+        cpu0 = time.process_time()  # every thread of this process (XLA's included)
         runner.train(config, workdir)
+        with open(cpu_path, "w") as f:
+            json.dump({"train_cpu_s": time.process_time() - cpu0}, f)
     with open(os.path.join(workdir, "train_summary.json")) as f:
         summary = json.load(f)
+    cpu = json.load(open(cpu_path)) if os.path.exists(cpu_path) else {"train_cpu_s": None}
     exp, graphdef, state = runner.restore(config, workdir)
     params = training.eval_params(state, config.sampling.params)
     fn = runner.make_sample_fn(exp, graphdef, num_samples=config.eval.num_samples,
@@ -136,7 +141,7 @@ def run_diffax(config, workdir: str, reuse: bool) -> dict:
     np.save(os.path.join(workdir, "samples.npy"), x)
     return {"exp": exp, "samples": x, "record": {
         "train_steps": summary["steps"], "batch_size": config.data.batch_size,
-        "train_wall_s": summary["wall_s"], "final_train_loss": summary["final_loss"],
+        "train_wall_s": summary["wall_s"], **cpu, "final_train_loss": summary["final_loss"],
         "num_params": summary["num_params"], "sampler": config.sampling.sampler,
         "nfe": int(np.max(nfe)), "sample_wall_s": wall, "sample_compile_s": compile_s,
         "sampling_s_per_cloud": wall / len(x)}}
@@ -156,7 +161,8 @@ def run_peer(args, data_path: str, out_dir: str, steps: int, num_samples: int) -
                         str(args.peer_threads)], check=True, env=env)
     with open(info_path) as f:
         info = json.load(f)
-    return {"samples": np.load(out), "record": info}
+    return {"samples": np.load(out), "record": info,
+            "autoencoded": np.load(os.path.join(out_dir, "samples_autoencoded.npy"))}
 
 
 def table(result: dict) -> str:
@@ -202,7 +208,8 @@ def main(argv=None) -> dict:
 
     args = parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
-    result = {"peer": {"repo": PEER_REPO, "commit": git_commit(args.peer_path)},
+    result = {"peer": {"repo": PEER_REPO, "commit": git_commit(args.peer_path),
+                       "measured_at_commit": PEER_COMMIT},
               "budget": "same optimizer steps x batch for both sides",
               "steps": args.steps, "batch_size": args.batch_size,
               "num_points": args.num_points, "num_train_per_class": args.num_per_class,
@@ -228,10 +235,15 @@ def main(argv=None) -> dict:
                             args.eval_per_class)
             info = peer["record"]
             entry["peer"] = {**{k: info[k] for k in (
-                "steps", "batch_size", "num_params", "train_wall_s", "sample_wall_s",
+                "steps", "batch_size", "num_params", "train_wall_s", "train_cpu_s",
+                "sample_wall_s",
                 "sampling_s_per_cloud", "nfe", "losses", "recipe", "torch", "threads")},
+                "latent": info["latent"],
                 "sampler": "ddpm ancestral (the peer's FlowVAE.sample)",
-                "scores": score(exp, peer["samples"])}
+                "scores": score(exp, peer["samples"]),
+                # diagnostic: training clouds 0..G-1 decoded from their own posterior
+                # means, scored like samples (their floor is those same clouds)
+                "autoencoded_scores": score(exp, peer["autoencoded"])}
             result["versions"]["torch"] = info["torch"]
             rows.append(peer["samples"][:4])
         scatter_grid(np.concatenate(rows), os.path.join(args.out, f"{cls}_samples.png"),

@@ -120,11 +120,11 @@ def main() -> None:
         last: dict = {}
 
         def add_scalar(self, name, value, it):
-            self.last[name.split("/")[-1]] = float(value)
+            self.last[name.split("/")[-1]] = float(getattr(value, "detach", lambda: value)())
 
     scalars = Scalars()
     losses = []
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for it, idx in enumerate(batch_order(n, args.batch_size, args.steps, args.seed), 1):
         optimizer.zero_grad()
         model.train()
@@ -142,7 +142,7 @@ def main() -> None:
             print(f"[peer] step {it} loss {losses[-1]['loss']:.4f} (diffusion "
                   f"{losses[-1]['loss_recons']:.4f}) grad {losses[-1]['grad_norm']:.3f}",
                   flush=True)
-    train_wall = time.perf_counter() - t0
+    train_wall, train_cpu = time.perf_counter() - t0, time.process_time() - cpu0
 
     model.eval()
     out, t0 = [], time.perf_counter()
@@ -156,11 +156,38 @@ def main() -> None:
     print(f"[peer] trained in {train_wall:.1f} s; {len(samples)} clouds sampled in "
           f"{sample_wall:.1f} s", flush=True)
     np.save(args.out, samples)
+    base = os.path.splitext(args.out)[0]
+
+    # Diagnostics of the latent prior: the encoder's posterior means of the training
+    # clouds pushed through the flow (w = F(z); the prior is N(0, I) on w, so a fitted
+    # prior gives rms(w) near 1), and the decoder given those posterior means
+    # (autoencoded training clouds, saved for scoring next to the generated ones).
+    with torch.no_grad():
+        z_mu, z_logvar = model.encoder(clouds)
+        w = model.flow(z_mu, reverse=False)
+        w_prior = torch.randn([len(samples), hp.latent_dim])
+        z_prior = model.flow(w_prior, reverse=True)
+        k = min(len(samples), n)
+        recon = model.diffusion.sample(num_points, context=z_mu[:k],
+                                       flexibility=hp.flexibility).numpy()
+    np.save(base + "_autoencoded.npy", recon.astype(np.float32))
+
+    def rms(t):
+        return float(t.pow(2).mean().sqrt())
+
+    latent = {"posterior_mean_rms": rms(z_mu),
+              "posterior_std_mean": float((0.5 * z_logvar).exp().mean()),
+              "flow_of_posterior_mean_rms": rms(w),
+              "prior_sample_z_rms": rms(z_prior),
+              "autoencoded": f"{os.path.basename(base)}_autoencoded.npy: the first {k} "
+                             "training clouds decoded from their posterior means"}
+    print(f"[peer] latents: {latent}", flush=True)
     info = {"steps": args.steps, "batch_size": args.batch_size, "num_params": num_params,
-            "train_wall_s": train_wall, "sample_wall_s": sample_wall,
+            "train_wall_s": train_wall, "train_cpu_s": train_cpu, "sample_wall_s": sample_wall,
             "sampling_s_per_cloud": sample_wall / len(samples), "nfe": hp.num_steps,
             "losses": losses, "recipe": vars(hp), "torch": torch.__version__,
-            "threads": torch.get_num_threads(), "finite": bool(np.isfinite(samples).all())}
+            "threads": torch.get_num_threads(), "latent": latent,
+            "finite": bool(np.isfinite(samples).all())}
     with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
         json.dump(info, f, indent=2)
 
