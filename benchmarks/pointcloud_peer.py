@@ -25,7 +25,9 @@ class of ``--classes``:
    (``PointCloudTask.extra_metrics``: back to data units with the held-out split's
    statistics, MMD / COV / 1-NNA under Chamfer and exact EMD against the held-out
    clouds, next to the data floor); and, as a second view, under Luo & Hu's variant
-   (every cloud in its own unit bounding box, ``bounding_box_normalize``).
+   (every cloud in its own unit bounding box, ``bounding_box_normalize``). As a
+   diagnostic of the peer's latent prior, its decoder's clouds for the first training
+   clouds' own posterior means are scored the same way (``autoencoded_scores``).
 
 Writes DIR/peer.json (both sides' metrics, wall times, recipes, versions),
 DIR/<class>_samples.png (diffax row, peer row, data row) and prints a table.
