@@ -35,9 +35,10 @@ prints the Markdown table (``benchmarks.few_step_report``). ``--scale tiny`` (a 
 parameter U-Net, a few hundred steps per run, 256 samples) finishes in about a quarter of
 an hour on two CPU cores and only checks that every stage runs; ``small`` takes the
 ``make run`` network (280k parameters, 1200 steps, FD-FMNIST about 27) as the teacher and
-gives the students that start from it (``cd``, ``lcm``, ``mmd``, ``pd``) 100-200 steps,
-about an hour of CPU for those four; ``default`` is the configs' network with GPU-sized step
-counts.
+gives the students that start from it (``cd``, ``lcm``, ``mmd``, ``pd``) 100-200 steps
+(``cd``, ``lcm``, ``pd``: 13-14 minutes of training each on the shared 2-core CPU;
+``mmd`` back-propagates through its sampler, over 20 s per step there); ``default`` is the
+configs' network with GPU-sized step counts.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ SCALES = {
                                           attn_resolutions=(), dropout=0.0,
                                           embedding="sinusoidal")),
     # the `make run` network and budget as the teacher (1200 steps; pass its workdir as
-    # --teacher-workdir to reuse it), students that start from it: a CPU hour
+    # --teacher-workdir to reuse it), students that start from it
     "small": dict(teacher_steps=1200, steps=200, pd_steps=100, samples=512, batch=64,
                   coupling=2048, model=None),
     "default": dict(teacher_steps=20000, steps=4000, pd_steps=4000, samples=5000, batch=128,
