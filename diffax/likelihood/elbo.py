@@ -157,9 +157,10 @@ def continuous_elbo(model_fn: ModelFn, process: GaussianProcess, x: Array, key: 
     if time_sampling == "log_snr":
         t = process.t_from_log_snr(lam1 + u * (lam0 - lam1))
         weight = jnp.broadcast_to(lam0 - lam1, u.shape)
-    else:
-        t = t0 + u * (t1 - t0)
-        weight = -process.d_log_snr_dt(t) * (t1 - t0)
+    else:  # the times in the data's dtype: NumPy/JAX float64 times would promote float32 data
+        ta, tb = jnp.asarray(t0, x.dtype), jnp.asarray(t1, x.dtype)
+        t = ta + u * (tb - ta)
+        weight = -process.d_log_snr_dt(t) * (tb - ta)
 
     def one(args):
         ti, wi, k = args
