@@ -157,90 +157,6 @@ def _prior(z):
     return -0.5 * jnp.sum(((z - 0.1) ** 2).reshape(z.shape[0], -1), -1) / 1.7 + 0.4
 
 
-def test_continuous_log_snr_by_hand(x64):
-    """eps prediction, a conditioning scale, two noise draws per time, a sub-interval
-    (so sigma(t_max) differs from the prior's std) and a Monte Carlo prior."""
-    p, x = VPLinear(), _x()
-    key = jax.random.PRNGKey(7)
-    out = continuous_elbo(model, p, x, key, cond={"scale": 1.7}, n_time=3, n_eps=2,
-                          t_min=0.05, t_max=0.9, prior_log_prob=_prior)
-    ref = Ref(p, x, "eps", 1.7)
-    _check(out, *ref.continuous(key, 3, 2, "log_snr", 0.05, 0.9, _prior))
-    closed = continuous_elbo(model, p, x, key, cond={"scale": 1.7}, n_time=3, n_eps=2,
-                             t_min=0.05, t_max=0.9)
-    _check(closed, *ref.continuous(key, 3, 2, "log_snr", 0.05, 0.9))
-
-
-def test_continuous_uniform_t_by_hand(x64):
-    """x0 prediction, uniform-t sampling, 20 noise draws (more than the 16 floor), EDM."""
-    p, x = EDM(), _x()
-    key = jax.random.PRNGKey(3)
-    out = continuous_elbo(model, p, x, key, prediction="x0", cond={"scale": -0.6}, n_time=4,
-                          n_eps=20, time_sampling="t")
-    ref = Ref(p, x, "x0", -0.6)
-    _check(out, *ref.continuous(key, 4, 20, "t", p.t_min, p.t_max))
-
-
-def test_continuous_defaults(x64):
-    """Defaults: eps prediction, no conditioning, 64 times, one draw, log-SNR sampling,
-    the process's interval, the closed-form prior."""
-    p, x = VPLinear(), _x()
-    key = jax.random.PRNGKey(11)
-    out = continuous_elbo(model, p, x, key)
-    _check(out, *Ref(p, x).continuous(key, 64, 1, "log_snr", p.t_min, p.t_max))
-
-
-def test_continuous_float32_under_x64(x64):
-    p, x = VPLinear(), _x(jnp.float32)
-    key = jax.random.PRNGKey(5)
-    out = continuous_elbo(model, p, x, key, cond={"scale": 0.8}, n_time=3, n_eps=2,
-                          t_min=0.1, t_max=0.8, prior_log_prob=_prior)
-    _check(out, *Ref(p, x, "eps", 0.8).continuous(key, 3, 2, "log_snr", 0.1, 0.8, _prior),
-           rtol=RTOL32, dtype=jnp.float32)
-    out = continuous_elbo(model, p, x, key, n_time=3, time_sampling="t", t_min=0.1, t_max=0.8)
-    _check(out, *Ref(p, x).continuous(key, 3, 1, "t", 0.1, 0.8), rtol=RTOL32,
-           dtype=jnp.float32)
-
-
-TS = [0.05, 0.2, 0.35, 0.6, 0.8, 0.95]  # N = 5 transitions, uneven
-
-
-def test_discrete_exact_sum_by_hand(x64):
-    p, x = VPLinear(), _x()
-    key = jax.random.PRNGKey(2)
-    out = discrete_elbo(model, p, x, key, timesteps=TS, prediction="x0",
-                        cond={"scale": 1.3}, n_eps=2, prior_log_prob=_prior)
-    ref = Ref(p, x, "x0", 1.3)
-    _check(out, *ref.discrete(key, TS, 2, prior=_prior))
-    # n_terms = N: one transition per stratum of size 1 with the same keys: the exact sum
-    full = discrete_elbo(model, p, x, key, timesteps=TS, prediction="x0",
-                         cond={"scale": 1.3}, n_eps=2, n_terms=5, prior_log_prob=_prior)
-    _check(full, *ref.discrete(key, TS, 2, prior=_prior))
-
-
-def test_discrete_stratified_by_hand(x64):
-    """Two strata of 2.5 transitions each (edges 0, 2.5, 5), 17 noise draws."""
-    p, x = VPLinear(), _x()
-    for seed in (0, 1, 4):
-        key = jax.random.PRNGKey(seed)
-        out = discrete_elbo(model, p, x, key, timesteps=TS, cond={"scale": 0.5}, n_eps=17,
-                            n_terms=2)
-        _check(out, *Ref(p, x, "eps", 0.5).discrete(key, TS, 17, n_terms=2))
-
-
-def test_discrete_defaults_and_float32(x64):
-    """A DiscreteDDPM's own grid by default; eps prediction, one draw, the exact sum."""
-    p = DiscreteDDPM.linear(6)
-    np.testing.assert_array_equal(ddpm_grid(p), np.arange(1, 7) / 6)
-    x, key = _x(), jax.random.PRNGKey(9)
-    _check(discrete_elbo(model, p, x, key), *Ref(p, x).discrete(key, np.arange(1, 7) / 6, 1))
-    x32 = _x(jnp.float32)
-    out = discrete_elbo(model, VPLinear(), x32, key, timesteps=TS, n_terms=3,
-                        cond={"scale": 2.0}, prior_log_prob=_prior)
-    _check(out, *Ref(VPLinear(), x32, "eps", 2.0).discrete(key, TS, 1, 3, _prior),
-           rtol=RTOL32, dtype=jnp.float32)
-
-
 def _raises(msg, fn, *args, **kw):
     with pytest.raises(ValueError, match="^" + re.escape(msg) + "$"):
         fn(*args, **kw)
@@ -285,3 +201,90 @@ def test_argument_messages_in_full():
             "other processes.", discrete_elbo, model, p, x, key)
     _raises("ddpm_grid: needs a DiscreteDDPM, got EDM; pass timesteps explicitly for "
             "other processes.", ddpm_grid, EDM())
+
+
+def test_continuous_log_snr_by_hand(x64):
+    """eps prediction, a conditioning scale, two noise draws per time, a sub-interval
+    (so sigma(t_max) differs from the prior's std) and a Monte Carlo prior."""
+    p, x = VPLinear(), _x()
+    key = jax.random.PRNGKey(7)
+    out = continuous_elbo(model, p, x, key, cond={"scale": 1.7}, n_time=3, n_eps=2,
+                          t_min=0.05, t_max=0.9, prior_log_prob=_prior)
+    ref = Ref(p, x, "eps", 1.7)
+    _check(out, *ref.continuous(key, 3, 2, "log_snr", 0.05, 0.9, _prior))
+    closed = continuous_elbo(model, p, x, key, cond={"scale": 1.7}, n_time=3, n_eps=2,
+                             t_min=0.05, t_max=0.9)
+    _check(closed, *ref.continuous(key, 3, 2, "log_snr", 0.05, 0.9))
+
+
+def test_continuous_uniform_t_by_hand(x64):
+    """x0 prediction, uniform-t sampling, 20 noise draws (more than the 16 floor), EDM."""
+    p, x = EDM(), _x()
+    key = jax.random.PRNGKey(3)
+    out = continuous_elbo(model, p, x, key, prediction="x0", cond={"scale": -0.6}, n_time=4,
+                          n_eps=20, time_sampling="t")
+    ref = Ref(p, x, "x0", -0.6)
+    _check(out, *ref.continuous(key, 4, 20, "t", p.t_min, p.t_max))
+
+
+def test_continuous_defaults(x64):
+    """Defaults: eps prediction, no conditioning, 64 times, one draw, log-SNR sampling,
+    the process's interval, the closed-form prior."""
+    p, x = VPLinear(), _x()
+    key = jax.random.PRNGKey(11)
+    out = continuous_elbo(model, p, x, key)
+    _check(out, *Ref(p, x).continuous(key, 64, 1, "log_snr", p.t_min, p.t_max))
+
+
+def test_continuous_float32_under_x64(x64):
+    """Float32 data keeps every term float32, also with NumPy float64 times (which, unlike
+    Python floats, are not weakly typed: cast to the data's dtype or they promote)."""
+    p, x = VPLinear(), _x(jnp.float32)
+    key = jax.random.PRNGKey(5)
+    t0, t1 = np.float64(0.1), np.float64(0.8)
+    out = continuous_elbo(model, p, x, key, cond={"scale": 0.8}, n_time=3, n_eps=2,
+                          t_min=t0, t_max=t1, prior_log_prob=_prior)
+    _check(out, *Ref(p, x, "eps", 0.8).continuous(key, 3, 2, "log_snr", 0.1, 0.8, _prior),
+           rtol=RTOL32, dtype=jnp.float32)
+    out = continuous_elbo(model, p, x, key, n_time=3, time_sampling="t", t_min=t0, t_max=t1)
+    _check(out, *Ref(p, x).continuous(key, 3, 1, "t", 0.1, 0.8), rtol=RTOL32,
+           dtype=jnp.float32)
+
+
+TS = [0.05, 0.2, 0.35, 0.6, 0.8, 0.95]  # N = 5 transitions, uneven
+
+
+def test_discrete_exact_sum_by_hand(x64):
+    p, x = VPLinear(), _x()
+    key = jax.random.PRNGKey(2)
+    out = discrete_elbo(model, p, x, key, timesteps=TS, prediction="x0",
+                        cond={"scale": 1.3}, n_eps=2, prior_log_prob=_prior)
+    ref = Ref(p, x, "x0", 1.3)
+    _check(out, *ref.discrete(key, TS, 2, prior=_prior))
+    # n_terms = N: one transition per stratum of size 1 with the same keys: the exact sum
+    full = discrete_elbo(model, p, x, key, timesteps=TS, prediction="x0",
+                         cond={"scale": 1.3}, n_eps=2, n_terms=5, prior_log_prob=_prior)
+    _check(full, *ref.discrete(key, TS, 2, prior=_prior))
+
+
+def test_discrete_stratified_by_hand(x64):
+    """Two strata of 2.5 transitions each (edges 0, 2.5, 5), 17 noise draws."""
+    p, x = VPLinear(), _x()
+    for seed in (0, 1, 4):
+        key = jax.random.PRNGKey(seed)
+        out = discrete_elbo(model, p, x, key, timesteps=TS, cond={"scale": 0.5}, n_eps=17,
+                            n_terms=2)
+        _check(out, *Ref(p, x, "eps", 0.5).discrete(key, TS, 17, n_terms=2))
+
+
+def test_discrete_defaults_and_float32(x64):
+    """A DiscreteDDPM's own grid by default; eps prediction, one draw, the exact sum."""
+    p = DiscreteDDPM.linear(6)
+    np.testing.assert_array_equal(ddpm_grid(p), np.arange(1, 7) / 6)
+    x, key = _x(), jax.random.PRNGKey(9)
+    _check(discrete_elbo(model, p, x, key), *Ref(p, x).discrete(key, np.arange(1, 7) / 6, 1))
+    x32 = _x(jnp.float32)
+    out = discrete_elbo(model, VPLinear(), x32, key, timesteps=TS, n_terms=3,
+                        cond={"scale": 2.0}, prior_log_prob=_prior)
+    _check(out, *Ref(VPLinear(), x32, "eps", 2.0).discrete(key, TS, 1, 3, _prior),
+           rtol=RTOL32, dtype=jnp.float32)
