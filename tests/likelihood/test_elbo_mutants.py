@@ -143,7 +143,8 @@ class Ref:
 
 def _check(out, rec, kl, diff, rtol=RTOL, dtype=jnp.float64, b=3):
     for name, got, want in (("reconstruction", out.reconstruction, rec),
-                            ("prior_kl", out.prior_kl, kl), ("diffusion_loss", out.diffusion_loss, diff),
+                            ("prior_kl", out.prior_kl, kl),
+                            ("diffusion_loss", out.diffusion_loss, diff),
                             ("elbo", out.elbo, rec - kl - diff)):
         assert got.shape == (b,) and got.dtype == dtype, (name, got.shape, got.dtype)
         np.testing.assert_allclose(_np(got), want, rtol=rtol, atol=rtol * 10, err_msg=name)
@@ -177,8 +178,8 @@ def test_argument_messages_in_full():
     w = "continuous_elbo"
     _raises(f"{w}: unknown time_sampling 'sigma'; valid choices: ['log_snr', 't'].",
             continuous_elbo, model, p, x, key, time_sampling="sigma")
-    _raises(f"{w}: n_time must be an integer >= 1, got n_time=0.", continuous_elbo, model, p, x, key,
-            n_time=0)
+    _raises(f"{w}: n_time must be an integer >= 1, got n_time=0.", continuous_elbo, model, p, x,
+            key, n_time=0)
     for t0, t1 in ((0.5, 0.4), (p.t_min / 2, 0.5), (0.3, 1.5), (0.5, 0.5)):
         _raises(f"{w}: need {p.t_min} <= t_min < t_max <= {p.t_max}, got t_min={t0}, "
                 f"t_max={t1}.", continuous_elbo, model, p, x, key, t_min=t0, t_max=t1)
@@ -194,8 +195,8 @@ def test_argument_messages_in_full():
     _raises(f"timesteps[-1]={hi} is outside this process's time interval "
             f"[t_min={p.t_min}, t_max={p.t_max}] (VPLinear).", discrete_elbo, model, p, x, key,
             timesteps=[0.1, 0.5, hi])
-    _raises(f"{w}: n_terms must be an integer >= 1, got n_terms=0.", discrete_elbo, model, p, x, key,
-            timesteps=[0.1, 0.5, 0.9], n_terms=0)
+    _raises(f"{w}: n_terms must be an integer >= 1, got n_terms=0.", discrete_elbo, model, p, x,
+            key, timesteps=[0.1, 0.5, 0.9], n_terms=0)
     _raises(f"{w}: n_terms=3 exceeds the 2 transitions of the grid; pass n_terms=None for the "
             "exact sum.", discrete_elbo, model, p, x, key, timesteps=[0.1, 0.5, 0.9], n_terms=3)
     _raises("ddpm_grid: needs a DiscreteDDPM, got VPLinear; pass timesteps explicitly for "
