@@ -10,13 +10,14 @@ import pytest
 
 from experiments import runner
 
-TINY = dict(channels=8, num_layers=1, num_heads=2, time_embed_dim=8, feature_embed_dim=4,
-            diffusion_embed_dim=16)
+TINY = {"csdi": dict(channels=8, num_layers=1, num_heads=2, time_embed_dim=8,
+                    feature_embed_dim=4, diffusion_embed_dim=16),
+        "unet1d": dict(channels=8, num_res_blocks=1, time_embed_dim=8)}
 
 
 def tiny(path: str, **task):
     c = runner.load_config(path)
-    c.model.kwargs.update(TINY)
+    c.model.kwargs.update(TINY[c.model.name])
     c.training.n_steps = 20
     c.training.log_every = 10
     c.training.ckpt_every = 20
