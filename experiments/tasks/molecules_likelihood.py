@@ -120,6 +120,14 @@ def subspace_log_likelihood(model_fn, process: GaussianProcess, kind: str, x: Ar
                                  prior_log_prob=prior)
 
 
+def _subspace_eps(model_fn, process: GaussianProcess, kind: str, zs: Array, t: Array,
+                  node_mask: Array) -> Array:
+    """Pi eps_hat(zs, t): the model's eps prediction at a point ``zs`` of S, projected."""
+    eps = predictions.convert(model_fn(zs, t, node_mask=node_mask), kind, "eps", zs, t,
+                              process)
+    return project_subspace(eps, node_mask)
+
+
 def subspace_elbo(model_fn, process: GaussianProcess, kind: str, x: Array,
                   node_mask: Array, key: Array, *, n_time: int = 64, n_eps: int = 1,
                   time_sampling: str = "log_snr") -> ELBOResult:
@@ -130,10 +138,8 @@ def subspace_elbo(model_fn, process: GaussianProcess, kind: str, x: Array,
 
     def eps_model(z, t, **_):
         zs = project_subspace(z, node_mask)
-        eps = predictions.convert(model_fn(zs, t, node_mask=node_mask), kind, "eps", zs, t,
-                                  process)
         sigma = broadcast_to_x(process.sigma(t), z)
-        return project_subspace(eps, node_mask) + (z - zs) / sigma
+        return _subspace_eps(model_fn, process, kind, zs, t, node_mask) + (z - zs) / sigma
 
     r = continuous_elbo(eps_model, process, project_subspace(x, node_mask), key,
                         prediction="eps", n_time=n_time, n_eps=n_eps,
@@ -155,6 +161,11 @@ class DiscreteFeatures:
     num_one_hot: int
     one_hot_scale: float
     charge_scale: float | None = None
+
+    @property
+    def num_channels(self) -> int:
+        """The feature channels of this layout: the one-hot, plus the charge if any."""
+        return self.num_one_hot + (self.charge_scale is not None)
 
 
 def _log_interval_mass(lo: Array, hi: Array) -> Array:
@@ -191,9 +202,9 @@ def discrete_feature_log_mass(z0: Array, h: Array, node_mask: Array, alpha0: Arr
       alpha0, sigma0: scalars, the process at t_min.
     """
     k = features.num_one_hot
-    if h.shape[-1] != k + (features.charge_scale is not None):
+    if h.shape[-1] != features.num_channels:
         raise ValueError(f"discrete_feature_log_mass: {h.shape[-1]} feature channels, but "
-                         f"the layout {features} has {k + (features.charge_scale is not None)}.")
+                         f"the layout {features} has {features.num_channels}.")
     m = jnp.asarray(node_mask, z0.dtype)
     u = z0[..., :k] / (alpha0 * features.one_hot_scale)
     tau = sigma0 / (alpha0 * features.one_hot_scale)
@@ -238,8 +249,7 @@ def subspace_elbo_discrete_features(model_fn, process: GaussianProcess, kind: st
     def one(k):
         eps = project_subspace(jax.random.normal(k, x.shape, x.dtype), node_mask)
         z0 = alpha0 * x + sigma0 * eps
-        eps_hat = project_subspace(predictions.convert(
-            model_fn(z0, t0, node_mask=node_mask), kind, "eps", z0, t0, process), node_mask)
+        eps_hat = _subspace_eps(model_fn, process, kind, z0, t0, node_mask)  # z0 is in S
         err = jnp.sum(((eps - eps_hat)[..., :POSITION_DIMS] ** 2).reshape(x.shape[0], -1),
                       axis=-1)
         log_h = discrete_feature_log_mass(z0[..., POSITION_DIMS:], x[..., POSITION_DIMS:],
