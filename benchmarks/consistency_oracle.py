@@ -30,6 +30,7 @@ each checkpoint, per method and seed, and the wall time) and DIR/consistency_ora
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import time
@@ -54,6 +55,17 @@ METHODS = ("cd", "ict", "ct")
 N_LEVELS, PER_LEVEL, BATCH = 18, 16, 256
 
 
+@contextlib.contextmanager
+def float64():
+    """JAX in float64 for the block (the exact references), restored afterwards."""
+    prev = jax.config.read("jax_enable_x64")
+    jax.config.update("jax_enable_x64", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", prev)
+
+
 def mixture() -> GaussianMixture:
     return GaussianMixture.create(np.array([0.6, 0.4]), np.array([[-1.0], [1.5]]),
                                   np.array([[[0.09]], [[0.25]]]))
@@ -62,9 +74,7 @@ def mixture() -> GaussianMixture:
 def test_points() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(x, sigma, f*(x, sigma)): 16 marginal draws at each of sigma_2..sigma_18, f* in
     float64."""
-    prev = jax.config.read("jax_enable_x64")
-    jax.config.update("jax_enable_x64", True)
-    try:
+    with float64():
         p, gmm = EDM(), mixture()
         levels = cs.karras_level(jnp.arange(1, N_LEVELS + 1), N_LEVELS, p.t_min, p.t_max)
         keys = jax.random.split(jax.random.PRNGKey(5), N_LEVELS - 1)
@@ -74,17 +84,13 @@ def test_points() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         exact = jax.jit(ode_consistency_function(gmm.model_fn("x0", p), p, prediction="x0",
                                                  rtol=1e-9, atol=1e-9))(xs, ts)
         return np.asarray(xs, np.float32), np.asarray(ts, np.float32), np.asarray(exact)
-    finally:
-        jax.config.update("jax_enable_x64", prev)
 
 
 def cd_floor(points) -> float:
     """RMS distance of the discretised teacher's consistency function (CD's Heun steps
     chained down the 18-level grid, float64) to f*: what CD converges to."""
     xs, ts, exact = points
-    prev = jax.config.read("jax_enable_x64")
-    jax.config.update("jax_enable_x64", True)
-    try:
+    with float64():
         p, gmm = EDM(), mixture()
         x0 = gmm.model_fn("x0", p)
         objective = consistency_distillation(p, lambda params, x, t, **c: x0(x, t),
@@ -98,8 +104,6 @@ def cd_floor(points) -> float:
                          jnp.full(idx.shape, levels[j - 2]))
             chain = jnp.where((idx >= j)[:, None], moved, chain)
         return float(np.sqrt(np.mean((np.asarray(chain) - exact) ** 2)))
-    finally:
-        jax.config.update("jax_enable_x64", prev)
 
 
 def objective_for(method: str, steps: int):
