@@ -1,0 +1,82 @@
+"""NumPy transcriptions for the by-hand tests of diffax/inverse (the *_mutants.py files).
+
+* VP-linear coefficients from their closed form (score_sde, beta_min = 0.1,
+  beta_max = 20): log alpha_t = -t^2 (beta_max - beta_min) / 4 - t beta_min / 2,
+  sigma_t = sqrt(1 - alpha_t^2), lambda_t = log(alpha_t^2 / sigma_t^2);
+* the DDIM(eta) step of Song, Meng & Ermon (2021, eq. 12) and the forward jump
+  q(x_t | x_s), written out again here (not imported from the library);
+* a linear test model: for data N(0, v I) the exact noise prediction is
+  eps(x, t) = k_t x with k_t = sigma_t / (alpha_t^2 v + sigma_t^2); the model adds
+  ``shift * t`` (a conditioning value) so that a dropped ``cond`` changes the answer.
+  Its denoised estimate x0 = (x - sigma_t eps) / alpha_t has the scalar Jacobian
+  m_t = (1 - sigma_t k_t) / alpha_t.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from diffax.processes.base import broadcast_to_x
+
+V = 0.7  # the test model's data variance
+
+
+def alpha(t):
+    t = np.asarray(t, np.float64)
+    return np.exp(-0.25 * t**2 * (20.0 - 0.1) - 0.5 * t * 0.1)
+
+
+def sigma(t):
+    return np.sqrt(1.0 - alpha(t) ** 2)
+
+
+def log_snr(t):
+    return np.log(alpha(t) ** 2 / sigma(t) ** 2)
+
+
+def k(t):
+    return sigma(t) / (alpha(t) ** 2 * V + sigma(t) ** 2)
+
+
+def eps_hat(x, t, shift=0.0):
+    return k(t) * x + shift * t
+
+
+def x0_hat(x, t, shift=0.0):
+    return (x - sigma(t) * eps_hat(x, t, shift)) / alpha(t)
+
+
+def jac(t):
+    """d x0_hat / d x (a scalar times the identity)."""
+    return (1.0 - sigma(t) * k(t)) / alpha(t)
+
+
+def ddim(x0, eps, t, s, eta, z):
+    c = eta * sigma(s) * np.sqrt(1.0 - np.exp(log_snr(t) - log_snr(s)))
+    return alpha(s) * x0 + np.sqrt(max(sigma(s) ** 2 - c**2, 0.0)) * eps + c * z
+
+
+def jump(x, s, t, z):
+    """x_t ~ q(x_t | x_s): alpha_{t|s} x + sqrt(sigma_t^2 - alpha_{t|s}^2 sigma_s^2) z."""
+    a = alpha(t) / alpha(s)
+    return a * x + np.sqrt(max(sigma(t) ** 2 - a**2 * sigma(s) ** 2, 0.0)) * z
+
+
+def model(process, kind="eps"):
+    """The linear test model as a diffax ``model_fn`` of kind eps or x0; conditioning
+    ``shift`` (one value per example) enters as eps + shift * t."""
+    def fn(x, t, shift=None):
+        a, s = broadcast_to_x(process.alpha(t), x), broadcast_to_x(process.sigma(t), x)
+        kk = s / (a**2 * V + s**2)
+        sh = 0.0 if shift is None else broadcast_to_x(shift, x) * broadcast_to_x(t, x)
+        eps = kk * x + sh
+        return eps if kind == "eps" else (x - s * eps) / a
+    return fn
+
+
+def normal(key, shape, dtype=jnp.float64):
+    return np.asarray(jax.random.normal(key, shape, dtype), np.float64)
+
+
+def split(key, n):
+    return list(jax.random.split(key, n))
