@@ -17,6 +17,14 @@ One objective, :class:`GridConsistencyObjective` (init / loss / update), three p
       L = E[ d( f_theta(x_{n+k}, t_{n+k}, w), stopgrad f_{theta^-}(x_hat_n, t_n, w) ) ],
       x_{n+k} = alpha x0 + sigma z,   x_hat_n = Psi(x_{n+k}, t_{n+k} -> t_n; eps_w).
 
+  **Grid** (``grid``, :mod:`.consistency_grid`): the N = 1000 training times are uniform in
+  the process's time by default (``"uniform_time"``); ``"karras"`` spaces the EDM noise
+  level s = sigma / alpha as Karras et al. (2022, eq. 5) with rho = 7, s_tau = (s_min^(1/7)
+  + tau/(N-1) (s_max^(1/7) - s_min^(1/7)))^7, which like LCM's DDPM index puts most levels
+  at small noise (for EDM the uniform grid's skip k = 20 spans 1.6 in sigma, all of the
+  range where images form); ``"log_snr"`` is uniform in lambda. Skips, segments and the
+  distance d of c_skip / c_out are counted in grid index.
+
 * **SCott** (Liu, Xie, Deng, et al. 2024, "SCott: Accelerating Diffusion Models with
   Stochastic Consistency Distillation"). The teacher's step Psi is a *stochastic* solver
   step with a controllable noise strength: any registered stochastic diffax sampler with
@@ -31,10 +39,11 @@ One objective, :class:`GridConsistencyObjective` (init / loss / update), three p
 * **Hyper-SD** (Ren, Xia, Lu, et al. 2024, "Hyper-SD: Trajectory Segmented Consistency
   Model", Sec. 3.1, TSCD). The time range is cut into s segments; the consistency
   target of a point in (b_{j-1}, b_j] is the trajectory at the segment's lower boundary
-  b_{j-1} (not t_min), the lower end of the teacher step is clipped to it, and training
-  proceeds over stages s = 8 -> 4 -> 2 -> 1 (each a new objective initialised from the
-  previous student; s = 1 is LCM). Sampling with s segments takes s steps through the
-  boundaries (:func:`~diffax.objectives.consistency_segments.segmented_sample`).
+  b_{j-1} (not t_min; the s segments are equal in grid index), the lower end of the
+  teacher step is clipped to it, and training proceeds over stages s = 8 -> 4 -> 2 -> 1
+  (each a new objective initialised from the previous student; s = 1 is LCM). Sampling
+  with s segments takes s steps through the boundaries
+  (:func:`~diffax.objectives.consistency_segments.segmented_sample`).
   Omitted: Hyper-SD's human-feedback learning, score distillation for one step and the
   adversarial term.
 
@@ -80,6 +89,7 @@ class GridConsistencyObjective:
     num_timesteps: int = seg.LCM_NUM_TRAIN_TIMESTEPS
     skip: int = seg.LCM_SKIP
     num_segments: int = 1
+    grid: str = "uniform_time"
     sampler: str = "ddim"
     sampler_options: tuple = ()
     teacher_substeps: int = 1
@@ -106,7 +116,7 @@ class GridConsistencyObjective:
                                       num_segments=self.num_segments,
                                       num_timesteps=self.num_timesteps,
                                       sigma_data=self.sigma_data,
-                                      timestep_scaling=self.timestep_scaling)
+                                      timestep_scaling=self.timestep_scaling, grid=self.grid)
 
     def init(self, params: Any) -> dict:
         target = jax.tree.map(jnp.array, params) if self.decay > 0 else ()
@@ -116,11 +126,11 @@ class GridConsistencyObjective:
     def levels(self, key: Array, batch: int) -> tuple[Array, Array, Array]:
         """(t_hi, t_lo, t_b) per example: the DDIM step t_{n+k}, its lower end t_n
         clipped to the segment floor t_b of t_hi."""
-        grid = seg.time_grid(self.process, self.num_timesteps)
+        grid = seg.time_grid(self.process, self.num_timesteps, self.grid)
         n = jax.random.randint(key, (batch,), 1, self.num_timesteps // self.skip + 1)
         hi = n * self.skip - 1
         t_hi = grid[hi]
-        t_b = seg.segment_floor(self.process, self.num_segments, t_hi)
+        t_b = seg.segment_floor(self.process, self.num_segments, t_hi, self.grid)
         return t_hi, jnp.maximum(grid[jnp.maximum(hi - self.skip, 0)], t_b), t_b
 
     def teacher_step(self, teacher_params: Any, x: Array, t_from: Array, t_to: Array,
@@ -158,7 +168,8 @@ class GridConsistencyObjective:
                                          prediction=self.prediction,
                                          num_timesteps=self.num_timesteps,
                                          sigma_data=self.sigma_data,
-                                         timestep_scaling=self.timestep_scaling)
+                                         timestep_scaling=self.timestep_scaling,
+                                         grid=self.grid)
 
     def loss(self, net: Callable, params: Any, aux: Any, batch: dict,
              key: Array) -> tuple[Array, dict]:
@@ -198,12 +209,13 @@ class GridConsistencyObjective:
 def _build(where: str, process: GaussianProcess, teacher: Callable, *, stochastic: bool | None,
            sampler: str, sampler_options: dict | None, guidance_range, null_cond,
            decay: float, distance: str, huber_c, num_timesteps: int, skip: int,
-           num_segments: int, teacher_substeps: int, **kw) -> GridConsistencyObjective:
+           num_segments: int, teacher_substeps: int, grid: str,
+           **kw) -> GridConsistencyObjective:
     check_process(process, where)
     if not callable(teacher):
         raise ValueError(f"{where}: teacher must be callable as teacher(teacher_params, x, "
                          f"t, **cond), got {type(teacher).__name__}.")
-    seg.check_grid(where, num_timesteps, skip, num_segments)
+    seg.check_grid(where, num_timesteps, skip, num_segments, grid)
     checks.positive_int(where, "teacher_substeps", teacher_substeps)
     info = sampler_info(sampler)
     if stochastic is not None and info.stochastic != stochastic:
@@ -229,7 +241,7 @@ def _build(where: str, process: GaussianProcess, teacher: Callable, *, stochasti
         guidance_range = (lo, hi)
     return GridConsistencyObjective(
         process, teacher, num_timesteps=num_timesteps, skip=skip, num_segments=num_segments,
-        sampler=sampler, sampler_options=tuple(sorted(options.items())),
+        grid=grid, sampler=sampler, sampler_options=tuple(sorted(options.items())),
         teacher_substeps=teacher_substeps, guidance_range=guidance_range,
         null_cond=tuple(sorted(dict(null_cond or {}).items())), decay=decay,
         distance=distance, huber_c=huber_c, **kw)
@@ -238,26 +250,29 @@ def _build(where: str, process: GaussianProcess, teacher: Callable, *, stochasti
 def lcm_distillation(process: GaussianProcess, teacher: Callable, *, teacher_params: Any = (),
                      teacher_prediction: str = "eps", prediction: str = "eps",
                      num_timesteps: int = seg.LCM_NUM_TRAIN_TIMESTEPS, skip: int = seg.LCM_SKIP,
-                     guidance_range: tuple | None = None, null_cond: dict | None = None,
+                     grid: str = "uniform_time", guidance_range: tuple | None = None,
+                     null_cond: dict | None = None,
                      sampler: str = "ddim", sampler_options: dict | None = None,
                      decay: float = LCM_EMA_DECAY, distance: str = "l2",
                      huber_c: float | None = None) -> GridConsistencyObjective:
     """LCM's latent consistency distillation (module docstring): skipping step ``skip``
-    (k = 20 of N = 1000), guided when ``guidance_range`` = (w_min, w_max) is given (LCM:
-    :data:`LCM_GUIDANCE_RANGE`) with ``null_cond`` the unconditional values; a
+    (k = 20 of N = 1000) on the training ``grid`` (one of ``"uniform_time"``, ``"karras"``,
+    ``"log_snr"``; module docstring), guided when ``guidance_range`` = (w_min, w_max) is
+    given (LCM: :data:`LCM_GUIDANCE_RANGE`) with ``null_cond`` the unconditional values; a
     deterministic teacher ``sampler`` (DDIM)."""
     return _build("lcm_distillation", process, teacher, stochastic=False, sampler=sampler,
                   sampler_options=sampler_options, guidance_range=guidance_range,
                   null_cond=null_cond, decay=decay, distance=distance, huber_c=huber_c,
                   num_timesteps=num_timesteps, skip=skip, num_segments=1, teacher_substeps=1,
-                  teacher_params=teacher_params, teacher_prediction=teacher_prediction,
+                  grid=grid, teacher_params=teacher_params, teacher_prediction=teacher_prediction,
                   prediction=prediction)
 
 
 def scott_distillation(process: GaussianProcess, teacher: Callable, *, teacher_params: Any = (),
                        teacher_prediction: str = "eps", prediction: str = "eps",
                        num_timesteps: int = seg.LCM_NUM_TRAIN_TIMESTEPS,
-                       skip: int = seg.LCM_SKIP, sampler: str = "sde_dpm_solver++_2m",
+                       skip: int = seg.LCM_SKIP, grid: str = "uniform_time",
+                       sampler: str = "sde_dpm_solver++_2m",
                        sampler_options: dict | None = None, teacher_substeps: int = 2,
                        guidance_range: tuple | None = None, null_cond: dict | None = None,
                        decay: float = LCM_EMA_DECAY, distance: str = "l2",
@@ -265,7 +280,8 @@ def scott_distillation(process: GaussianProcess, teacher: Callable, *, teacher_p
     """SCott's stochastic consistency distillation (module docstring): the teacher step is
     ``teacher_substeps`` steps of the stochastic ``sampler``, its noise strength in
     ``sampler_options`` (default: SDE-DPM-Solver++(2M) with ``eta`` = 0.5, a diffax
-    default; eta = 1 is the reverse SDE, 0 the ODE); the adversarial term is omitted."""
+    default; eta = 1 is the reverse SDE, 0 the ODE), on the training ``grid`` as LCM's;
+    the adversarial term is omitted."""
     options = dict(sampler_options or {})
     if sampler == "sde_dpm_solver++_2m":
         options.setdefault("eta", SCOTT_ETA)
@@ -273,7 +289,7 @@ def scott_distillation(process: GaussianProcess, teacher: Callable, *, teacher_p
                   sampler_options=options, guidance_range=guidance_range,
                   null_cond=null_cond, decay=decay, distance=distance, huber_c=huber_c,
                   num_timesteps=num_timesteps, skip=skip, num_segments=1,
-                  teacher_substeps=teacher_substeps, teacher_params=teacher_params,
+                  teacher_substeps=teacher_substeps, grid=grid, teacher_params=teacher_params,
                   teacher_prediction=teacher_prediction, prediction=prediction)
 
 
@@ -281,18 +297,22 @@ def hyper_sd_distillation(process: GaussianProcess, teacher: Callable, *, num_se
                           teacher_params: Any = (), teacher_prediction: str = "eps",
                           prediction: str = "eps",
                           num_timesteps: int = seg.LCM_NUM_TRAIN_TIMESTEPS,
-                          skip: int = seg.LCM_SKIP, sampler: str = "ddim",
+                          skip: int = seg.LCM_SKIP, grid: str = "uniform_time",
+                          sampler: str = "ddim",
                           sampler_options: dict | None = None,
                           guidance_range: tuple | None = None, null_cond: dict | None = None,
                           decay: float = LCM_EMA_DECAY, distance: str = "l2",
                           huber_c: float | None = None) -> GridConsistencyObjective:
     """One stage of Hyper-SD's trajectory-segmented consistency distillation with
-    ``num_segments`` segments (the paper's stages: :data:`HYPER_SD_SEGMENTS`)."""
+    ``num_segments`` segments, equal in the index of the training ``grid`` (the paper's
+    stages: :data:`HYPER_SD_SEGMENTS`); sample it with
+    ``segmented_sample(..., grid=grid)``."""
     return _build("hyper_sd_distillation", process, teacher, stochastic=False,
                   sampler=sampler, sampler_options=sampler_options,
                   guidance_range=guidance_range, null_cond=null_cond, decay=decay,
                   distance=distance, huber_c=huber_c, num_timesteps=num_timesteps, skip=skip,
-                  num_segments=num_segments, teacher_substeps=1, teacher_params=teacher_params,
+                  num_segments=num_segments, teacher_substeps=1, grid=grid,
+                  teacher_params=teacher_params,
                   teacher_prediction=teacher_prediction, prediction=prediction)
 
 
