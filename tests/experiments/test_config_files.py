@@ -28,3 +28,27 @@ def test_guidance_config_is_class_conditional():
     c = runner.load_config("configs/image/fashion_mnist_edm_cfg.py")
     assert c.model.class_conditional and c.sampling.guidance_scale == 2.0
     assert c.sampling.grid_size % 10 == 0  # one class per grid column
+
+
+def test_lcm_config_trains_and_samples_on_the_karras_grid():
+    """The LCM config's objective options reach the builder through the registry, with the
+    Karras training grid, and its sampler visits that grid (issue 20: on EDM the uniform
+    grid puts one skip over all of sigma < 1.6)."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    from diffax.objectives import get_objective
+    from diffax.objectives.consistency_grid import grid_time
+    from diffax.processes import EDM
+    from diffax.samplers.schedules import get_schedule
+
+    c = runner.load_config("configs/image/fashion_mnist_lcm.py")
+    assert c.objective.kwargs.grid == "karras" and c.sampling.schedule == "karras"
+    p = EDM()
+    obj = get_objective(c.objective.name, p, lambda q, x, t: x, **c.objective.kwargs)
+    assert obj.grid == "karras"
+    t_hi = np.unique(np.asarray(obj.levels(jnp.zeros(2, jnp.uint32), 4096)[0]))
+    assert len(t_hi) == 50 and np.sum(t_hi < 1.6) == 22  # of LCM's 50 levels (uniform: 0)
+    n = c.sampling.nfe
+    np.testing.assert_allclose(get_schedule(c.sampling.schedule, p, n),
+                               grid_time(p, 1.0 - jnp.arange(n + 1) / n, "karras"), rtol=1e-5)
