@@ -80,3 +80,54 @@ def normal(key, shape, dtype=jnp.float64):
 
 def split(key, n):
     return list(jax.random.split(key, n))
+
+
+# ---- ADMM-TV with conjugate gradients (Boyd et al. 2011, section 3.1.1) -------------------
+
+def diff(x, axis):
+    """(D x)_i = x_{i+1} - x_i, 0 at the last index."""
+    d = np.zeros_like(x)
+    n = x.shape[axis]
+    sl = [slice(None)] * x.ndim
+    sl[axis] = slice(0, n - 1)
+    d[tuple(sl)] = np.diff(x, axis=axis)
+    return d
+
+
+def diff_t(p, axis):
+    """D^T p: (D^T p)_i = p_{i-1} - p_i with p_{-1} = 0 and p_{n-1} ignored."""
+    q = np.moveaxis(p, axis, 0).copy()
+    q[-1] = 0.0
+    out = -q
+    out[1:] += q[:-1]
+    return np.moveaxis(out, 0, axis)
+
+
+def cg(matvec, b, x, n_iter):
+    """Hestenes-Stiefel CG from x; a direction with p^T M p = 0 leaves x unchanged."""
+    r = b - matvec(x)
+    p, rs = r, np.sum(r * r)
+    for _ in range(n_iter):
+        mp = matvec(p)
+        pmp = np.sum(p * mp)
+        a = rs / pmp if pmp > 0 else 0.0
+        x, r = x + a * p, r - a * mp
+        rs_new = np.sum(r * r)
+        p, rs = r + (rs_new / rs if rs > 0 else 0.0) * p, rs_new
+    return x
+
+
+def admm_step(x, z, u, A, y, lam, rho, axes, n_cg):
+    """One scaled-ADMM iteration for 1/2 ||A x - y||^2 + lam sum_a ||D_a x||_1; A is a
+    dense matrix on x.ravel()."""
+    def normal(v):
+        out = (A.T @ (A @ v.ravel())).reshape(v.shape)
+        return out + sum(rho * diff_t(diff(v, a), a) for a in axes)
+
+    rhs = (A.T @ y).reshape(x.shape) + sum(rho * diff_t(z[i] - u[i], a)
+                                           for i, a in enumerate(axes))
+    x = cg(normal, rhs, x, n_cg)
+    dx = np.stack([diff(x, a) for a in axes])
+    v = dx + u
+    z = np.sign(v) * np.maximum(np.abs(v) - lam / rho, 0.0)
+    return x, z, u + dx - z
