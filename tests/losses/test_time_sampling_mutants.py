@@ -134,6 +134,23 @@ def test_uniform_log_snr_by_hand(x64):
     assert float(t.min()) < 0.01 and float(t.max()) > 0.5  # the process's whole interval
 
 
+def test_uniform_log_snr_float32_under_x64_is_computed_in_float32(x64):
+    """The log-SNR ends are taken at float32 times: bitwise the float32 composition (a
+    float64 end, e.g. log_snr(0.2) for VPCosine, differs from the float32 one by an ulp)."""
+    key = jax.random.key(6)
+    for process in (VPCosine(), VPLinear()):
+        for lo, hi in ((0.2, 0.7), (0.3, 0.9)):
+            t = losses.make_time_sampler("uniform_log_snr", process, t_min=lo,
+                                         t_max=hi)(key, N, jnp.float32)
+            lam_lo = process.log_snr(jnp.asarray(hi, jnp.float32))
+            lam_hi = process.log_snr(jnp.asarray(lo, jnp.float32))
+            u = jax.random.uniform(key, (N,), jnp.float32)
+            want = jnp.clip(process.t_from_log_snr(lam_lo + (lam_hi - lam_lo) * u), lo, hi)
+            assert want.dtype == jnp.float32
+            np.testing.assert_array_equal(np.asarray(t), np.asarray(want),
+                                          err_msg=f"{process.name} {lo} {hi}")
+
+
 def test_rounding_never_leaves_the_interval():
     """float32 round-off pushes unclipped times just outside narrow or round-up intervals;
     the samplers clip them back (measured: 24 of 4096 below for VPLinear, 31 above for
