@@ -125,14 +125,33 @@ def weighting_defaults(name: str, where: str = "weighting") -> dict:
     return dict(WEIGHTINGS[name].defaults)
 
 
+def _checked_options(spec: Weighting, options: dict, where: str) -> dict:
+    """``options`` over ``spec``'s defaults; unknown or non-positive values raise."""
+    unknown = sorted(set(options) - set(spec.defaults))
+    if unknown:
+        raise ValueError(f"{where}: unknown option(s) {unknown}; valid options: "
+                         f"{sorted(spec.defaults)}.")
+    opts = {**spec.defaults, **options}
+    for key in spec.positive:
+        opts[key] = checks.positive(where, key, opts[key])
+    return opts
+
+
 def x0_weight(name: str, process: GaussianProcess, t: Array, **options: Any) -> Array:
     """The x0-space weight w(t) of weighting ``name`` (``"uniform"`` has none: its
-    weight is 1 in the model's own kind space; use :func:`make_weighting`)."""
+    weight is 1 in the model's own kind space; use :func:`make_weighting`).
+
+    The process family and the options are checked, and the options default, as in
+    :func:`make_weighting` (e.g. ``gamma=5.0`` for ``"min_snr"``, ``sigma_data=0.5`` for
+    ``"edm"``).
+    """
     spec = WEIGHTINGS[checks.choice("x0_weight", "weighting", name, WEIGHTINGS)]
     if spec.x0_weight is None:
         raise ValueError("x0_weight: weighting 'uniform' is defined in the model's own kind "
                          "space, not in x0 space; use make_weighting(name, process, kind).")
-    return spec.x0_weight(process, jnp.asarray(t), **options)
+    WEIGHTINGS.check_family(name, family_of(process), what=type(process).__name__)
+    opts = _checked_options(spec, options, f"x0_weight: weighting {name!r}")
+    return spec.x0_weight(process, jnp.asarray(t), **opts)
 
 
 def make_weighting(name: str, process: GaussianProcess, kind: str, **options: Any) -> WeightFn:
@@ -145,13 +164,7 @@ def make_weighting(name: str, process: GaussianProcess, kind: str, **options: An
     spec = WEIGHTINGS[checks.choice("make_weighting", "weighting", name, WEIGHTINGS)]
     WEIGHTINGS.check_family(name, family_of(process), what=type(process).__name__)
     check_kind(kind)
-    unknown = sorted(set(options) - set(spec.defaults))
-    if unknown:
-        raise ValueError(f"{where}: unknown option(s) {unknown}; valid options: "
-                         f"{sorted(spec.defaults)}.")
-    opts = {**spec.defaults, **options}
-    for key in spec.positive:
-        opts[key] = checks.positive(where, key, opts[key])
+    opts = _checked_options(spec, options, where)
 
     if spec.x0_weight is None:
         def weight_fn(t: Array) -> Array:

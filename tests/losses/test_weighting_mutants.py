@@ -98,6 +98,18 @@ def test_weight_dtypes(x64):
     assert w.dtype == jnp.float64 and np.array_equal(w, np.ones(3))
 
 
+def test_x0_weight_fills_the_defaults(x64):
+    """gamma = 5 (Min-SNR-5) and sigma_data = 0.5 when not given, as make_weighting does
+    (before this was fixed, x0_weight("min_snr", ...) raised a TypeError)."""
+    vp = VPLinear()
+    t = jnp.asarray(T)
+    want = x0_weights(T)
+    for name in ("min_snr", "edm"):
+        np.testing.assert_allclose(losses.x0_weight(name, vp, t), want[name], rtol=1e-10)
+        np.testing.assert_allclose(losses.make_weighting(name, vp, "x0")(t), want[name],
+                                   rtol=1e-10)
+
+
 def test_weighting_defaults():
     assert wt.weighting_defaults("min_snr") == {"gamma": 5.0}
     assert wt.weighting_defaults("edm") == {"sigma_data": 0.5}
@@ -122,6 +134,13 @@ VALID = "['edm', 'likelihood', 'min_snr', 'snr', 'uniform']"
     (lambda: losses.x0_weight("uniform", VPLinear(), 0.5),
      "x0_weight: weighting 'uniform' is defined in the model's own kind space, not in x0 "
      "space; use make_weighting(name, process, kind)."),
+    (lambda: losses.x0_weight("min_snr", VPLinear(), 0.5, gama=1.0),
+     "x0_weight: weighting 'min_snr': unknown option(s) ['gama']; valid options: ['gamma']."),
+    (lambda: losses.x0_weight("edm", VPLinear(), 0.5, sigma_data=-0.5),
+     "x0_weight: weighting 'edm': sigma_data must be finite and > 0, got sigma_data=-0.5."),
+    (lambda: losses.x0_weight("snr", PFGMPP(D=8.0, data_dim=2), 0.5),
+     "weighting 'snr' is for gaussian processes, but PFGMPP is pfgmpp; weighting entries "
+     "for pfgmpp processes: []."),
     (lambda: losses.make_weighting("snr", VPLinear(), "noise"),
      "unknown prediction kind 'noise'; valid choices: ['eps', 'x0', 'v', 'score', "
      "'velocity']."),
