@@ -12,6 +12,8 @@
   m_t = (1 - sigma_t k_t) / alpha_t.
 """
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -131,3 +133,29 @@ def admm_step(x, z, u, A, y, lam, rho, axes, n_cg):
     v = dx + u
     z = np.sign(v) * np.maximum(np.abs(v) - lam / rho, 0.0)
     return x, z, u + dx - z
+
+
+# ---- parallel-beam projections, pixel by pixel -------------------------------------------
+
+def radon(img, angles):
+    """Parallel-beam views of an (N, N) image: rotate about the centre (bilinear, zero
+    outside) and sum over rows; (len(angles), N)."""
+    n = img.shape[0]
+    c = (n - 1) / 2
+    out = np.zeros((len(angles), n))
+    for k, th in enumerate(angles):
+        for iu in range(n):
+            for iv in range(n):
+                u, v = iu - c, iv - c
+                r = c + np.cos(th) * u - np.sin(th) * v
+                q = c + np.sin(th) * u + np.cos(th) * v
+                r0, q0 = math.floor(r), math.floor(q)
+                val = 0.0
+                for dr, dq, wgt in ((0, 0, (1 - (r - r0)) * (1 - (q - q0))),
+                                    (0, 1, (1 - (r - r0)) * (q - q0)),
+                                    (1, 0, (r - r0) * (1 - (q - q0))),
+                                    (1, 1, (r - r0) * (q - q0))):
+                    if 0 <= r0 + dr < n and 0 <= q0 + dq < n:
+                        val += wgt * img[r0 + dr, q0 + dq]
+                out[k, iv] += val
+    return out

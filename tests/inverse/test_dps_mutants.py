@@ -46,7 +46,8 @@ def _dps_by_hand(x, ts, key, zeta, eta, y=Y, shift=SHIFT):
     for i, (t, s) in enumerate(zip(ts[:-1], ts[1:])):
         g, x0, eps, L = _grad(x, t, y, shift)
         z = H.normal(keys[i], x.shape)
-        x = H.ddim(x0, eps, t, s, eta, z) - (zeta / np.maximum(np.sqrt(L), 1e-12))[:, None, None] * g
+        step = zeta / np.maximum(np.sqrt(L), 1e-12)
+        x = H.ddim(x0, eps, t, s, eta, z) - step[:, None, None] * g
         traj.append(x)
     return x, np.stack(traj)
 

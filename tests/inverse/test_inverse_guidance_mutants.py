@@ -65,7 +65,8 @@ def test_squared_residual_sums_every_measurement_axis(x64):
     mask = jnp.asarray([[1.0, 0.0], [1.0, 1.0]])
     y = RNG.normal(size=(3, 2, 2))
     got = squared_residual(Mask(mask=mask), jnp.asarray(y))(jnp.asarray(X))
-    np.testing.assert_allclose(np.asarray(got), np.sum((y - X * np.asarray(mask)) ** 2, axis=(1, 2)),
+    want = np.sum((y - X * np.asarray(mask)) ** 2, axis=(1, 2))
+    np.testing.assert_allclose(np.asarray(got), want,
                                rtol=1e-13)
     # float32 estimates with a float64 measurement: the loss stays float32
     l32 = squared_residual(Mask(mask=mask), jnp.asarray(y))(jnp.asarray(X, jnp.float32))

@@ -1,16 +1,18 @@
 """Filtered back-projection (diffax/inverse/mbir_fbp.py) against NumPy: the ramp filter as
 np.convolve with the Ram-Lak kernel cropped to the detector, for detector lengths where
-the FFT length 2^ceil(log2(2N - 1)) is tight (N = 9: 32, N = 16: 32, N = 2: 4), and
-f = (pi / K) A^T (h * p) with A the dense Radon matrix. Float64 agrees to 1e-15 (measured),
-tolerance 1e-12."""
+the FFT length 2^ceil(log2(2N - 1)) is tight (N = 9: 32, N = 16: 32, N = 2: 4, N = 1: 1),
+and f = (pi / K) A^T (h * p) with A the Radon matrix built pixel by pixel
+(inverse_by_hand). Float64 agrees to 1e-15 (measured), tolerance 1e-12."""
 
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from diffax.inverse import Radon, dense_matrix
+import inverse_by_hand as H
+from diffax.inverse import Radon
 from diffax.inverse.mbir_fbp import fbp, ramp_filter, ramp_kernel
 
 RNG = np.random.default_rng(41)
@@ -22,7 +24,7 @@ def kernel(n):
                                            0.0))
 
 
-@pytest.mark.parametrize("n", [1, 2, 5, 9, 16])
+@pytest.mark.parametrize("n", [1, 2, 9, 16])
 def test_ramp_kernel_and_filter_by_hand(x64, n):
     np.testing.assert_allclose(ramp_kernel(n), kernel(n), rtol=1e-15, atol=0)
     p = RNG.normal(size=(2, 3, n))
@@ -35,11 +37,12 @@ def test_ramp_kernel_and_filter_by_hand(x64, n):
 def test_fbp_by_hand(x64):
     n, k = 6, 3
     op = Radon.sparse_view(k)
-    a = np.asarray(dense_matrix(op, (n, n, 1), jnp.float64))  # (k n, n n)
+    angles = np.arange(k) * np.pi / k
+    a = np.stack([H.radon(e.reshape(n, n), angles).ravel() for e in np.eye(n * n)], axis=1)
     sino = RNG.normal(size=(2, k, n))
     q = np.stack([[np.convolve(row, kernel(n))[n - 1:2 * n - 1] for row in b] for b in sino])
     want = (math.pi / k) * (q.reshape(2, -1) @ a).reshape(2, n, n, 1)
-    np.testing.assert_allclose(np.asarray(fbp(jnp.asarray(sino), op)), want, rtol=1e-11,
+    np.testing.assert_allclose(np.asarray(jax.jit(fbp)(jnp.asarray(sino), op)), want, rtol=1e-11,
                                atol=1e-12)
 
 
