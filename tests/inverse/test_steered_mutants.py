@@ -91,6 +91,16 @@ def test_steered_float32_state_under_x64(x64):
                   y=jnp.asarray(Y), key=key, n_inner=2, return_trajectory=True)
     assert out.x.dtype == jnp.float32 and out.trajectory.dtype == jnp.float32
     assert bool(jnp.all(jnp.isfinite(out.x)))
+    # a custom energy sees the measurement in the state's dtype (y given in float64)
+    seen = []
+
+    def energy(x0, y):
+        seen.append(y.dtype)
+        return quartic(x0, y)
+
+    steered(H.model(P), P, jnp.asarray(X, jnp.float32), jnp.asarray(TS), energy_fn=energy,
+            y=jnp.asarray(Y4), key=key)
+    assert seen and all(d == jnp.float32 for d in seen)
 
 
 @pytest.mark.parametrize("kind", ["eps", "x0"])
