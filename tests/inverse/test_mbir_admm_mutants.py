@@ -1,8 +1,8 @@
 """ADMM-TV with conjugate gradients (diffax/inverse/mbir_admm.py) against NumPy
 transcriptions (inverse_by_hand): the difference operator's adjoint written out, CG
 iterates after each of 1..5 iterations, one ADMM iteration from a non-zero state (z, u)
-with a dense operator, and admm_tv's defaults as 100 such iterations. Float64 agrees to
-1e-14 relative (measured), tolerance 1e-10."""
+with a dense operator, and admm_tv's defaults as 100 such iterations. Float64: measured max error
+3e-15, tolerance 1e-10 relative (1e-9 after 100 iterations)."""
 
 import jax
 import jax.numpy as jnp

@@ -2,7 +2,7 @@
 np.convolve with the Ram-Lak kernel cropped to the detector, for detector lengths where
 the FFT length 2^ceil(log2(2N - 1)) is tight (N = 9: 32, N = 16: 32, N = 2: 4, N = 1: 1),
 and f = (pi / K) A^T (h * p) with A the Radon matrix built pixel by pixel
-(inverse_by_hand). Float64 agrees to 1e-15 (measured), tolerance 1e-12."""
+(inverse_by_hand). Float64: measured max error 6e-16, tolerance 1e-12."""
 
 import math
 

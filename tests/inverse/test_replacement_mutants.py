@@ -7,8 +7,8 @@ Keys: split(key, blocks)[b] per block, split into n_resample repeats, each split
 draw, measurement draw). The trajectory holds the block boundaries.
 
 (3, 2, 2) states, a 3 x 4 projection (A^+ from NumPy's pinv) or a mask, conditioning the
-model uses, both prediction kinds. Float64 agrees to 1e-14 relative (measured),
-tolerance 1e-10."""
+model uses, both prediction kinds. Float64: measured max error 2e-15,
+tolerance 1e-10 relative."""
 
 import jax
 import jax.numpy as jnp
@@ -40,7 +40,7 @@ def _mask():
     return Mask(mask=jnp.asarray(MASK)), (lambda x: x * MASK), (lambda y: y * MASK), y
 
 
-def _repaint_by_hand(fwd, pinv, y, ts, key, jump, n_res, eta, shift):
+def _repaint_by_hand(fwd, pinv, y, ts, key, jump, n_res, eta, shift, dtype=jnp.float64):
     n = len(ts) - 1
     blocks = n // jump
     x, traj = X, [X]
@@ -52,11 +52,11 @@ def _repaint_by_hand(fwd, pinv, y, ts, key, jump, n_res, eta, shift):
                 k_step, k_meas = H.split(kj, 2)
                 sh = shift[:, None, None]
                 x0, eps = H.x0_hat(x, t, sh), H.eps_hat(x, t, sh)
-                xs = H.ddim(x0, eps, t, s, eta, H.normal(k_step, x.shape))
-                ys = H.alpha(s) * y + H.sigma(s) * fwd(H.normal(k_meas, x.shape))
+                xs = H.ddim(x0, eps, t, s, eta, H.normal(k_step, x.shape, dtype))
+                ys = H.alpha(s) * y + H.sigma(s) * fwd(H.normal(k_meas, x.shape, dtype))
                 x = xs + pinv(ys - fwd(xs))
             if r < n_res - 1:
-                x = H.jump(x, tt[-1], tf[0], H.normal(k_jump, x.shape))
+                x = H.jump(x, tt[-1], tf[0], H.normal(k_jump, x.shape, dtype))
         traj.append(x)
     return x, np.stack(traj)
 
@@ -116,7 +116,10 @@ def test_float32_state_under_x64(x64):
                   y=jnp.asarray(y), key=jax.random.PRNGKey(1), jump_length=2, n_resample=2,
                   return_trajectory=True)
     assert out.x.dtype == jnp.float32 and out.trajectory.dtype == jnp.float32
-    assert bool(jnp.all(jnp.isfinite(out.x)))
+    # float32 draws (measured agreement 9e-8; tolerance 2e-5)
+    want, _ = _repaint_by_hand(fwd, pinv, y, TS, jax.random.PRNGKey(1), 2, 2, 1.0, np.zeros(3),
+                               jnp.float32)
+    np.testing.assert_allclose(np.asarray(out.x), want, rtol=2e-5, atol=2e-5)
 
 
 def test_repaint_argument_messages_in_full():

@@ -6,7 +6,8 @@ per step, split of that into n_inner repeats, each split into (step draw, jump d
 
 For the linear test model grad_{x_t} E = m_t dE/dx0. Two steps on (3, 2, 2) states with
 conditioning the model uses; the energy is the default ||y - A x0||^2 (3 x 4 projection)
-or a quartic energy_fn. Float64 agrees to 1e-15 relative (measured), tolerance 1e-11."""
+or a quartic energy_fn. Float64: measured max error 1e-11 (the quartic
+energy's large gradients), 0.27 of the tolerance (1e-11 relative + 1e-12)."""
 
 import jax
 import jax.numpy as jnp
@@ -46,16 +47,16 @@ def _grad(x, t, shift, energy):
     return H.jac(t) * de, x0, eps
 
 
-def _steered_by_hand(x, key, step_size, eta, n_inner, shift, energy):
+def _steered_by_hand(x, key, step_size, eta, n_inner, shift, energy, dtype=jnp.float64):
     keys = H.split(key, len(TS) - 1)
     traj = [x]
     for i, (t, s) in enumerate(zip(TS[:-1], TS[1:])):
         for r, kr in enumerate(H.split(keys[i], n_inner)):
             k_block, k_jump = H.split(kr, 2)
             g, x0, eps = _grad(x, t, shift, energy)
-            x_end = H.ddim(x0, eps, t, s, eta, H.normal(k_block, x.shape)) \
+            x_end = H.ddim(x0, eps, t, s, eta, H.normal(k_block, x.shape, dtype)) \
                 - step_size * H.sigma(t) ** 2 * g
-            x = H.jump(x_end, s, t, H.normal(k_jump, x.shape)) if r < n_inner - 1 else x_end
+            x = H.jump(x_end, s, t, H.normal(k_jump, x.shape, dtype)) if r < n_inner - 1 else x_end
         traj.append(x)
     return x, np.stack(traj)
 
@@ -90,7 +91,9 @@ def test_steered_float32_state_under_x64(x64):
     out = steered(H.model(P), P, jnp.asarray(X, jnp.float32), jnp.asarray(TS), operator=_op(),
                   y=jnp.asarray(Y), key=key, n_inner=2, return_trajectory=True)
     assert out.x.dtype == jnp.float32 and out.trajectory.dtype == jnp.float32
-    assert bool(jnp.all(jnp.isfinite(out.x)))
+    # float32 draws (measured agreement 2.2e-6; tolerance 2e-5)
+    want, _ = _steered_by_hand(X, key, 1.0, 1.0, 2, np.zeros(3), "residual", jnp.float32)
+    np.testing.assert_allclose(np.asarray(out.x), want, rtol=2e-5, atol=2e-5)
     # a custom energy sees the measurement in the state's dtype (y given in float64)
     seen = []
 
