@@ -183,6 +183,24 @@ def test_float32_data_stays_float32_under_x64(x64):
             assert aux[name].dtype == jnp.float32, name
 
 
+def test_float32_noise_is_drawn_in_float32_under_x64(x64):
+    """The noise is normal(k_eps, shape, float32): a float64 draw (then rounded) would be
+    other numbers, not the same numbers rounded."""
+    data, key, seen = batch(jnp.float32), jax.random.key(8), {}
+    loss, aux = losses.denoising_loss(VPLinear(), kind="eps", t_min=0.2, t_max=0.8)(
+        recording_model(seen), data, key)
+    k_t, k_eps = jax.random.split(key)
+    t = uniform_t(k_t, 0.2, 0.8, jnp.float32)
+    eps = np.asarray(jax.random.normal(k_eps, (B, 2, 3), jnp.float32), np.float64)
+    a, s, _, _ = vp(t)
+    x_t = a[:, None, None] * np.asarray(data["x"], np.float64) + s[:, None, None] * eps
+    np.testing.assert_allclose(seen["x"], x_t, rtol=1e-5, atol=1e-6)
+    mse = np.mean((model_np(x_t, t, np.asarray(data["label"], np.float64)) - eps) ** 2,
+                  axis=(1, 2))
+    np.testing.assert_allclose(aux["mse"], mse, rtol=1e-5)  # measured 1.4e-7
+    np.testing.assert_allclose(loss, np.mean(mse), rtol=1e-5)
+
+
 def test_dsm_objective_by_hand(x64):
     """At given (x0, t, eps, weight): x_t, the kind's target, extra aux and the caller's name."""
     data = batch(jnp.float64)

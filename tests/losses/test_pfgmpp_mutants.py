@@ -104,6 +104,10 @@ def test_pfgmpp_loss_defaults_and_float32(x64):
     (lambda: losses.pfgmpp_loss(PFGMPP(D=8.0, data_dim=6))(denoiser, {"y": 1},
                                                             jax.random.key(0)),
      "pfgmpp_loss: batch has no 'x' entry (data of shape (B, ...)); got keys ['y']."),
+    (lambda: losses.pfgmpp_loss(PFGMPP(D=8.0, data_dim=6))(
+        lambda x, t: x[:, :1], {"x": jnp.zeros((2, 2, 3))}, jax.random.key(0)),
+     "pfgmpp_loss: model_fn(x_t, t, **cond) returned shape (2, 1, 3), expected the shape of "
+     "x_t (2, 2, 3)."),
 ])
 def test_pfgmpp_messages_in_full(build, message):
     with pytest.raises(ValueError) as info:
