@@ -92,6 +92,13 @@ def test_weighted_regression_masked_and_unmasked(x64):
     np.testing.assert_allclose(aux["mse"], per / np.maximum(m.sum((1, 2)), 1.0), rtol=1e-14)
     np.testing.assert_allclose(aux["loss_per_example"], w * per / np.maximum(m.sum((1, 2)), 1),
                                rtol=1e-14)
+    # One marked element in the whole batch: its weighted squared error (divided by 1).
+    m1 = np.zeros((B, 2, 4))
+    m1[2, 1, 3] = 1.0
+    loss, _ = base.weighted_regression(model_fn, x_t, t, {"label": label,
+                                                          "loss_mask": jnp.asarray(m1)},
+                                       target, weight, "w")
+    np.testing.assert_allclose(loss, w[2] * (p - q)[2, 1, 3] ** 2, rtol=1e-14)
     # No marked element at all: loss 0 (not 0/0).
     loss, _ = base.weighted_regression(model_fn, x_t, t, {"label": label,
                                                           "loss_mask": jnp.zeros((B, 2, 4))},
