@@ -51,6 +51,15 @@ def test_mask_by_hand(x64):
     np.testing.assert_allclose(np.asarray(op.normal_solve(jnp.asarray(x), 0.3, 0.0, (2, 2))),
                                np.where(m > 0, x / 0.3, 0.0), rtol=1e-14)
     assert op.has_pinv
+    # a float32 batch stays float32 through every map, whatever the mask's dtype
+    for mask in (jnp.asarray(m), jnp.asarray(m, bool)):
+        op, v = Mask(mask=mask), jnp.asarray(x, jnp.float32)
+        assert op.transpose(v, (2, 2)).dtype == op.pinv(v, (2, 2)).dtype == jnp.float32
+        assert op.normal_solve(v, 0.3, 0.2, (2, 2)).dtype == jnp.float32
+    # differentiable where r2 m + sy2 = 0: zero gradient there, not NaN
+    g = jax.grad(lambda v: jnp.sum(op.normal_solve(v, 0.3, 0.0, (2, 2))))(jnp.asarray(x))
+    want = np.broadcast_to(np.where(m > 0, 1 / 0.3, 0.0), x.shape)
+    np.testing.assert_allclose(np.asarray(g), want, rtol=1e-14)
 
 
 @pytest.mark.parametrize("s, shape", [(2, (2, 4, 6, 2)), (3, (1, 3, 6, 1))])
@@ -123,9 +132,11 @@ def test_blur_is_the_circular_convolution(x64):
 
 @pytest.mark.parametrize("rcond", [0.05, 0.03])
 def test_blur_pinv_and_normal_solve_with_the_cut(x64, rcond):
-    """k = [0.6, 0.4] along W = 4: |H|^2 takes 1, 0.52, 0.04 (max 1), so rcond 0.05 drops
-    the Nyquist column and 0.03 keeps it."""
-    k = np.array([[0.6, 0.4]])
+    """k = [1.2, 0.8] along W = 4 (not normalised, so the peak |H(0)|^2 = 4 matters):
+    |H|^2 takes 4, 2.08, 0.16, so rcond 0.05 (cut 0.2) drops the Nyquist column and 0.03
+    (cut 0.12) keeps it; the same for r2 |H|^2 + sy2 = 1.21, 0.634, 0.058 (cuts 0.0605,
+    0.0363)."""
+    k = np.array([[1.2, 0.8]])
     x = RNG.normal(size=(2, 3, 4, 1))
     tf = _transfer(k, 3, 4)
     p = np.abs(tf) ** 2
@@ -202,6 +213,15 @@ class _Stack(LinearOperator):
         return jnp.concatenate([2.0 * x, x[:, :1] + x[:, 1:]], axis=1)
 
 
+class _Diag(LinearOperator):
+    """y = d * x on (B, n) events."""
+
+    d: jax.Array
+
+    def __call__(self, x):
+        return self.d * x
+
+
 def test_base_class_adjoint_cg_solve_and_no_pinv(x64):
     op = _Stack()
     a = np.array([[2.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
@@ -213,6 +233,16 @@ def test_base_class_adjoint_cg_solve_and_no_pinv(x64):
         np.testing.assert_allclose(np.asarray(op.normal_solve(jnp.asarray(y), r2, sy2, (2,))),
                                    want, rtol=1e-6, atol=1e-9)
     assert not op.has_pinv
+    # the CG settings (200 iterations, tol 1e-7) on a system that needs more: a diagonal
+    # operator with 300 eigenvalues from 1 to 1e6
+    diag = _Diag(d=jnp.asarray(np.geomspace(1.0, 1e3, 300)))
+    v = jnp.asarray(RNG.normal(size=(1, 300)))
+    matvec = lambda w: 1.0 * diag(diag.transpose(w, (300,))) + 0.0 * w  # noqa: E731
+    want = jax.scipy.sparse.linalg.cg(matvec, v, maxiter=200, tol=1e-7)[0]
+    np.testing.assert_array_equal(np.asarray(diag.normal_solve(v, 1.0, 0.0, (300,))),
+                                  np.asarray(want))
+    exact = np.asarray(v) / np.asarray(diag.d) ** 2
+    assert np.max(np.abs(np.asarray(want) - exact)) > 1e-3  # 200 iterations are not enough
     with pytest.raises(NotImplementedError) as e:
         op.pinv(jnp.asarray(y), (2,))
     assert str(e.value) == ("_Stack has no closed-form pseudo-inverse; use a method that only "
