@@ -78,6 +78,12 @@ def test_ddpm_simple_loss_float32_under_x64(x64):
     k_n, _ = jax.random.split(jax.random.key(2))
     n = np.asarray(jax.random.randint(k_n, (B,), 1, 21))
     np.testing.assert_allclose(seen["t"], n / 20, rtol=1e-7)  # XLA: 9/20 -> 0.45000002
+    # The noise is drawn in float32 (a float64 draw would be other numbers).
+    _, k_eps = jax.random.split(jax.random.key(2))
+    eps = np.asarray(jax.random.normal(k_eps, (B, 2, 3), jnp.float32), np.float64)
+    alpha_bar = np.cumprod(1.0 - np.linspace(1e-4, 0.02, 20))[n - 1][:, None, None]
+    x_t = np.sqrt(alpha_bar) * np.asarray(x0, np.float64) + np.sqrt(1.0 - alpha_bar) * eps
+    np.testing.assert_allclose(seen["x"], x_t, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("build, message", [
