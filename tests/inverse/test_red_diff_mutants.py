@@ -117,6 +117,26 @@ def test_red_diff_float32_state_under_x64(x64):
     np.testing.assert_allclose(np.asarray(out.x), want, rtol=2e-5, atol=2e-5)
     other, _ = _grads(jax.random.PRNGKey(1), 1.0, 1.0, 1.0, np.zeros(3), sgd)
     assert np.max(np.abs(other - want)) > 1e-2  # float64 draws would differ
+    # the network sees the state's dtype (the float64 grid is cast for x_t too)
+    seen = []
+
+    def model(x, t, **kw):
+        seen.append((x.dtype, t.dtype))
+        return H.model(P)(x, t, **kw)
+
+    red_diff(model, P, jnp.asarray(MU, jnp.float32), jnp.asarray(TS), operator=_op(),
+             y=jnp.asarray(Y), key=jax.random.PRNGKey(1))
+    assert seen and all(d == (jnp.float32, jnp.float32) for d in seen), seen
+
+
+def test_red_diff_hands_the_optimizer_the_parameters(x64):
+    """Weight decay needs mu: SGD on g + 0.5 mu (optax's add_decayed_weights)."""
+    key = jax.random.PRNGKey(12)
+    tx = optax.chain(optax.add_decayed_weights(0.5), optax.sgd(0.2))
+    out = red_diff(H.model(P), P, jnp.asarray(MU), jnp.asarray(TS), operator=_op(),
+                   y=jnp.asarray(Y), key=key, noise_std=0.5, optimizer=tx)
+    want, _ = _grads(key, 0.25, 1.0, 0.25, np.zeros(3), lambda i, mu, g: mu - 0.2 * (g + 0.5 * mu))
+    np.testing.assert_allclose(np.asarray(out.x), want, rtol=1e-10, atol=1e-12)
 
 
 def test_red_diff_argument_messages_in_full():
