@@ -73,6 +73,10 @@ def test_float64_logits_are_reduced_in_float32(x64):
         jax.random.key(1))
     assert loss.dtype == jnp.float32 and aux["accuracy"].dtype == jnp.float32
     assert aux["t"].dtype == jnp.float32
+    # The noise is drawn in float32 (a float64 draw would be other numbers).
+    process = VPLinear()
+    _, nll, _ = by_hand(process, x0, y, jax.random.key(1), process.t_min, process.t_max)
+    np.testing.assert_allclose(loss, nll, rtol=1e-5)
 
 
 @pytest.mark.parametrize("build, message", [
