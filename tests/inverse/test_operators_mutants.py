@@ -162,6 +162,7 @@ def test_random_projection_create(x64):
     np.testing.assert_allclose(np.asarray(orth.matrix), np.asarray(jnp.linalg.qr(g)[0]).T,
                                rtol=1e-13)
     assert RandomProjection.create(key, 6, 6).matrix.dtype == jnp.float32  # m = d allowed
+    assert RandomProjection.create(key, 1, 6).matrix.shape == (1, 6)  # and m = 1
     for m in (0, 7):
         with pytest.raises(ValueError) as e:
             RandomProjection.create(key, m, 6)
@@ -181,7 +182,10 @@ def test_random_projection_maps_by_hand(x64):
     np.testing.assert_allclose(np.asarray(op.normal_solve(jnp.asarray(y), 0.3, 0.2, (2, 3))),
                                np.linalg.solve(0.3 * pm @ pm.T + 0.2 * np.eye(4), y.T).T,
                                rtol=1e-10)
-    assert op(jnp.asarray(x, jnp.float32)).dtype == jnp.float32
+    # float32 batches stay float32 with a float64 matrix
+    x32, y32 = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
+    assert op(x32).dtype == op.transpose(y32, (2, 3)).dtype == jnp.float32
+    assert op.pinv(y32, (2, 3)).dtype == op.normal_solve(y32, 0.3, 0.2, (2, 3)).dtype == jnp.float32
 
 
 def test_radon_by_hand(x64):
@@ -196,6 +200,8 @@ def test_radon_by_hand(x64):
     np.testing.assert_allclose(np.asarray(Radon.sparse_view(5).angles), np.arange(5) * np.pi / 5,
                                rtol=1e-15)
     assert Radon.sparse_view(3)(jnp.asarray(x, jnp.float32)).dtype == jnp.float32
+    with pytest.raises(TypeError):  # Radon has no other field: a typo is refused
+        Radon.sparse_view(3, angels=1.0)
 
 
 def test_radon_message():
