@@ -116,3 +116,14 @@ def test_argument_messages_in_full():
             admm_tv(y, op, x, **kw)
         assert str(e.value) == msg
     admm_tv(y, op, x, lam=0.0, n_iter=1, n_cg=1)  # lam = 0 is allowed
+
+
+def test_admm_tv_jits_over_lam_and_rho(x64):
+    """Traced lam and rho pass the argument checks (they are checked when concrete)."""
+    y = RNG.normal(size=5)
+    run = jax.jit(lambda lam, rho: admm_tv(jnp.asarray(y), op, jnp.asarray(X), lam=lam, rho=rho,
+                                           n_iter=3, n_cg=2))
+    x, z, u = X, np.zeros((3,) + SHAPE), np.zeros((3,) + SHAPE)
+    for _ in range(3):
+        x, z, u = H.admm_step(x, z, u, M, y, 0.2, 3.0, (0, 1, 2), 2)
+    np.testing.assert_allclose(np.asarray(run(0.2, 3.0)), x, rtol=1e-10, atol=1e-12)

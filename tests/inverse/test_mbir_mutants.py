@@ -79,6 +79,15 @@ def test_diffusion_mbir_defaults(x64):
     assert out.trajectory is None and out.nfe == 2
 
 
+def test_diffusion_mbir_jits_over_lam_and_rho(x64):
+    key = jax.random.PRNGKey(9)
+    run = jax.jit(lambda lam, rho: diffusion_mbir(H.model(P), P, jnp.asarray(X), jnp.asarray(TS),
+                                                  operator=op, y=jnp.asarray(Y), key=key,
+                                                  lam=lam, rho=rho).x)
+    want, _ = _by_hand(key, 0.3, 2.0, 1, 1, 1.0, (0,), "state", np.zeros(3))
+    np.testing.assert_allclose(np.asarray(run(0.3, 2.0)), want, rtol=1e-10, atol=1e-12)
+
+
 def test_float32_volume_under_x64(x64):
     out = diffusion_mbir(H.model(P), P, jnp.asarray(X, jnp.float32), jnp.asarray(TS),
                          operator=op, y=jnp.asarray(Y), key=jax.random.PRNGKey(8),

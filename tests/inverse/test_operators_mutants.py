@@ -249,6 +249,16 @@ def test_base_class_adjoint_cg_solve_and_no_pinv(x64):
                                   np.asarray(want))
     exact = np.asarray(v) / np.asarray(diag.d) ** 2
     assert np.max(np.abs(np.asarray(want) - exact)) > 1e-3  # 200 iterations are not enough
+    # and on one that converges in fewer: the stopping rule (1e-7, not CG's default 1e-5)
+    fast = _Diag(d=jnp.asarray(np.geomspace(1.0, 3.0, 300)))
+    matvec = lambda w: 1.0 * fast(fast.transpose(w, (300,))) + 0.0 * w  # noqa: E731
+    want = jax.scipy.sparse.linalg.cg(matvec, v, maxiter=200, tol=1e-7)[0]
+    np.testing.assert_array_equal(np.asarray(fast.normal_solve(v, 1.0, 0.0, (300,))),
+                                  np.asarray(want))
+    exact = np.asarray(v) / np.asarray(fast.d) ** 2
+    assert np.max(np.abs(np.asarray(want) - exact)) < 1e-6 * np.max(np.abs(exact))
+    loose = jax.scipy.sparse.linalg.cg(matvec, v, maxiter=200, tol=1e-5)[0]
+    assert not np.array_equal(np.asarray(loose), np.asarray(want))
     with pytest.raises(NotImplementedError) as e:
         op.pinv(jnp.asarray(y), (2,))
     assert str(e.value) == ("_Stack has no closed-form pseudo-inverse; use a method that only "

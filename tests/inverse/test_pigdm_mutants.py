@@ -151,12 +151,12 @@ def test_pigdm_guidance_with_a_generic_linear_operator(x64):
 
 
 def test_pigdm_guidance_float32_state_under_x64(x64):
-    """float32 states with a float64 measurement and Python-float settings: float32
-    output, equal to the float64 transcription to float32 rounding (measured 8e-7,
-    tolerance 2e-5)."""
+    """float32 states with a float64 measurement and NumPy float64 settings (not weakly
+    typed, unlike Python floats): float32 output, equal to the float64 transcription to
+    float32 rounding (measured 8e-7, tolerance 2e-5)."""
     t = 0.6
-    guided = pigdm_guidance(H.model(P), P, _op(), jnp.asarray(Y), noise_std=0.3,
-                            prior_variance=0.4, scale=0.7)
+    guided = pigdm_guidance(H.model(P), P, _op(), jnp.asarray(Y), noise_std=np.float64(0.3),
+                            prior_variance=np.float64(0.4), scale=0.7)
     out = guided(jnp.asarray(X, jnp.float32), jnp.full((3,), t, jnp.float32))
     assert out.dtype == jnp.float32
     np.testing.assert_allclose(np.asarray(out), _guided_eps(X, t, 0.4, 0.3, 0.7, np.zeros(3)),
