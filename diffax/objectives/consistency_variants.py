@@ -47,6 +47,16 @@ One objective, :class:`GridConsistencyObjective` (init / loss / update), three p
   Omitted: Hyper-SD's human-feedback learning, score distillation for one step and the
   adversarial term.
 
+**Network** (``parameterization``, ``time_input``, ``sigma_data``: the options of
+:func:`diffax.parameterization.make_model_fn`, which the experiment layer passes from
+``config.model``): the student's prediction (x0_hat, eps_hat) is read from the network as
+a denoising model of that parameterization reads it, e.g. ``"edm"``: x0_hat = c_skip y +
+c_out F(c_in y, log(sigma / alpha) / 4), y = x / alpha (Karras et al. 2022, eq. 7). A
+student initialised from an EDM teacher then starts as the teacher's denoiser. Without
+``parameterization`` the network output is the ``prediction`` itself, with the process
+time t as its time input (the MLPs of the oracle tests). ``sigma_data`` here is the
+network's preconditioning constant; LCM's c_skip / c_out keep their own 0.5.
+
 **State** (``TrainState.aux``): ``{"step", "target": theta^- (or () with decay 0),
 "teacher": teacher_params}``.
 """
@@ -65,6 +75,7 @@ from diffax.guidance import classifier_free_guidance
 from diffax.losses.base import LOSS_MASK, check_process, split_batch
 from diffax.objectives import consistency_schedule as cs
 from diffax.objectives import consistency_segments as seg
+from diffax.parameterization import check_parameterization, make_model_fn, model_kind
 from diffax.processes.base import GaussianProcess
 from diffax.samplers import get_sampler, sampler_info
 
@@ -100,6 +111,9 @@ class GridConsistencyObjective:
     huber_c: float | None = None
     sigma_data: float = seg.LCM_SIGMA_DATA
     timestep_scaling: float = seg.LCM_TIMESTEP_SCALING
+    parameterization: str | None = None
+    time_input: str = "t"
+    net_sigma_data: float = 0.5
 
     @property
     def kind(self) -> str:
@@ -110,9 +124,18 @@ class GridConsistencyObjective:
         """Whether the teacher's sampler takes a key (stochastic ones, DDIM's eta)."""
         return "key" in inspect.signature(sampler_info(self.sampler).fn).parameters
 
+    def read(self, net: Callable) -> Callable:
+        """The student's ``prediction`` model (x, t, **cond) of the network ``net(x, c,
+        **cond)``: through ``parameterization`` when set, else ``net`` itself (module
+        docstring)."""
+        if self.parameterization is None:
+            return net
+        return make_model_fn(net, self.process, self.parameterization,
+                             time_input=self.time_input, sigma_data=self.net_sigma_data)[0]
+
     def model_fn(self, net: Callable) -> Callable:
-        """The (segmented) consistency model f(x, t, **cond) of ``net(x, t, **cond)``."""
-        return seg.segmented_model_fn(net, self.process, prediction=self.prediction,
+        """The (segmented) consistency model f(x, t, **cond) of ``net(x, c, **cond)``."""
+        return seg.segmented_model_fn(self.read(net), self.process, prediction=self.prediction,
                                       num_segments=self.num_segments,
                                       num_timesteps=self.num_timesteps,
                                       sigma_data=self.sigma_data,
@@ -163,7 +186,7 @@ class GridConsistencyObjective:
                     cond: dict) -> Array:
         """f_params(x, t) mapped to the given floors t_b (the loss passes the floor of the
         upper time to both sides, so that a target at t_b is the identity)."""
-        pred = net(params, x, t, **cond)
+        pred = self.read(lambda x_, c, **kw: net(params, x_, c, **kw))(x, t, **cond)
         return seg.segmented_consistency(pred, x, t, t_b, process=self.process,
                                          prediction=self.prediction,
                                          num_timesteps=self.num_timesteps,
@@ -209,9 +232,19 @@ class GridConsistencyObjective:
 def _build(where: str, process: GaussianProcess, teacher: Callable, *, stochastic: bool | None,
            sampler: str, sampler_options: dict | None, guidance_range, null_cond,
            decay: float, distance: str, huber_c, num_timesteps: int, skip: int,
-           num_segments: int, teacher_substeps: int, grid: str,
+           num_segments: int, teacher_substeps: int, grid: str, prediction: str | None,
+           parameterization: str | None, time_input: str, sigma_data: float,
            **kw) -> GridConsistencyObjective:
     check_process(process, where)
+    if parameterization is not None:
+        check_parameterization(parameterization, time_input)
+        kind = model_kind(parameterization)
+        if prediction is not None and prediction != kind:
+            raise ValueError(f"{where}: prediction={prediction!r} contradicts "
+                             f"parameterization={parameterization!r}, which predicts {kind!r}; "
+                             f"drop prediction or set it to {kind!r}.")
+        prediction = kind
+    prediction = "eps" if prediction is None else prediction
     if not callable(teacher):
         raise ValueError(f"{where}: teacher must be callable as teacher(teacher_params, x, "
                          f"t, **cond), got {type(teacher).__name__}.")
@@ -244,11 +277,15 @@ def _build(where: str, process: GaussianProcess, teacher: Callable, *, stochasti
         grid=grid, sampler=sampler, sampler_options=tuple(sorted(options.items())),
         teacher_substeps=teacher_substeps, guidance_range=guidance_range,
         null_cond=tuple(sorted(dict(null_cond or {}).items())), decay=decay,
-        distance=distance, huber_c=huber_c, **kw)
+        distance=distance, huber_c=huber_c, prediction=prediction,
+        parameterization=parameterization, time_input=time_input, net_sigma_data=sigma_data,
+        **kw)
 
 
 def lcm_distillation(process: GaussianProcess, teacher: Callable, *, teacher_params: Any = (),
-                     teacher_prediction: str = "eps", prediction: str = "eps",
+                     teacher_prediction: str = "eps", prediction: str | None = None,
+                     parameterization: str | None = None, time_input: str = "t",
+                     sigma_data: float = 0.5,
                      num_timesteps: int = seg.LCM_NUM_TRAIN_TIMESTEPS, skip: int = seg.LCM_SKIP,
                      grid: str = "uniform_time", guidance_range: tuple | None = None,
                      null_cond: dict | None = None,
@@ -259,17 +296,24 @@ def lcm_distillation(process: GaussianProcess, teacher: Callable, *, teacher_par
     (k = 20 of N = 1000) on the training ``grid`` (one of ``"uniform_time"``, ``"karras"``,
     ``"log_snr"``; module docstring), guided when ``guidance_range`` = (w_min, w_max) is
     given (LCM: :data:`LCM_GUIDANCE_RANGE`) with ``null_cond`` the unconditional values; a
-    deterministic teacher ``sampler`` (DDIM)."""
+    deterministic teacher ``sampler`` (DDIM). The student's network is read through
+    ``parameterization`` / ``time_input`` / ``sigma_data`` when given (module docstring;
+    ``prediction`` then defaults to its kind), else as a ``prediction`` model (default
+    ``"eps"``) of the process time."""
     return _build("lcm_distillation", process, teacher, stochastic=False, sampler=sampler,
                   sampler_options=sampler_options, guidance_range=guidance_range,
                   null_cond=null_cond, decay=decay, distance=distance, huber_c=huber_c,
                   num_timesteps=num_timesteps, skip=skip, num_segments=1, teacher_substeps=1,
                   grid=grid, teacher_params=teacher_params, teacher_prediction=teacher_prediction,
-                  prediction=prediction)
+                  prediction=prediction,
+                  parameterization=parameterization, time_input=time_input,
+                  sigma_data=sigma_data)
 
 
 def scott_distillation(process: GaussianProcess, teacher: Callable, *, teacher_params: Any = (),
-                       teacher_prediction: str = "eps", prediction: str = "eps",
+                       teacher_prediction: str = "eps", prediction: str | None = None,
+                       parameterization: str | None = None, time_input: str = "t",
+                       sigma_data: float = 0.5,
                        num_timesteps: int = seg.LCM_NUM_TRAIN_TIMESTEPS,
                        skip: int = seg.LCM_SKIP, grid: str = "uniform_time",
                        sampler: str = "sde_dpm_solver++_2m",
@@ -290,12 +334,15 @@ def scott_distillation(process: GaussianProcess, teacher: Callable, *, teacher_p
                   null_cond=null_cond, decay=decay, distance=distance, huber_c=huber_c,
                   num_timesteps=num_timesteps, skip=skip, num_segments=1,
                   teacher_substeps=teacher_substeps, grid=grid, teacher_params=teacher_params,
-                  teacher_prediction=teacher_prediction, prediction=prediction)
+                  teacher_prediction=teacher_prediction, prediction=prediction,
+                  parameterization=parameterization, time_input=time_input,
+                  sigma_data=sigma_data)
 
 
 def hyper_sd_distillation(process: GaussianProcess, teacher: Callable, *, num_segments: int,
                           teacher_params: Any = (), teacher_prediction: str = "eps",
-                          prediction: str = "eps",
+                          prediction: str | None = None, parameterization: str | None = None,
+                          time_input: str = "t", sigma_data: float = 0.5,
                           num_timesteps: int = seg.LCM_NUM_TRAIN_TIMESTEPS,
                           skip: int = seg.LCM_SKIP, grid: str = "uniform_time",
                           sampler: str = "ddim",
@@ -313,7 +360,9 @@ def hyper_sd_distillation(process: GaussianProcess, teacher: Callable, *, num_se
                   distance=distance, huber_c=huber_c, num_timesteps=num_timesteps, skip=skip,
                   num_segments=num_segments, teacher_substeps=1, grid=grid,
                   teacher_params=teacher_params,
-                  teacher_prediction=teacher_prediction, prediction=prediction)
+                  teacher_prediction=teacher_prediction, prediction=prediction,
+                  parameterization=parameterization, time_input=time_input,
+                  sigma_data=sigma_data)
 
 
 HYPER_SD_SEGMENTS = seg.HYPER_SD_SEGMENTS

@@ -32,8 +32,8 @@ def test_guidance_config_is_class_conditional():
 
 def test_lcm_config_trains_and_samples_on_the_karras_grid():
     """The LCM config's objective options reach the builder through the registry, with the
-    Karras training grid, and its sampler visits that grid (issue 20: on EDM the uniform
-    grid puts one skip over all of sigma < 1.6)."""
+    Karras training grid and the teacher's network parameterization, and its sampler visits
+    that grid (issue 20: on EDM the uniform grid puts one skip over all of sigma < 1.6)."""
     import jax.numpy as jnp
     import numpy as np
 
@@ -45,8 +45,12 @@ def test_lcm_config_trains_and_samples_on_the_karras_grid():
     c = runner.load_config("configs/image/fashion_mnist_lcm.py")
     assert c.objective.kwargs.grid == "karras" and c.sampling.schedule == "karras"
     p = EDM()
-    obj = get_objective(c.objective.name, p, lambda q, x, t: x, **c.objective.kwargs)
-    assert obj.grid == "karras"
+    m = c.model  # the shared options the experiment layer passes (objective_setup)
+    obj = get_objective(c.objective.name, p, lambda q, x, t: x, **c.objective.kwargs,
+                        parameterization=m.parameterization, time_input=m.time_input,
+                        sigma_data=m.sigma_data)
+    # the student reads the network as the EDM teacher does (its x0 at step 0)
+    assert obj.grid == "karras" and obj.parameterization == m.parameterization == "edm"
     t_hi = np.unique(np.asarray(obj.levels(jnp.zeros(2, jnp.uint32), 4096)[0]))
     assert len(t_hi) == 50 and np.sum(t_hi < 1.6) == 22  # of LCM's 50 levels (uniform: 0)
     n = c.sampling.nfe

@@ -102,3 +102,35 @@ def test_skipping_step_distillation_converges_to_the_exact_map(problem):
         errors.append(rms(student(params), exact))
     assert errors[0] > 0.5 and errors[1] < errors[0] and errors[2] < errors[1], errors
     assert errors[-1] < 3.0 * floor, (errors, floor)
+
+
+def test_student_reads_the_network_through_its_parameterization():
+    """With ``parameterization="edm"`` (what a Fashion-MNIST EDM teacher uses) the student's
+    x0_hat is the preconditioned network, so a student initialised from the teacher starts
+    as the teacher's denoiser read through LCM's c_skip / c_out; without it, the raw output."""
+    from diffax.predictions import edm_precondition
+    from diffax.processes import EDM
+
+    p = EDM()
+    teacher = lambda q, x, t, **c: x  # noqa: E731
+    net, params = make_net(dim=2, hidden=16, depth=1)
+    raw = lambda x, c: net(params, x, c)  # noqa: E731
+    obj = lcm_distillation(p, teacher, parameterization="edm", time_input="c_noise",
+                           grid="karras")
+    assert obj.prediction == "x0" and obj.parameterization == "edm"
+    x = jax.random.normal(jax.random.PRNGKey(0), (5, 2)) * 10.0
+    t = seg.time_grid(p, 1000, "karras")[jnp.array([19, 299, 519, 799, 999])]
+    want = seg.segmented_model_fn(edm_precondition(raw, p), p, prediction="x0",
+                                  grid="karras")(x, t)
+    np.testing.assert_array_equal(obj.model_fn(raw)(x, t), want)
+    t_b = jnp.full((5,), p.t_min)
+    np.testing.assert_array_equal(obj.consistency(net, params, x, t, t_b, {}), want)
+    plain = lcm_distillation(p, teacher, prediction="x0", grid="karras")
+    np.testing.assert_array_equal(
+        plain.model_fn(raw)(x, t),
+        seg.segmented_model_fn(raw, p, prediction="x0", grid="karras")(x, t))
+    assert plain.prediction == "x0" and lcm_distillation(p, teacher).prediction == "eps"
+    with pytest.raises(ValueError, match="prediction='eps' contradicts"):
+        lcm_distillation(p, teacher, parameterization="edm", prediction="eps")
+    with pytest.raises(ValueError, match="unknown parameterization 'edn'"):
+        lcm_distillation(p, teacher, parameterization="edn")
