@@ -49,6 +49,9 @@ def test_cg_at_the_solution_and_on_a_singular_system(x64):
     np.testing.assert_array_equal(np.asarray(conjugate_gradient(lambda v: v, b, b, 3)), b)
     np.testing.assert_array_equal(
         np.asarray(conjugate_gradient(lambda v: 0.0 * v, b, jnp.zeros(4), 3)), np.zeros(4))
+    # and differentiable there: the guarded divisions give zero, not NaN, gradients
+    g = jax.grad(lambda v: jnp.sum(conjugate_gradient(lambda w: w, v, v, 3)))(b)
+    np.testing.assert_array_equal(np.asarray(g), np.ones(4))
     with pytest.raises(ValueError) as e:
         conjugate_gradient(lambda v: v, b, b, -1)
     assert str(e.value) == "conjugate_gradient: n_iter must be an integer >= 0, got n_iter=-1."
