@@ -121,6 +121,8 @@ def test_state_zeros_and_linear_adjoint():
     with jax.enable_x64(True):
         s64 = ADMMState.zeros((2,), 1, jnp.float64)
         assert s64.z.dtype == s64.u.dtype == jnp.float64
+        s32 = ADMMState.zeros((2,), 1)  # the default float32 holds under x64 too
+        assert s32.z.dtype == s32.u.dtype == jnp.float32
         adj = linear_adjoint(op, SHAPE, jnp.float64)
         yv = RNG.normal(size=5)
         np.testing.assert_allclose(np.asarray(adj(jnp.asarray(yv))), (M.T @ yv).reshape(SHAPE),
