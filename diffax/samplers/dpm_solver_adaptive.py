@@ -102,8 +102,10 @@ def _check(order, algorithm, rtol, atol, h_init, theta, max_steps, loop) -> None
         raise ValueError(f"{name}: order must be 2 (DPM-Solver-12) or 3 (DPM-Solver-23), "
                          f"got order={order!r}.")
     checks.choice(name, "algorithm", algorithm, ALGORITHMS)
-    if not (checks.in_range(name, "rtol", rtol, lo=0.0) > 0.0
-            or checks.in_range(name, "atol", atol, lo=0.0) > 0.0):
+    # both checked before the test (an `or` of the two checks skipped atol when rtol > 0)
+    rtol = checks.in_range(name, "rtol", rtol, lo=0.0)
+    atol = checks.in_range(name, "atol", atol, lo=0.0)
+    if not (rtol > 0.0 or atol > 0.0):
         raise ValueError(f"{name}: rtol and atol cannot both be 0.")
     checks.positive(name, "h_init", h_init)
     checks.in_range(name, "theta", theta, lo=0, hi=1, lo_open=True)
