@@ -1,0 +1,203 @@
+"""Adaptive DPM-Solver-12/-23 against a by-hand NumPy transcription of Lu et al. (2022),
+Algorithm 4, written for the mutation run of ``diffax/samplers/dpm_solver_adaptive.py``
+(docs/testing.md). The earlier tests pin the controller through the model-call times of
+DPM-Solver-12 on a model that ignores x, and the states through outputs recorded from an
+earlier implementation; here every state, count and reported time is compared with the
+transcription, for both orders and both parameterizations, on an x-dependent model, a
+batch whose examples need different steps, and a grid of three reporting times.
+
+One trial s -> t in lambda = log(alpha/sigma), h = lambda_t - lambda_s, stages at
+s_j = t(lambda_s + r_j h) (Lu et al., 2022a, Algorithms 1-2; 2022b for data prediction):
+
+    noise (DPM-Solver):  A = alpha_t/alpha_s, c1 = -sigma_t (e^h - 1),
+                         c2 = -sigma_t ((e^h - 1)/h - 1)
+    data (DPM-Solver++): A = sigma_t/sigma_s, c1 = -alpha_t (e^-h - 1),
+                         c2 = alpha_t ((e^-h - 1)/h + 1)
+
+    order 2 (r1 = 1/2): u1 = A_1 x + c1_1 m, x_low = A x + c1 m (DPM-Solver-1),
+                        x_high = x_low + c1/(2 r1) (m(u1) - m)
+    order 3 (r1 = 1/3, r2 = 2/3): u2 = A_2 x + c1_2 m + (r2/r1) c2_2 (m(u1) - m),
+                        x_low = DPM-Solver-2 with r1 = 1/3, x_high = A x + c1 m + c2/r2 (m(u2) - m)
+
+Controller (Algorithm 4): delta = max(atol, rtol max(|x_low|, |x_prev|)),
+E = max over the batch of RMS((x_high - x_low)/delta), accept iff E <= 1,
+h <- theta h E^(-1/order) (clipped to the rest of the interval at the next trial), with
+h_init = 0.05, theta = 0.9, rtol = 0.05, atol = 0.0078.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from diffax.processes import VPLinear
+from diffax.samplers import exponential_integrators as ei
+from diffax.samplers.dpm_solver_adaptive import _safe_sqrt, dpm_solver_adaptive
+
+P = VPLinear()
+
+
+def _model(x, t, xp):
+    """An x-dependent model: m(x, t) = 0.3 sin(x) + 3 sin(9 t) + 2 t."""
+    t = xp.reshape(t, (-1,) + (1,) * (x.ndim - 1))
+    return 0.3 * xp.sin(x) + 3.0 * xp.sin(9.0 * t) + 2.0 * t
+
+
+def _np(f, t):
+    return float(np.asarray(f(jnp.asarray(t, jnp.float64))))
+
+
+def _lam(t):
+    return _np(lambda u: ei.half_log_snr(P, u), t)
+
+
+def _t_of(lam):
+    return _np(lambda u: ei.t_from_half_log_snr(P, u), lam)
+
+
+def _coefs(param, s, t):
+    """(A, c1, c2) of the step s -> t, in closed form (the module docstring)."""
+    h = _lam(t) - _lam(s)
+    a_s, a_t = _np(P.alpha, s), _np(P.alpha, t)
+    s_s, s_t = _np(P.sigma, s), _np(P.sigma, t)
+    if param == "eps":
+        return a_t / a_s, -s_t * np.expm1(h), -s_t * (np.expm1(h) / h - 1.0)
+    return s_t / s_s, -a_t * np.expm1(-h), a_t * (np.expm1(-h) / h + 1.0)
+
+
+def _trial(param, order, x, s, t):
+    """(x_high, x_low) of one DPM-Solver-12 / -23 trial from s to t."""
+    m = _model(x, np.full(x.shape[0], s), np)
+    A, c1, c2 = _coefs(param, s, t)
+    lam_s, h = _lam(s), _lam(t) - _lam(s)
+    r1, r2 = (0.5, None) if order == 2 else (1 / 3, 2 / 3)
+    s1 = _t_of(lam_s + r1 * h)
+    A1, c11, _ = _coefs(param, s, s1)
+    m1 = _model(A1 * x + c11 * m, np.full(x.shape[0], s1), np)
+    first = A * x + c1 * m
+    second = first + c1 / (2 * r1) * (m1 - m)
+    if order == 2:
+        return second, first
+    s2 = _t_of(lam_s + r2 * h)
+    A2, c12, c22 = _coefs(param, s, s2)
+    m2 = _model(A2 * x + c12 * m + (r2 / r1) * c22 * (m1 - m), np.full(x.shape[0], s2), np)
+    return first + c2 / r2 * (m2 - m), second
+
+
+def _algorithm4(param, order, x0, ts, *, rtol=0.05, atol=0.0078, h_init=0.05, theta=0.9,
+                max_steps=1000):
+    """Algorithm 4 over each interval of ``ts`` (h carried over): the state at every time,
+    the trial count, the accepted count."""
+    x = x_prev = np.asarray(x0, np.float64)
+    h, trials, accepted, traj = h_init, 0, 0, [x]
+    for k in range(len(ts) - 1):
+        s, lam_s, lam_end = ts[k], _lam(ts[k]), _lam(ts[k + 1])
+        while lam_s < lam_end and trials < max_steps:
+            last = h >= lam_end - lam_s
+            h = min(h, lam_end - lam_s)
+            t = ts[k + 1] if last else _t_of(lam_s + h)
+            x_high, x_low = _trial(param, order, x, s, t)
+            delta = np.maximum(atol, rtol * np.maximum(np.abs(x_low), np.abs(x_prev)))
+            e = np.max(np.sqrt(np.mean(((x_high - x_low) / delta) ** 2, axis=1)))
+            trials += 1
+            if e <= 1.0:
+                x, x_prev, s, accepted = x_high, x_low, t, accepted + 1
+                lam_s = lam_end if last else _lam(t)
+            h = theta * h * max(e, 1e-12) ** (-1.0 / order)
+        traj.append(x)
+    return np.stack(traj), trials, accepted
+
+
+X0 = np.array([[0.4, -1.1, 0.7], [6.0, -3.0, 4.5]])  # the second example needs smaller steps
+TS = [float(P.t_max), 0.6, 0.1]
+
+
+@pytest.mark.parametrize("order", [2, 3])
+@pytest.mark.parametrize("algorithm,kind", [("dpm_solver", "eps"), ("dpm_solver++", "x0")])
+def test_trials_states_and_counts_follow_algorithm_4(x64, order, algorithm, kind):
+    """The paper's defaults (nothing passed but order and algorithm)."""
+    want, trials, accepted = _algorithm4(kind, order, X0, TS)
+    model = functools.partial(_model, xp=jnp)
+    out = jax.jit(lambda x: dpm_solver_adaptive(model, P, x, jnp.asarray(TS), prediction=kind,
+                                                order=order, algorithm=algorithm,
+                                                return_trajectory=True))(jnp.asarray(X0))
+    # rejections are crossed (measured: 1, 8 and 5 of 13, 30 and 15 trials; none for
+    # DPM-Solver-23 with noise prediction, 10 trials)
+    assert trials - accepted > 0 or (order, kind) == (3, "eps")
+    assert (int(out.nfe), int(out.num_accepted), int(out.num_rejected), bool(out.success)) \
+        == (order * trials, accepted, trials - accepted, True)
+    np.testing.assert_allclose(np.asarray(out.trajectory), want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(np.asarray(out.x), np.asarray(out.trajectory[-1]))
+
+
+@pytest.mark.parametrize("loop", ["while", "scan"])
+def test_non_default_options_follow_algorithm_4(x64, loop):
+    """rtol, atol, h_init, theta and max_steps all reach the controller; the scan loop
+    takes the same trials; a run that stops early repeats its state at later times."""
+    opts = dict(rtol=0.02, atol=0.003, h_init=0.2, theta=0.7)
+    model = functools.partial(_model, xp=jnp)
+    for max_steps in (1000, 9):
+        want, trials, accepted = _algorithm4("eps", 3, X0, TS, max_steps=max_steps, **opts)
+        out = jax.jit(lambda x: dpm_solver_adaptive(model, P, x, jnp.asarray(TS), order=3,
+                                                    max_steps=max_steps, loop=loop,
+                                                    return_trajectory=True, **opts)
+                      )(jnp.asarray(X0))
+        assert (int(out.nfe), int(out.num_accepted), int(out.num_rejected)) == \
+            (3 * trials, accepted, trials - accepted)
+        assert bool(out.success) == (max_steps == 1000)
+        # stopped early: the times not reached repeat the last state (so does the
+        # transcription)
+        np.testing.assert_allclose(np.asarray(out.trajectory), want, rtol=1e-10, atol=1e-12)
+
+
+def test_float32_state_under_x64_stays_float32(x64):
+    model = functools.partial(_model, xp=jnp)
+    out = dpm_solver_adaptive(model, P, jnp.asarray(X0, jnp.float32), jnp.asarray(TS),
+                              order=2, return_trajectory=True)
+    assert out.x.dtype == out.trajectory.dtype == jnp.float32
+    want, _, _ = _algorithm4("eps", 2, X0, TS)
+    np.testing.assert_allclose(np.asarray(out.trajectory), want, rtol=2e-3, atol=2e-3)
+
+
+def test_safe_sqrt_values_and_zero_gradient_at_zero(x64):
+    a = jnp.array([0.0, 0.25, 4.0, 1e-300])
+    np.testing.assert_array_equal(np.asarray(_safe_sqrt(a)), [0.0, 0.5, 2.0, 1e-150])
+    g = jax.grad(lambda a: jnp.sum(_safe_sqrt(a)))(a)
+    np.testing.assert_allclose(np.asarray(g), [0.0, 1.0, 0.25, 0.5e150], rtol=1e-15)
+
+
+def _message(**options):
+    fn = functools.partial(dpm_solver_adaptive, lambda x, t: x, P, jnp.ones((2, 2)),
+                           jnp.array([1.0, 0.01]))
+    with pytest.raises(ValueError) as e:
+        fn(**options)
+    return str(e.value)
+
+
+def test_every_option_check_with_its_message():
+    n = "dpm_solver_adaptive"
+    assert _message(order=1) == (f"{n}: order must be 2 (DPM-Solver-12) or 3 "
+                                 "(DPM-Solver-23), got order=1.")
+    assert _message(order=4).endswith("got order=4.")
+    assert _message(algorithm="x") == (f"{n}: unknown algorithm 'x'; valid choices: "
+                                       "['dpm_solver', 'dpm_solver++'].")
+    assert _message(rtol=-1.0) == f"{n}: rtol must be finite and >= 0.0, got rtol=-1.0."
+    assert _message(atol=-1.0) == f"{n}: atol must be finite and >= 0.0, got atol=-1.0."
+    assert _message(rtol=0.0, atol=0.0) == f"{n}: rtol and atol cannot both be 0."
+    assert _message(h_init=0.0) == f"{n}: h_init must be finite and > 0, got h_init=0.0."
+    for theta in (0.0, 1.5):
+        assert _message(theta=theta) == (f"{n}: theta must be finite and in (0, 1], "
+                                         f"got theta={theta}.")
+    assert _message(max_steps=0) == (f"{n}: max_steps must be an integer >= 1, "
+                                     "got max_steps=0.")
+    assert _message(loop="for") == (
+        f"{n}: unknown loop 'for'; valid choices: ['scan', 'while'] (while: lax.while_loop: "
+        "fastest, forward-mode differentiation only; scan: lax.scan over max_steps: "
+        "reverse-mode differentiable (jax.grad)).")
+    # the edges that are allowed: one tolerance 0, theta = 1, one trial
+    for ok in (dict(rtol=0.0), dict(atol=0.0), dict(theta=1.0), dict(max_steps=1),
+               dict(order=2, algorithm="dpm_solver++", loop="scan")):
+        dpm_solver_adaptive(lambda x, t: x, P, jnp.ones((2, 2)), jnp.array([1.0, 0.01]),
+                            **ok)
