@@ -58,9 +58,11 @@ benchmarks: $(STAMP)
 # Mutation testing (on demand, not part of `make test`; docs/testing.md): mutmut, pinned in
 # the `mutation` extra, per module against that module's own tests. [tool.mutmut] in
 # pyproject.toml is written for guidance; each module runs in runs/mutation/<module>/ with a
-# copy of pyproject.toml retargeted to diffax/<module>/ and tests/<module>, and links to
-# diffax/ and tests/ (mutmut reads its config from the working directory and copies the
-# code it mutates into ./mutants/). Scores land in runs/mutation/<module>.txt.
+# copy of pyproject.toml retargeted to diffax/<module>/ and tests/<module>, a copy of diffax/
+# whose registering decorators are rewritten as calls (mutmut skips decorated functions;
+# benchmarks/mutation_prepare.py) and a link to tests/ (mutmut reads its config from the
+# working directory and copies the code it mutates into ./mutants/). Scores land in
+# runs/mutation/<module>.txt.
 # MUTATION_MODULES=guidance narrows the run; MUTATION_JOBS sets mutmut's worker count.
 MUTATION_MODULES ?= guidance losses likelihood inverse samplers
 MUTATION_JOBS ?= 2
@@ -68,7 +70,8 @@ mutation: $(STAMP)
 	$(PY) -m pip install -q -c requirements.lock -e ".[mutation]"
 	@set -e; for m in $(MUTATION_MODULES); do \
 	  d=runs/mutation/$$m; mkdir -p $$d; \
-	  ln -sfn $(CURDIR)/diffax $$d/diffax; ln -sfn $(CURDIR)/tests $$d/tests; \
+	  rm -rf $$d/diffax; cp -r $(CURDIR)/diffax $$d/diffax; ln -sfn $(CURDIR)/tests $$d/tests; \
+	  $(PY) -m benchmarks.mutation_prepare $$d/diffax/$$m/*.py; \
 	  sed -e "s#\"diffax/guidance/\"#\"diffax/$$m/\"#" -e "s#\"tests/guidance\"#\"tests/$$m\"#" \
 	    pyproject.toml > $$d/pyproject.toml; \
 	  echo "== mutation testing diffax/$$m with tests/$$m"; \
