@@ -201,3 +201,22 @@ def test_every_option_check_with_its_message():
                dict(order=2, algorithm="dpm_solver++", loop="scan")):
         dpm_solver_adaptive(lambda x, t: x, P, jnp.ones((2, 2)), jnp.array([1.0, 0.01]),
                             **ok)
+
+
+def test_defaults_order_3_noise_prediction_no_trajectory(x64):
+    """Called with nothing but the model, process, x and times: DPM-Solver-23 with noise
+    prediction, and no trajectory."""
+    model = functools.partial(_model, xp=jnp)
+    out = dpm_solver_adaptive(model, P, jnp.asarray(X0), jnp.asarray(TS))
+    want, trials, accepted = _algorithm4("eps", 3, X0, TS)
+    assert out.trajectory is None
+    assert (int(out.nfe), int(out.num_accepted)) == (3 * trials, accepted)
+    np.testing.assert_allclose(np.asarray(out.x), want[-1], rtol=1e-10, atol=1e-12)
+
+
+def test_timesteps_message_names_the_sampler():
+    with pytest.raises(ValueError) as e:
+        dpm_solver_adaptive(lambda x, t: x, P, jnp.ones((2, 2)), jnp.array([0.5, 0.9]))
+    assert str(e.value) == (
+        "dpm_solver_adaptive: timesteps must decrease strictly from t_max towards t_min (a "
+        "decreasing grid t_0 > ... > t_N; use diffax.samplers.schedules); got [0.5 0.9].")
