@@ -67,27 +67,27 @@ def _coefs(param, s, t):
     return s_t / s_s, -a_t * np.expm1(-h), a_t * (np.expm1(-h) / h + 1.0)
 
 
-def _trial(param, order, x, s, t):
+def _trial(param, order, x, s, t, model=_model):
     """(x_high, x_low) of one DPM-Solver-12 / -23 trial from s to t."""
-    m = _model(x, np.full(x.shape[0], s), np)
+    m = model(x, np.full(x.shape[0], s), np)
     A, c1, c2 = _coefs(param, s, t)
     lam_s, h = _lam(s), _lam(t) - _lam(s)
     r1, r2 = (0.5, None) if order == 2 else (1 / 3, 2 / 3)
     s1 = _t_of(lam_s + r1 * h)
     A1, c11, _ = _coefs(param, s, s1)
-    m1 = _model(A1 * x + c11 * m, np.full(x.shape[0], s1), np)
+    m1 = model(A1 * x + c11 * m, np.full(x.shape[0], s1), np)
     first = A * x + c1 * m
     second = first + c1 / (2 * r1) * (m1 - m)
     if order == 2:
         return second, first
     s2 = _t_of(lam_s + r2 * h)
     A2, c12, c22 = _coefs(param, s, s2)
-    m2 = _model(A2 * x + c12 * m + (r2 / r1) * c22 * (m1 - m), np.full(x.shape[0], s2), np)
+    m2 = model(A2 * x + c12 * m + (r2 / r1) * c22 * (m1 - m), np.full(x.shape[0], s2), np)
     return first + c2 / r2 * (m2 - m), second
 
 
 def _algorithm4(param, order, x0, ts, *, rtol=0.05, atol=0.0078, h_init=0.05, theta=0.9,
-                max_steps=1000):
+                max_steps=1000, model=_model):
     """Algorithm 4 over each interval of ``ts`` (h carried over): the state at every time,
     the trial count, the accepted count."""
     x = x_prev = np.asarray(x0, np.float64)
@@ -98,7 +98,7 @@ def _algorithm4(param, order, x0, ts, *, rtol=0.05, atol=0.0078, h_init=0.05, th
             last = h >= lam_end - lam_s
             h = min(h, lam_end - lam_s)
             t = ts[k + 1] if last else _t_of(lam_s + h)
-            x_high, x_low = _trial(param, order, x, s, t)
+            x_high, x_low = _trial(param, order, x, s, t, model)
             delta = np.maximum(atol, rtol * np.maximum(np.abs(x_low), np.abs(x_prev)))
             e = np.max(np.sqrt(np.mean(((x_high - x_low) / delta) ** 2, axis=1)))
             trials += 1
@@ -220,3 +220,36 @@ def test_timesteps_message_names_the_sampler():
     assert str(e.value) == (
         "dpm_solver_adaptive: timesteps must decrease strictly from t_max towards t_min (a "
         "decreasing grid t_0 > ... > t_N; use diffax.samplers.schedules); got [0.5 0.9].")
+
+
+def test_cond_reaches_the_model(x64):
+    """m(x, t; shift) = m(x, t) + shift, through ``cond``."""
+    shift = 0.25
+
+    def model(x, t, shift):
+        return _model(x, t, jnp) + shift
+
+    want, trials, _ = _algorithm4("eps", 2, X0, TS, model=lambda x, t, xp: _model(x, t, xp)
+                                  + shift)
+    out = dpm_solver_adaptive(model, P, jnp.asarray(X0), jnp.asarray(TS), order=2,
+                              cond={"shift": shift})
+    assert int(out.nfe) == 2 * trials
+    np.testing.assert_allclose(np.asarray(out.x), want[-1], rtol=1e-10, atol=1e-12)
+
+
+def test_an_empty_interval_takes_no_trial(x64):
+    """0.22 and the next float64 below it have the same lambda (measured): the interval
+    between them is skipped (no trial), and its end reports the state at 0.22."""
+    t_a = 0.22
+    t_b = float(np.nextafter(t_a, 0.0))
+    assert _lam(t_a) == _lam(t_b)
+    ts = [float(P.t_max), t_a, t_b, 0.1]
+    want, trials, accepted = _algorithm4("eps", 2, X0, ts)
+    model = functools.partial(_model, xp=jnp)
+    out = dpm_solver_adaptive(model, P, jnp.asarray(X0), jnp.asarray(ts), order=2,
+                              return_trajectory=True)
+    assert (int(out.nfe), int(out.num_accepted), bool(out.success)) == \
+        (2 * trials, accepted, True)
+    np.testing.assert_allclose(np.asarray(out.trajectory), want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(np.asarray(out.trajectory[1]),
+                                  np.asarray(out.trajectory[2]))
