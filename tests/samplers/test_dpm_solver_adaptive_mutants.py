@@ -269,3 +269,19 @@ def test_a_step_equal_to_the_rest_lands_on_the_end_time(x64):
     assert (int(out.nfe), int(out.num_accepted), bool(out.success)) == (2, 1, True)
     A, c1, _ = _coefs("eps", 1.0, 0.6)
     np.testing.assert_allclose(np.asarray(out.x), A * X0 + c1 * 0.3, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("loop", ["while", "scan"])
+def test_float64_state_with_float32_times_and_integer_counts(x64, loop):
+    """Under x64, float64 samples on a float32 grid: the step size keeps the grid's dtype
+    through the loop (a float64 step would change the loop carry's type), and the counts
+    are int32 arrays."""
+    model = functools.partial(_model, xp=jnp)
+    ts32 = jnp.asarray(TS, jnp.float32)
+    out = dpm_solver_adaptive(model, P, jnp.asarray(X0), ts32, order=2, loop=loop,
+                              max_steps=200)
+    assert out.x.dtype == jnp.float64
+    assert out.nfe.dtype == out.num_accepted.dtype == out.num_rejected.dtype == jnp.int32
+    want, trials, _ = _algorithm4("eps", 2, X0, [float(t) for t in np.asarray(ts32)])
+    assert int(out.nfe) == 2 * trials
+    np.testing.assert_allclose(np.asarray(out.x), want[-1], rtol=1e-4, atol=1e-5)
