@@ -138,7 +138,10 @@ def test_non_default_options_follow_algorithm_4(x64, loop):
     takes the same trials; a run that stops early repeats its state at later times."""
     opts = dict(rtol=0.02, atol=0.003, h_init=0.2, theta=0.7)
     model = functools.partial(_model, xp=jnp)
-    for max_steps in (1000, 9):
+    # 9 trials stop inside the first interval; n0 + 3 inside the second, after the state
+    # at TS[1] was reported
+    n0 = _algorithm4("eps", 3, X0, TS[:2], **opts)[1]
+    for max_steps in (1000, 9, n0 + 3):
         want, trials, accepted = _algorithm4("eps", 3, X0, TS, max_steps=max_steps, **opts)
         out = jax.jit(lambda x: dpm_solver_adaptive(model, P, x, jnp.asarray(TS), order=3,
                                                     max_steps=max_steps, loop=loop,
@@ -147,6 +150,9 @@ def test_non_default_options_follow_algorithm_4(x64, loop):
         assert (int(out.nfe), int(out.num_accepted), int(out.num_rejected)) == \
             (3 * trials, accepted, trials - accepted)
         assert bool(out.success) == (max_steps == 1000)
+        assert max_steps == 1000 or trials == max_steps
+        if max_steps == n0 + 3:  # it moved inside the second interval before stopping
+            assert np.max(np.abs(want[2] - want[1])) > 1e-3
         # stopped early: the times not reached repeat the last state (so does the
         # transcription)
         np.testing.assert_allclose(np.asarray(out.trajectory), want, rtol=1e-10, atol=1e-12)
