@@ -123,3 +123,12 @@ def test_every_refusal_with_its_message(fn, name):
         f"{name}: timesteps must decrease strictly from t_max towards t_min (a decreasing "
         "grid t_0 > ... > t_N; use diffax.samplers.schedules); got [0.5 0.9].")
     assert message(ts=jnp.array([1.5, 0.5])).startswith(f"{name}: timesteps span [0.5, 1.5]")
+
+
+def test_checked_solve_default_second_difference_is_taylor(monkeypatch):
+    seen = []
+    monkeypatch.setattr(engine, "solve", lambda *a, **kw: seen.append(kw))
+    family.checked_solve("nm", lambda: None, P, "eps", jnp.ones((2, 3)), TS, order=3,
+                         method="multistep", lower_order_final=True, r1=None, r2=None,
+                         return_trajectory=False)
+    assert seen[0]["second_difference"] == "taylor"
