@@ -34,7 +34,7 @@ import pytest
 
 from diffax.processes import VPLinear
 from diffax.samplers import exponential_integrators as ei
-from diffax.samplers.dpm_solver_adaptive import _safe_sqrt, dpm_solver_adaptive
+from diffax.samplers.dpm_solver_adaptive import _check, _safe_sqrt, dpm_solver_adaptive
 
 P = VPLinear()
 
@@ -138,10 +138,10 @@ def test_non_default_options_follow_algorithm_4(x64, loop):
     takes the same trials; a run that stops early repeats its state at later times."""
     opts = dict(rtol=0.02, atol=0.003, h_init=0.2, theta=0.7)
     model = functools.partial(_model, xp=jnp)
-    # 9 trials stop inside the first interval; n0 + 3 inside the second, after the state
-    # at TS[1] was reported
+    # n0 + 3 trials stop inside the second interval, after the state at TS[1] was
+    # reported (a stop inside the first: test_max_steps_guard)
     n0 = _algorithm4("eps", 3, X0, TS[:2], **opts)[1]
-    for max_steps in (1000, 9, n0 + 3):
+    for max_steps in (1000, n0 + 3):
         want, trials, accepted = _algorithm4("eps", 3, X0, TS, max_steps=max_steps, **opts)
         out = jax.jit(lambda x: dpm_solver_adaptive(model, P, x, jnp.asarray(TS), order=3,
                                                     max_steps=max_steps, loop=loop,
@@ -202,11 +202,12 @@ def test_every_option_check_with_its_message():
         f"{n}: unknown loop 'for'; valid choices: ['scan', 'while'] (while: lax.while_loop: "
         "fastest, forward-mode differentiation only; scan: lax.scan over max_steps: "
         "reverse-mode differentiable (jax.grad)).")
-    # the edges that are allowed: one tolerance 0, theta = 1, one trial
+    # the edges that are allowed: one tolerance 0, theta = 1, one trial (the checks alone)
+    base = dict(order=3, algorithm="dpm_solver", rtol=0.05, atol=0.0078, h_init=0.05,
+                theta=0.9, max_steps=1000, loop="while")
     for ok in (dict(rtol=0.0), dict(atol=0.0), dict(theta=1.0), dict(max_steps=1),
                dict(order=2, algorithm="dpm_solver++", loop="scan")):
-        dpm_solver_adaptive(lambda x, t: x, P, jnp.ones((2, 2)), jnp.array([1.0, 0.01]),
-                            **ok)
+        assert _check(**{**base, **ok}) is None
 
 
 def test_defaults_order_3_noise_prediction_no_trajectory(x64):
