@@ -294,3 +294,17 @@ def test_float64_state_with_float32_times_and_integer_counts(x64, loop):
     want, trials, _ = _algorithm4("eps", 2, X0, [float(t) for t in np.asarray(ts32)])
     assert int(out.nfe) == 2 * trials
     np.testing.assert_allclose(np.asarray(out.x), want[-1], rtol=1e-4, atol=1e-5)
+
+
+def test_noise_model_under_data_prediction(x64):
+    """A noise-prediction model run with DPM-Solver++: converted to
+    x0 = (x - sigma_t eps) / alpha_t with the process before the trials."""
+    def x0_model(x, t, xp):
+        s = float(t[0])
+        return (x - _np(P.sigma, s) * _model(x, t, np)) / _np(P.alpha, s)
+
+    want, trials, _ = _algorithm4("x0", 2, X0, TS, model=x0_model)
+    out = dpm_solver_adaptive(functools.partial(_model, xp=jnp), P, jnp.asarray(X0),
+                              jnp.asarray(TS), order=2, algorithm="dpm_solver++")
+    assert int(out.nfe) == 2 * trials
+    np.testing.assert_allclose(np.asarray(out.x), want[-1], rtol=1e-9, atol=1e-12)
