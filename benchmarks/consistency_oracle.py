@@ -30,7 +30,6 @@ each checkpoint, per method and seed, and the wall time) and DIR/consistency_ora
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import time
@@ -41,6 +40,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from benchmarks.golden.common import x64_enabled
 from benchmarks.timing import host_info
 from diffax import training as tr
 from diffax.analytic import GaussianMixture
@@ -55,17 +55,6 @@ METHODS = ("cd", "ict", "ct")
 N_LEVELS, PER_LEVEL, BATCH = 18, 16, 256
 
 
-@contextlib.contextmanager
-def float64():
-    """JAX in float64 for the block (the exact references), restored afterwards."""
-    prev = jax.config.read("jax_enable_x64")
-    jax.config.update("jax_enable_x64", True)
-    try:
-        yield
-    finally:
-        jax.config.update("jax_enable_x64", prev)
-
-
 def mixture() -> GaussianMixture:
     return GaussianMixture.create(np.array([0.6, 0.4]), np.array([[-1.0], [1.5]]),
                                   np.array([[[0.09]], [[0.25]]]))
@@ -74,7 +63,7 @@ def mixture() -> GaussianMixture:
 def test_points() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(x, sigma, f*(x, sigma)): 16 marginal draws at each of sigma_2..sigma_18, f* in
     float64."""
-    with float64():
+    with x64_enabled(True):  # the exact references in float64
         p, gmm = EDM(), mixture()
         levels = cs.karras_level(jnp.arange(1, N_LEVELS + 1), N_LEVELS, p.t_min, p.t_max)
         keys = jax.random.split(jax.random.PRNGKey(5), N_LEVELS - 1)
@@ -90,7 +79,7 @@ def cd_floor(points) -> float:
     """RMS distance of the discretised teacher's consistency function (CD's Heun steps
     chained down the 18-level grid, float64) to f*: what CD converges to."""
     xs, ts, exact = points
-    with float64():
+    with x64_enabled(True):  # the exact references in float64
         p, gmm = EDM(), mixture()
         x0 = gmm.model_fn("x0", p)
         objective = consistency_distillation(p, lambda params, x, t, **c: x0(x, t),
