@@ -77,8 +77,6 @@ def segment_boundaries(process: GaussianProcess, num_segments: int,
     checks.positive_int("segment_boundaries", "num_segments", num_segments)
     cg.check_grid_name("segment_boundaries", grid)
     j = jnp.arange(num_segments + 1, dtype=jnp.float32)
-    if grid == "uniform_time":
-        return process.t_min + j / num_segments * (process.t_max - process.t_min)
     return cg.grid_time(process, j / num_segments, grid)
 
 
