@@ -6,23 +6,7 @@ earlier implementation; here every state, count and reported time is compared wi
 transcription, for both orders and both parameterizations, on an x-dependent model, a
 batch whose examples need different steps, and a grid of three reporting times.
 
-One trial s -> t in lambda = log(alpha/sigma), h = lambda_t - lambda_s, stages at
-s_j = t(lambda_s + r_j h) (Lu et al., 2022a, Algorithms 1-2; 2022b for data prediction):
-
-    noise (DPM-Solver):  A = alpha_t/alpha_s, c1 = -sigma_t (e^h - 1),
-                         c2 = -sigma_t ((e^h - 1)/h - 1)
-    data (DPM-Solver++): A = sigma_t/sigma_s, c1 = -alpha_t (e^-h - 1),
-                         c2 = alpha_t ((e^-h - 1)/h + 1)
-
-    order 2 (r1 = 1/2): u1 = A_1 x + c1_1 m, x_low = A x + c1 m (DPM-Solver-1),
-                        x_high = x_low + c1/(2 r1) (m(u1) - m)
-    order 3 (r1 = 1/3, r2 = 2/3): u2 = A_2 x + c1_2 m + (r2/r1) c2_2 (m(u1) - m),
-                        x_low = DPM-Solver-2 with r1 = 1/3, x_high = A x + c1 m + c2/r2 (m(u2) - m)
-
-Controller (Algorithm 4): delta = max(atol, rtol max(|x_low|, |x_prev|)),
-E = max over the batch of RMS((x_high - x_low)/delta), accept iff E <= 1,
-h <- theta h E^(-1/order) (clipped to the rest of the interval at the next trial), with
-h_init = 0.05, theta = 0.9, rtol = 0.05, atol = 0.0078.
+The transcription and its equations are in dpm_solver_by_hand.py.
 """
 
 import functools
@@ -32,83 +16,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from diffax.processes import VPLinear
+import dpm_solver_by_hand as H
 from diffax.samplers import exponential_integrators as ei
 from diffax.samplers.dpm_solver_adaptive import _check, _safe_sqrt, dpm_solver_adaptive
 
-P = VPLinear()
-
-
-def _model(x, t, xp):
-    """An x-dependent model: m(x, t) = 0.3 sin(x) + 3 sin(9 t) + 2 t."""
-    t = xp.reshape(t, (-1,) + (1,) * (x.ndim - 1))
-    return 0.3 * xp.sin(x) + 3.0 * xp.sin(9.0 * t) + 2.0 * t
-
-
-def _np(f, t):
-    return float(np.asarray(f(jnp.asarray(t, jnp.float64))))
-
-
-def _lam(t):
-    return _np(lambda u: ei.half_log_snr(P, u), t)
-
-
-def _t_of(lam):
-    return _np(lambda u: ei.t_from_half_log_snr(P, u), lam)
-
-
-def _coefs(param, s, t):
-    """(A, c1, c2) of the step s -> t, in closed form (the module docstring)."""
-    h = _lam(t) - _lam(s)
-    a_s, a_t = _np(P.alpha, s), _np(P.alpha, t)
-    s_s, s_t = _np(P.sigma, s), _np(P.sigma, t)
-    if param == "eps":
-        return a_t / a_s, -s_t * np.expm1(h), -s_t * (np.expm1(h) / h - 1.0)
-    return s_t / s_s, -a_t * np.expm1(-h), a_t * (np.expm1(-h) / h + 1.0)
-
-
-def _trial(param, order, x, s, t, model=_model):
-    """(x_high, x_low) of one DPM-Solver-12 / -23 trial from s to t."""
-    m = model(x, np.full(x.shape[0], s), np)
-    A, c1, c2 = _coefs(param, s, t)
-    lam_s, h = _lam(s), _lam(t) - _lam(s)
-    r1, r2 = (0.5, None) if order == 2 else (1 / 3, 2 / 3)
-    s1 = _t_of(lam_s + r1 * h)
-    A1, c11, _ = _coefs(param, s, s1)
-    m1 = model(A1 * x + c11 * m, np.full(x.shape[0], s1), np)
-    first = A * x + c1 * m
-    second = first + c1 / (2 * r1) * (m1 - m)
-    if order == 2:
-        return second, first
-    s2 = _t_of(lam_s + r2 * h)
-    A2, c12, c22 = _coefs(param, s, s2)
-    m2 = model(A2 * x + c12 * m + (r2 / r1) * c22 * (m1 - m), np.full(x.shape[0], s2), np)
-    return first + c2 / r2 * (m2 - m), second
-
-
-def _algorithm4(param, order, x0, ts, *, rtol=0.05, atol=0.0078, h_init=0.05, theta=0.9,
-                max_steps=1000, model=_model):
-    """Algorithm 4 over each interval of ``ts`` (h carried over): the state at every time,
-    the trial count, the accepted count."""
-    x = x_prev = np.asarray(x0, np.float64)
-    h, trials, accepted, traj = h_init, 0, 0, [x]
-    for k in range(len(ts) - 1):
-        s, lam_s, lam_end = ts[k], _lam(ts[k]), _lam(ts[k + 1])
-        while lam_s < lam_end and trials < max_steps:
-            last = h >= lam_end - lam_s
-            h = min(h, lam_end - lam_s)
-            t = ts[k + 1] if last else _t_of(lam_s + h)
-            x_high, x_low = _trial(param, order, x, s, t, model)
-            delta = np.maximum(atol, rtol * np.maximum(np.abs(x_low), np.abs(x_prev)))
-            e = np.max(np.sqrt(np.mean(((x_high - x_low) / delta) ** 2, axis=1)))
-            trials += 1
-            if e <= 1.0:
-                x, x_prev, s, accepted = x_high, x_low, t, accepted + 1
-                lam_s = lam_end if last else _lam(t)
-            h = theta * h * max(e, 1e-12) ** (-1.0 / order)
-        traj.append(x)
-    return np.stack(traj), trials, accepted
-
+P = H.P
 
 X0 = np.array([[0.4, -1.1, 0.7], [6.0, -3.0, 4.5]])  # the second example needs smaller steps
 TS = [float(P.t_max), 0.6, 0.1]
@@ -118,8 +30,8 @@ TS = [float(P.t_max), 0.6, 0.1]
 @pytest.mark.parametrize("algorithm,kind", [("dpm_solver", "eps"), ("dpm_solver++", "x0")])
 def test_trials_states_and_counts_follow_algorithm_4(x64, order, algorithm, kind):
     """The paper's defaults (nothing passed but order and algorithm)."""
-    want, trials, accepted = _algorithm4(kind, order, X0, TS)
-    model = functools.partial(_model, xp=jnp)
+    want, trials, accepted = H.algorithm4(kind, order, X0, TS)
+    model = functools.partial(H.x_dependent_model, xp=jnp)
     out = jax.jit(lambda x: dpm_solver_adaptive(model, P, x, jnp.asarray(TS), prediction=kind,
                                                 order=order, algorithm=algorithm,
                                                 return_trajectory=True))(jnp.asarray(X0))
@@ -137,12 +49,12 @@ def test_non_default_options_follow_algorithm_4(x64, loop):
     """rtol, atol, h_init, theta and max_steps all reach the controller; the scan loop
     takes the same trials; a run that stops early repeats its state at later times."""
     opts = dict(rtol=0.02, atol=0.003, h_init=0.2, theta=0.7)
-    model = functools.partial(_model, xp=jnp)
+    model = functools.partial(H.x_dependent_model, xp=jnp)
     # n0 + 3 trials stop inside the second interval, after the state at TS[1] was
     # reported (a stop inside the first: test_max_steps_guard)
-    n0 = _algorithm4("eps", 3, X0, TS[:2], **opts)[1]
+    n0 = H.algorithm4("eps", 3, X0, TS[:2], **opts)[1]
     for max_steps in (1000, n0 + 3):
-        want, trials, accepted = _algorithm4("eps", 3, X0, TS, max_steps=max_steps, **opts)
+        want, trials, accepted = H.algorithm4("eps", 3, X0, TS, max_steps=max_steps, **opts)
         out = jax.jit(lambda x: dpm_solver_adaptive(model, P, x, jnp.asarray(TS), order=3,
                                                     max_steps=max_steps, loop=loop,
                                                     return_trajectory=True, **opts)
@@ -159,11 +71,11 @@ def test_non_default_options_follow_algorithm_4(x64, loop):
 
 
 def test_float32_state_under_x64_stays_float32(x64):
-    model = functools.partial(_model, xp=jnp)
+    model = functools.partial(H.x_dependent_model, xp=jnp)
     out = dpm_solver_adaptive(model, P, jnp.asarray(X0, jnp.float32), jnp.asarray(TS),
                               order=2, return_trajectory=True)
     assert out.x.dtype == out.trajectory.dtype == jnp.float32
-    want, _, _ = _algorithm4("eps", 2, X0, TS)
+    want, _, _ = H.algorithm4("eps", 2, X0, TS)
     np.testing.assert_allclose(np.asarray(out.trajectory), want, rtol=2e-3, atol=2e-3)
 
 
@@ -213,9 +125,9 @@ def test_every_option_check_with_its_message():
 def test_defaults_order_3_noise_prediction_no_trajectory(x64):
     """Called with nothing but the model, process, x and times: DPM-Solver-23 with noise
     prediction, and no trajectory."""
-    model = functools.partial(_model, xp=jnp)
+    model = functools.partial(H.x_dependent_model, xp=jnp)
     out = dpm_solver_adaptive(model, P, jnp.asarray(X0), jnp.asarray(TS))
-    want, trials, accepted = _algorithm4("eps", 3, X0, TS)
+    want, trials, accepted = H.algorithm4("eps", 3, X0, TS)
     assert out.trajectory is None
     assert (int(out.nfe), int(out.num_accepted)) == (3 * trials, accepted)
     np.testing.assert_allclose(np.asarray(out.x), want[-1], rtol=1e-10, atol=1e-12)
@@ -234,10 +146,10 @@ def test_cond_reaches_the_model(x64):
     shift = 0.25
 
     def model(x, t, shift):
-        return _model(x, t, jnp) + shift
+        return H.x_dependent_model(x, t, jnp) + shift
 
-    want, trials, _ = _algorithm4("eps", 2, X0, TS, model=lambda x, t, xp: _model(x, t, xp)
-                                  + shift)
+    want, trials, _ = H.algorithm4("eps", 2, X0, TS,
+                                   model=lambda x, t, xp: H.x_dependent_model(x, t, xp) + shift)
     out = dpm_solver_adaptive(model, P, jnp.asarray(X0), jnp.asarray(TS), order=2,
                               cond={"shift": shift})
     assert int(out.nfe) == 2 * trials
@@ -249,10 +161,10 @@ def test_an_empty_interval_takes_no_trial(x64):
     between them is skipped (no trial), and its end reports the state at 0.22."""
     t_a = 0.22
     t_b = float(np.nextafter(t_a, 0.0))
-    assert _lam(t_a) == _lam(t_b)
+    assert H.lam(t_a) == H.lam(t_b)
     ts = [float(P.t_max), t_a, t_b, 0.1]
-    want, trials, accepted = _algorithm4("eps", 2, X0, ts)
-    model = functools.partial(_model, xp=jnp)
+    want, trials, accepted = H.algorithm4("eps", 2, X0, ts)
+    model = functools.partial(H.x_dependent_model, xp=jnp)
     out = dpm_solver_adaptive(model, P, jnp.asarray(X0), jnp.asarray(ts), order=2,
                               return_trajectory=True)
     assert (int(out.nfe), int(out.num_accepted), bool(out.success)) == \
@@ -276,7 +188,7 @@ def test_a_step_equal_to_the_rest_lands_on_the_end_time(x64):
     out = dpm_solver_adaptive(lambda x, t: jnp.full_like(x, 0.3), P, jnp.asarray(X0), ts,
                               order=2, h_init=h)
     assert (int(out.nfe), int(out.num_accepted), bool(out.success)) == (2, 1, True)
-    A, c1, _ = _coefs("eps", 1.0, 0.7)
+    A, c1, _ = H.coefs("eps", 1.0, 0.7)
     np.testing.assert_allclose(np.asarray(out.x), A * X0 + c1 * 0.3, rtol=1e-12, atol=1e-12)
 
 
@@ -285,13 +197,13 @@ def test_float64_state_with_float32_times_and_integer_counts(x64, loop):
     """Under x64, float64 samples on a float32 grid: the step size keeps the grid's dtype
     through the loop (a float64 step would change the loop carry's type), and the counts
     are int32 arrays."""
-    model = functools.partial(_model, xp=jnp)
+    model = functools.partial(H.x_dependent_model, xp=jnp)
     ts32 = jnp.asarray(TS, jnp.float32)
     out = dpm_solver_adaptive(model, P, jnp.asarray(X0), ts32, order=2, loop=loop,
                               max_steps=200)
     assert out.x.dtype == jnp.float64
     assert out.nfe.dtype == out.num_accepted.dtype == out.num_rejected.dtype == jnp.int32
-    want, trials, _ = _algorithm4("eps", 2, X0, [float(t) for t in np.asarray(ts32)])
+    want, trials, _ = H.algorithm4("eps", 2, X0, [float(t) for t in np.asarray(ts32)])
     assert int(out.nfe) == 2 * trials
     np.testing.assert_allclose(np.asarray(out.x), want[-1], rtol=1e-4, atol=1e-5)
 
@@ -301,10 +213,10 @@ def test_noise_model_under_data_prediction(x64):
     x0 = (x - sigma_t eps) / alpha_t with the process before the trials."""
     def x0_model(x, t, xp):
         s = float(t[0])
-        return (x - _np(P.sigma, s) * _model(x, t, np)) / _np(P.alpha, s)
+        return (x - H.as_float(P.sigma, s) * H.x_dependent_model(x, t, np)) / H.as_float(P.alpha, s)
 
-    want, trials, _ = _algorithm4("x0", 2, X0, TS, model=x0_model)
-    out = dpm_solver_adaptive(functools.partial(_model, xp=jnp), P, jnp.asarray(X0),
+    want, trials, _ = H.algorithm4("x0", 2, X0, TS, model=x0_model)
+    out = dpm_solver_adaptive(functools.partial(H.x_dependent_model, xp=jnp), P, jnp.asarray(X0),
                               jnp.asarray(TS), order=2, algorithm="dpm_solver++")
     assert int(out.nfe) == 2 * trials
     np.testing.assert_allclose(np.asarray(out.x), want[-1], rtol=1e-9, atol=1e-12)

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import dpm_solver_by_hand as H
 from diffax.processes import get_process
 from diffax.samplers import get_sampler, schedules
 from diffax.samplers import exponential_integrators as ei
@@ -63,41 +64,18 @@ def _g(t, amp=1.0):
     return amp * (3.0 * np.sin(9.0 * t) + 2.0 * t)
 
 
-def _algorithm4_order2(x0: np.ndarray, t0: float, t1: float, amp: float, *, h_init=0.05,
-                       theta=0.9,
-                       atol=0.0078, rtol=0.05, max_trials=200) -> list[float]:
-    """Lu et al., Algorithm 4 with DPM-Solver-12 for eps(x, t) = g(t) 1, in NumPy: the
-    times of the model calls. With lambda = log(alpha/sigma), h = lambda_t - lambda_s and
-    s1 = t(lambda_s + h/2):
+def _algorithm4_calls(x0: np.ndarray, t0: float, t1: float, amp: float) -> list[float]:
+    """The times at which Lu et al.'s Algorithm 4 with DPM-Solver-12 calls the model
+    eps(x, t) = g(t) 1, from the NumPy transcription (dpm_solver_by_hand.algorithm4, the
+    paper's defaults h_init = 0.05, theta = 0.9, atol = 0.0078, rtol = 0.05)."""
+    calls = []
 
-        x_low  = (alpha_t/alpha_s) x - sigma_t (e^h - 1) eps_s          (DPM-Solver-1)
-        x_high = x_low - sigma_t / (2 r1) (e^h - 1) (eps_s1 - eps_s), r1 = 1/2,
+    def model(x, t, xp):
+        calls.append(float(t[0]))
+        return np.broadcast_to(_g(t, amp)[:, None], x.shape)
 
-        E = RMS((x_high - x_low) / max(atol, rtol max(|x_low|, |x_prev|))),
-        accept iff E <= 1;  h <- min(theta h E^(-1/2), lambda_end - lambda).
-    """
-    alpha = lambda t: float(PROCESS.alpha(jnp.asarray(t)))  # noqa: E731
-    sigma = lambda t: float(PROCESS.sigma(jnp.asarray(t)))  # noqa: E731
-    t_of = lambda lam: float(ei.t_from_half_log_snr(PROCESS, jnp.asarray(lam)))  # noqa: E731
-    lam_end = float(_lam(t1))
-    s, lam, h = t0, float(_lam(t0)), h_init
-    x, x_prev, calls = x0, x0, []
-    for _ in range(max_trials):
-        if lam >= lam_end:
-            return calls
-        last = h >= lam_end - lam
-        h = min(h, lam_end - lam)
-        t = t1 if last else t_of(lam + h)
-        s1 = t_of(lam + 0.5 * h)
-        calls += [s, s1]
-        x_low = alpha(t) / alpha(s) * x - sigma(t) * np.expm1(h) * _g(s, amp)
-        x_high = x_low - sigma(t) / (2 * 0.5) * np.expm1(h) * (_g(s1, amp) - _g(s, amp))
-        delta = np.maximum(atol, rtol * np.maximum(np.abs(x_low), np.abs(x_prev)))
-        e = np.sqrt(np.mean(((x_high - x_low) / delta) ** 2))
-        if e <= 1.0:
-            x, x_prev, s, lam = x_high, x_low, t, (lam_end if last else float(_lam(t)))
-        h = theta * h * max(e, 1e-12) ** (-0.5)
-    raise AssertionError("the transcription did not finish")
+    H.algorithm4("eps", 2, x0, [t0, t1], model=model)
+    return calls
 
 
 # x = 0: delta = atol (13 trials, 1 rejected); x = 30: delta = rtol |x| = 1.5 >> atol
@@ -106,7 +84,7 @@ def _algorithm4_order2(x0: np.ndarray, t0: float, t1: float, amp: float, *, h_in
 def test_adaptive_controller_follows_algorithm_4(x64, scale, amp):
     t0, t1 = float(PROCESS.t_max), float(PROCESS.t_min)
     x0 = scale * np.ones((1, 4))
-    want = _algorithm4_order2(x0, t0, t1, amp)
+    want = _algorithm4_calls(x0, t0, t1, amp)
     model, calls = _spy(lambda x, t: jnp.broadcast_to(_g(t, amp), x.shape))
     with jax.disable_jit():
         out = get_sampler("dpm_solver_adaptive_12")(model, PROCESS, jnp.asarray(x0),
