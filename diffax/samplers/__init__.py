@@ -27,6 +27,7 @@ from diffax.samplers import (  # noqa: F401
     pfgmpp,
     pndm,
     sde,
+    segmented_consistency,
     unipc,
 )
 from diffax.samplers.base import AdaptiveSampleOutput, SampleOutput
