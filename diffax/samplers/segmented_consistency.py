@@ -63,8 +63,9 @@ def segment_times(process: GaussianProcess, timesteps: jax.Array, grid: str) -> 
     # grid, enough to put a time in the segment above its boundary (module docstring)
     bounds = jax.jit(lambda: seg.segment_boundaries(process, n, grid))()[::-1]
     given = checks.concrete(timesteps)
-    if given is not None:
-        want = np.asarray(bounds, np.float64)
+    if given is not None:  # a grid closed over inside jit is concrete; the check is too
+        with jax.ensure_compile_time_eval():
+            want = np.asarray(seg.segment_boundaries(process, n, grid), np.float64)[::-1]
         off = np.abs(np.asarray(given, np.float64) - want) > BOUNDARY_RTOL * want
         if off.any():
             i = int(np.argmax(off))

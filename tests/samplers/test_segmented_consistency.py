@@ -107,9 +107,14 @@ def test_bad_grid_and_schedules_raise():
     with pytest.raises(ValueError, match=r"unknown grid 'sigma'; valid choices: \["):
         get_sampler("segmented_consistency", grid="sigma")(model, p, x, schedules.karras(p, 4))
     # another grid's schedule: its interior times are not the Karras boundaries
-    with pytest.raises(ValueError, match=r"timesteps\[1\] = 60.0005 is not the boundary 17.5278 of 4 "):
+    with pytest.raises(ValueError,
+                       match=r"timesteps\[1\] = 60.0005 is not the boundary 17.5278 of 4 "):
         get_sampler("segmented_consistency", grid="karras")(
             model, p, x, schedules.uniform_time(p, 4))
+    uniform = schedules.uniform_time(p, 4)  # closed over by the jitted function: concrete
+    with pytest.raises(ValueError, match=r"timesteps\[1\] = 60.0005 is not the boundary"):
+        jax.jit(lambda x: get_sampler("segmented_consistency", grid="karras")(
+            model, p, x, uniform).x)(x)
     # a schedule that does not span [t_min, t_max]
     with pytest.raises(ValueError, match=r"timesteps\[0\] = 40 is not the boundary 80"):
         get_sampler("segmented_consistency", grid="karras")(
