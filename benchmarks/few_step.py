@@ -1,7 +1,8 @@
 """Few-step generation on Fashion-MNIST from one shared teacher (issue 20).
 
     python -m benchmarks.few_step --out DIR [--scale tiny|default] [--teacher-workdir W]
-        [--methods cd,pd,reflow,ot_cfm,flow_matching,instaflow,lcm,mmd,slimflow]
+        [--methods cd,pd,reflow,ot_cfm,flow_matching,instaflow,lcm,mmd,slimflow,scott,
+                   hyper_sd,ict]
         [--steps N] [--pd-steps N] [--teacher-steps N]
 
 1. The teacher: ``configs/image/fashion_mnist_edm.py`` (EDM, U-Net) trained in W
@@ -25,6 +26,9 @@
      fine-tuning of the teacher's 4-step DDIM sampler, SlimFlow's annealing reflow and
      flow-guided distillation into a half-width student (``benchmarks.few_step_methods``,
      where every chain of runs is built).
+   * ``scott``, ``hyper_sd``, ``ict``: SCott's stochastic consistency distillation, the
+     Hyper-SD chain of segmented students (s = 8, 4, 2, 1; like ``pd``, each stage at its
+     own NFE s, with the segmented consistency sampler) and iCT from scratch.
 
    For each: FD-FMNIST (features ``fmnist_cnn``) of ``samples`` samples against as many
    test images at NFE 1, 2, 4, 8, the training steps and wall time (``train_summary.json``
@@ -53,7 +57,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import few_step_report
-from benchmarks.few_step_methods import (METHODS, NOTES, PD_STAGES, method_configs,
+from benchmarks.few_step_methods import (METHODS, NOTES, PD_STAGES, STAGED, method_configs,
                                          method_stages, teacher_config, write_coupling)
 from benchmarks.timing import host_info
 from diffax import training
@@ -122,7 +126,8 @@ def score_run(workdir: str, config, scorer: Scorer, nfes, sampler: str, schedule
 
 def run_method(method: str, scale: dict, args, teacher_dir: str, scorer: Scorer) -> dict:
     """Train the chain of ``method`` (writing the couplings it reads first) and score its
-    last run at the scale's NFEs (PD: each stage at its own NFE)."""
+    last run at the scale's NFEs (the chains of ``STAGED``, PD and Hyper-SD: each stage at
+    its own ``sampling.nfe``, with its own sampler and schedule)."""
     chain = method_stages(method, scale, args.steps, args.pd_steps, args.out, teacher_dir)
     grids = os.path.join(args.out, "grids")
     nfes = scale.get("nfes", NFES)
@@ -133,15 +138,15 @@ def run_method(method: str, scale: dict, args, teacher_dir: str, scorer: Scorer)
             write_coupling(stage.coupling_from, c.objective.coupling_file, scale["coupling"])
         s, w = train_run(stage.workdir, c)
         steps, wall = steps + s, wall + w
-        if method == "pd":  # each stage at its own NFE; FD at NFE n from the n-step student
-            fd.update(score_run(stage.workdir, c, scorer, (c.objective.kwargs.student_steps,),
-                                "ddim", "uniform_time", grids, "pd"))
+        if method in STAGED:  # each stage at its own NFE: FD at NFE n from the n-step student
+            fd.update(score_run(stage.workdir, c, scorer, (c.sampling.nfe,),
+                                c.sampling.sampler, c.sampling.schedule, grids, method))
     last = chain[-1].config
-    if method != "pd":
+    if method not in STAGED:
         fd = score_run(chain[-1].workdir, last, scorer, nfes, last.sampling.sampler,
                        last.sampling.schedule, grids, method)
-    record = {"method": method, "sampler": "ddim" if method == "pd" else last.sampling.sampler,
-              "schedule": "uniform_time" if method == "pd" else last.sampling.schedule,
+    record = {"method": method, "sampler": last.sampling.sampler,
+              "schedule": last.sampling.schedule,
               "train_steps": steps, "wall_s": wall, "fd": fd,
               "workdirs": [s.workdir for s in chain], "note": NOTES.get(method, "from scratch")}
     if method == "mmd":  # the same sampler on the teacher before fine-tuning

@@ -20,6 +20,17 @@ are ordinary runner workdirs, so a stage shared by two methods (the 2-rectified 
   plain reflow), then flow-guided distillation (guidance weight 1) of the small
   2-rectified flow's own coupling (DIR/coupling_slim.npz), initialised from it and
   guided by its 2-step samples.
+* ``scott`` (Liu et al. 2024): SCott's stochastic consistency distillation of the teacher
+  (``fashion_mnist_scott.py``: LCM's grid, loss and sampler, the teacher's step 2
+  sub-steps of SDE-DPM-Solver++(2M) with eta = 0.5; no adversarial term).
+* ``hyper_sd`` (Ren et al. 2024): Hyper-SD's segmented consistency distillation
+  (``fashion_mnist_hyper_sd.py``), a chain of stages s = 8, 4, 2, 1 of ``pd_steps`` each
+  like ``pd``: stage s distils the teacher into an s-segment student initialised from
+  stage 2s's (``objective.init_workdir``; the first from the teacher) and is scored at
+  its own NFE s with the segmented sampler.
+* ``ict`` (Song & Dhariwal 2024): improved consistency training from scratch
+  (``fashion_mnist_consistency_training.py``), as many steps as the teacher (like
+  ``ot_cfm``), the curriculum's total K the run's steps.
 """
 
 from __future__ import annotations
@@ -31,13 +42,16 @@ import jax
 import ml_collections
 import numpy as np
 
+from diffax.objectives.consistency_variants import HYPER_SD_SEGMENTS
 from diffax.objectives.reflow import generate_coupling
 from experiments import runner
 from experiments.objective_setup import restore_teacher
 
 METHODS = ("cd", "pd", "reflow", "ot_cfm", "flow_matching", "instaflow", "lcm", "mmd",
-           "slimflow")
+           "slimflow", "scott", "hyper_sd", "ict")
 PD_STAGES = (8, 4, 2, 1)
+# chains whose every stage is scored at its own ``sampling.nfe`` (one NFE per stage)
+STAGED = ("pd", "hyper_sd")
 # the ODE solver that writes a coupling from a run, by the run's prediction kind
 COUPLING_SOLVER = {"velocity": ("euler", "uniform_time", 20)}
 TEACHER_SOLVER = ("dpm_solver++_2m", "karras", 20)
@@ -50,7 +64,12 @@ NOTES = {"pd": "stage n: n-step student of stage 2n (the first from the teacher)
                 "(unconditional teacher), student initialised from the teacher",
          "mmd": "the teacher fine-tuned by MMD through its 4-step DDIM sampler",
          "slimflow": "half-width student: annealing reflow, then flow-guided distillation; "
-                     "steps sum both"}
+                     "steps sum both",
+         "scott": "LCM with a stochastic teacher step (2 sub-steps of SDE-DPM-Solver++(2M), "
+                  "eta 0.5), no adversarial term, student initialised from the teacher",
+         "hyper_sd": "stage s: s-segment student of the teacher initialised from stage 2s's "
+                     "(the first from the teacher), scored at NFE s; steps sum the stages",
+         "ict": "iCT from scratch, curriculum over the run's steps"}
 
 
 @dataclasses.dataclass
@@ -145,6 +164,26 @@ def method_stages(method: str, scale: dict, steps: int, pd_steps: int, out: str,
         c.objective.init_from_teacher = True
         return [Stage(small, anneal, teacher_dir),
                 Stage(os.path.join(runs, "slimflow"), c, small)]
+    if method == "scott":
+        return [Stage(os.path.join(runs, method), _from_teacher(method, scale, steps,
+                                                               teacher_dir))]
+    if method == "hyper_sd":
+        chain, previous = [], ""
+        for s in HYPER_SD_SEGMENTS:
+            c = _from_teacher("hyper_sd", scale, pd_steps, teacher_dir)
+            c.objective.kwargs.num_segments = s
+            c.sampling.nfe = s
+            c.eval.nfes = (s,)
+            if previous:  # stage s starts from stage 2s's student, same teacher
+                c.objective.init_from_teacher = False
+                c.objective.init_workdir = previous
+            previous = os.path.join(runs, f"hyper_sd_{s}")
+            chain.append(Stage(previous, c))
+        return chain
+    if method == "ict":
+        c = _load("consistency_training", scale, scale["teacher_steps"])
+        c.objective.kwargs.total_steps = c.training.n_steps
+        return [Stage(os.path.join(runs, method), c)]
     raise ValueError(f"unknown method {method!r}; valid choices: {list(METHODS)}.")
 
 

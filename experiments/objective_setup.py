@@ -14,6 +14,10 @@ Config fields (``config.objective``; all optional except ``name``):
 * ``init_from_teacher``: start the student's network (same architecture) from the
   teacher's EMA parameters (CM and progressive distillation do; progressive
   distillation's ``init`` then copies them as its teacher).
+* ``init_workdir``: start the student's network from the EMA parameters of this other
+  trained run (same architecture) while the teacher stays ``teacher_workdir``'s: the
+  stages of Hyper-SD's segmented distillation, each initialised from the previous
+  stage's student and distilling the same teacher. Excludes ``init_from_teacher``.
 * ``coupling_file``: an ``.npz`` with ``noise`` and ``data`` arrays (N, ...), the
   coupling of ``reflow`` in buffer mode (e.g. written from a teacher by
   ``diffax.objectives.reflow.generate_coupling``).
@@ -100,8 +104,8 @@ def _named_parameters(fn: Callable) -> set[str]:
 def build_objective(config: ml_collections.ConfigDict, process: GaussianProcess,
                     network: nnx.Module) -> Any:
     """The objective of ``config.objective`` on ``process`` (module docstring); with
-    ``init_from_teacher`` the ``network`` is updated in place to the teacher's EMA
-    parameters before the train state is created from it."""
+    ``init_from_teacher`` (``init_workdir``) the ``network`` is updated in place to the
+    teacher's (that run's) EMA parameters before the train state is created from it."""
     o = config.get("objective", ml_collections.ConfigDict())
     name = o.get("name", "denoising")
     fn = objectives.OBJECTIVES.get(name)
@@ -116,6 +120,11 @@ def build_objective(config: ml_collections.ConfigDict, process: GaussianProcess,
     if o.get("init_from_teacher", False) and not teacher_workdir:
         raise ValueError("objective.init_from_teacher=True needs objective.teacher_workdir "
                          "(a trained run); got ''.")
+    init_workdir = o.get("init_workdir", "")
+    if init_workdir and o.get("init_from_teacher", False):
+        raise ValueError(f"objective.init_workdir={init_workdir!r} and "
+                         f"objective.init_from_teacher=True both set the student's starting "
+                         f"parameters; keep one.")
     if teacher_workdir:
         teacher = restore_teacher(teacher_workdir)
         if "teacher" in accepted:
@@ -129,6 +138,8 @@ def build_objective(config: ml_collections.ConfigDict, process: GaussianProcess,
                              f"'consistency_distillation'.")
         if o.get("init_from_teacher", False):
             _load_params(network, teacher, teacher_workdir)
+    if init_workdir:
+        _load_params(network, restore_teacher(init_workdir), init_workdir)
     coupling_file = o.get("coupling_file", "")
     if coupling_file:
         if "coupling" not in accepted:

@@ -73,9 +73,32 @@ def test_tiny_stage_configs_validate_and_chain(tmp_path):
             assert chain[0][1].training.n_steps == 7
         elif method == "reflow":
             assert chain[0][1].objective.coupling_file == os.path.join(out, "coupling.npz")
-        elif method in ("lcm", "mmd"):
+        elif method in ("lcm", "mmd", "scott"):
             (_, c), = chain
             assert c.objective.teacher_workdir == teacher and c.objective.init_from_teacher
+        elif method == "hyper_sd":  # stage s: the teacher distilled, started from stage 2s
+            assert [c.objective.kwargs.num_segments for _, c in chain] == [8, 4, 2, 1]
+            assert [(c.sampling.nfe, c.eval.nfes) for _, c in chain] == [
+                (s, (s,)) for s in (8, 4, 2, 1)]
+            assert all(c.objective.teacher_workdir == teacher for _, c in chain)
+            assert [c.objective.init_from_teacher for _, c in chain] == [True] + [False] * 3
+            assert [c.objective.init_workdir for _, c in chain] == [""] + [
+                w for w, _ in chain[:-1]]
+            assert all(c.training.n_steps == 5 and c.sampling.sampler ==
+                       "segmented_consistency" and c.sampling.sampler_kwargs.grid ==
+                       c.objective.kwargs.grid == "karras" for _, c in chain)
+        elif method == "ict":  # from scratch, the curriculum over the run's steps
+            (_, c), = chain
+            assert not c.objective.get("teacher_workdir", "")
+            assert c.training.n_steps == c.objective.kwargs.total_steps == scale["teacher_steps"]
+    # SCott: LCM's config with the stochastic multi-step teacher step
+    (_, scott), = few_step.method_configs("scott", scale, 7, 5, out, teacher)
+    assert scott.objective.name == "scott_distillation" and scott.training.n_steps == 7
+    k = scott.objective.kwargs
+    assert (k.sampler, dict(k.sampler_options), k.teacher_substeps, k.grid) == (
+        "sde_dpm_solver++_2m", {"eta": 0.5}, 2, "karras")
+    assert (scott.sampling.sampler, scott.sampling.schedule) == ("consistency", "karras")
+    assert few_step_methods.STAGED == ("pd", "hyper_sd")
     stages = {m: few_step_methods.method_stages(m, scale, 7, 5, out, teacher)
               for m in ("reflow", "instaflow", "slimflow")}
     # InstaFlow: the reflow run itself (shared, trained once), then the distillation of its
