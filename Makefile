@@ -83,3 +83,21 @@ mutation: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+# Mutation testing with the in-process runner (benchmarks/mutation_inproc.py; docs/testing.md,
+# "Measured (2026-12): the DPM-Solver engine files"): mutmut only generates the mutants, one
+# process runs every mutant's tests. MUTATION_SPEC is a spec of test groups (built with
+# benchmarks/mutation_spec.py); results are appended to MUTATION_OUT (resumable).
+MUTATION_WORKDIR ?= runs/mutation/inproc
+MUTATION_MODULE ?= samplers
+MUTATION_FILES ?= dpm_solver_engine.py,dpm_solver.py,dpm_solver_pp.py
+MUTATION_SPEC ?= $(MUTATION_WORKDIR)/spec.json
+MUTATION_OUT ?= $(MUTATION_WORKDIR)/results.jsonl
+.PHONY: mutation-inproc
+mutation-inproc: $(STAMP)
+	$(PY) -m pip install -q -c requirements.lock -e ".[mutation]"
+	$(PY) -m benchmarks.mutation_inproc prepare $(MUTATION_WORKDIR) --module $(MUTATION_MODULE) \
+	  --files $(MUTATION_FILES) | tail -n 1
+	$(PY) -m benchmarks.mutation_inproc run $(MUTATION_WORKDIR) --spec $(MUTATION_SPEC) \
+	  --out $(MUTATION_OUT)
+	$(PY) -m benchmarks.mutation_inproc tally $(MUTATION_OUT)

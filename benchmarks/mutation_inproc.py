@@ -31,7 +31,9 @@ process runs pytest in-process for each mutant:
     600 s; SIGALRM interrupts pytest) gives ``timeout``. One JSON line per mutant is
     appended: ``name, status`` (killed / survived / timeout), ``group`` and ``test`` (the
     first failing test id) of a kill, ``seconds``. Mutants already in RESULTS are skipped
-    (resumable). JAX's persistent compilation cache goes to ``WORKDIR/jax-cache``.
+    (resumable). JAX's persistent compilation cache goes to ``WORKDIR/jax-cache`` and
+    keeps every program (``JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0``), so that after
+    ``clear_caches`` the programs a mutant does not change are loaded, not compiled.
 ``tally RESULTS.jsonl [RESULTS2 ...]``
     counts per file and per function (a later line for the same mutant replaces an
     earlier one), kills per group, and the survivors' and timeouts' names.
@@ -247,17 +249,22 @@ def _enter(workdir: Path) -> None:
             raise SystemExit(f"run: {pkg} would be imported from {spec and spec.origin}, "
                              f"not from {mutants}")
     os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str((workdir / "jax-cache").resolve()))
+    # every program, however quick to compile, goes to the persistent cache: after
+    # jax.clear_caches() a mutant's tests load the programs its mutation did not change
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 
 def run(workdir: Path, spec_path: Path, out: Path, only: str | None = None,
         log=print) -> None:
     """Run the mutants of WORKDIR against the spec's groups (module docstring)."""
     spec = _load_spec(spec_path)
-    out = out.resolve()
+    workdir, out = workdir.resolve(), out.resolve()
     groups, rules = spec["groups"], spec["mutants"]
     limit = float(spec.get("timeout", 600))
     names = list_mutants(workdir, only)
-    todo = [(n, g) for n in names if (g := _groups_for(n, rules)) is not None]
+    # an empty group is skipped: pytest given no ids would run its whole testpaths
+    todo = [(n, [g for g in gs if groups[g]]) for n in names
+            if (gs := _groups_for(n, rules)) is not None]
     done = _done(out)
     _enter(workdir)
     signal.signal(signal.SIGALRM, _on_alarm)

@@ -129,9 +129,10 @@ def _records(out: Path) -> dict:
 
 def test_run_and_tally_give_the_split_worked_out_by_hand(tmp_path):
     work = _workdir(tmp_path)
+    # "empty" is skipped (pytest given no ids would run every test, test_none.py too)
     spec = _spec(work, {"a": ["tests/test_a.py"], "b": ["tests/test_b.py::test_edge"],
-                        "jit": ["tests/test_jit.py"]},
-                 [["*x_above__mutmut_4", ["a"]], ["*x_above__*", ["a", "b"]],
+                        "jit": ["tests/test_jit.py"], "empty": []},
+                 [["*x_above__mutmut_4", ["a"]], ["*x_above__*", ["empty", "a", "b"]],
                   ["*x_scale__*", ["jit"]]], timeout=3)
     out = tmp_path / "res.jsonl"
     # resumable: a line already there is not run again (this one is deliberately wrong)
@@ -218,3 +219,35 @@ def test_pyproject_mutates_only_the_given_files():
     # the rest of the repository's pyproject.toml (pytest's settings) is kept
     assert conf["tool"]["pytest"] == tomllib.loads(
         (REPO / "pyproject.toml").read_text())["tool"]["pytest"]
+
+
+def test_spec_builder_splits_by_measured_time(tmp_path):
+    from benchmarks import mutation_spec as ms
+
+    text = ("============ slowest durations ============\n"
+            "2.50s call     t.py::slow_a\n0.40s setup    t.py::slow_a\n"
+            "0.70s call     t.py::fast_b\n0.20s teardown t.py::fast_b\n"
+            "1.50s call     t.py::slow_c\n6.00s call     t.py::slow_d\n"
+            "(12 durations < 0.005s hidden.  Use -vv to show these durations.)\n")
+    seconds = ms.parse_durations(text)
+    assert seconds == pytest.approx({"t.py::slow_a": 2.9, "t.py::fast_b": 0.9,
+                                     "t.py::slow_c": 1.5, "t.py::slow_d": 6.0}, rel=1e-12)
+    ids = ["t.py::slow_a", "t.py::unlisted", "t.py::fast_b", "t.py::slow_c", "t.py::slow_d"]
+    # fast: <= 1 s in the given order (an unlisted id took under 5 ms); slow: fastest
+    # first while the sum stays <= 5 s (1.5 + 2.9 = 4.4; adding 6.0 would pass the cap)
+    assert ms.split(ids, seconds, 1.0, 5.0) == (["t.py::unlisted", "t.py::fast_b"],
+                                                ["t.py::slow_c", "t.py::slow_a"])
+    dur, idf, spec = tmp_path / "d.txt", tmp_path / "ids.txt", tmp_path / "spec.json"
+    dur.write_text(text)
+    idf.write_text("\n".join(ids) + "\n\n5 tests collected\n")
+    ms.main([str(spec), "--durations", str(dur), "--ids", str(idf), "--prefix", "m",
+             "--mutants", "pkg.a.*", "--new", "t_new.py", "--order", "new,fast,slow",
+             "--slow-cap", "5", "--exclude", "unlisted"])
+    ms.main([str(spec), "--durations", str(dur), "--ids", str(idf), "--prefix", "n",
+             "--mutants", "pkg.b.*", "--slow-cap", "0"])
+    got = json.loads(spec.read_text())
+    assert got["groups"] == {"m_new": ["t_new.py"], "m_fast": ["t.py::fast_b"],
+                             "m_slow": ["t.py::slow_c", "t.py::slow_a"],
+                             "n_fast": ["t.py::unlisted", "t.py::fast_b"]}
+    assert got["mutants"] == [["pkg.a.*", ["m_new", "m_fast", "m_slow"]],
+                              ["pkg.b.*", ["n_fast"]]]  # the empty slow group left out
