@@ -59,6 +59,8 @@ LCM_TIMESTEP_SCALING = 10.0    # LCM code: c_skip/c_out of 10 tau (t / 0.1 in th
 LCM_NUM_TRAIN_TIMESTEPS = 1000  # Stable Diffusion's DDPM schedule
 LCM_SKIP = 20                  # LCM Sec. 4.3: skipping interval k = 20 (50 DDIM steps of 1000)
 HYPER_SD_SEGMENTS = (8, 4, 2, 1)  # Hyper-SD Sec. 3.1: progressive TSCD stages
+# relative distance within which a time counts as its segment boundary (segment_floor)
+BOUNDARY_RTOL = 1e-5
 
 
 def time_grid(process: GaussianProcess, num_timesteps: int,
@@ -83,12 +85,18 @@ def segment_boundaries(process: GaussianProcess, num_segments: int,
 def segment_floor(process: GaussianProcess, num_segments: int, t: Array,
                   grid: str = "uniform_time") -> Array:
     """b_{j-1} for t in (b_{j-1}, b_j] (t_min maps to itself), so that f(x, b_j) maps to
-    b_{j-1} for every j >= 1. On the uniform grid a relative tolerance of 1e-5 of a
-    segment's width puts a t that is a boundary up to rounding into the segment below it.
-    On the other grids t is compared with the boundaries of :func:`segment_boundaries`
-    themselves (b_{j-1} = the largest b_i < t), which is exact for a t that is one of them
-    (the inverse map t -> tau, ill-conditioned in float32 where lambda(t) is steep, is not
-    needed)."""
+    b_{j-1} for every j >= 1. A t that is a boundary up to rounding must land in the
+    segment below it. On the uniform grid a tolerance of 1e-5 of a segment's width does
+    that. On the other grids t is compared with the boundaries of
+    :func:`segment_boundaries` themselves, b_{j-1} = the largest b_i with
+    b_i (1 + :data:`BOUNDARY_RTOL`) < t (the inverse map t -> tau, ill-conditioned in
+    float32 where lambda(t) is steep, is not needed). The tolerance matters: the same
+    boundaries computed eagerly and inside a compiled program differ by a few float32 ulps
+    (2e-7 relative at b = 17.5 on EDM's Karras grid, s = 8), and the ``karras`` sampling
+    schedule lies up to 1.1e-6 above them; without it such a t counts as the segment
+    above, f(x, t) returns x, and a segment is skipped silently. Training times are never
+    that close to a boundary without being it: neighbouring points of a 1000-point grid
+    are at least 1e-3 apart, relatively."""
     cg.check_grid_name("segment_floor", grid)
     t = jnp.asarray(t)
     if grid == "uniform_time":
@@ -97,7 +105,7 @@ def segment_floor(process: GaussianProcess, num_segments: int, t: Array,
         j = jnp.clip(j, 0.0, num_segments - 1.0)
         return (process.t_min + j * width).astype(t.dtype)
     bounds = segment_boundaries(process, num_segments, grid).astype(t.dtype)
-    j = jnp.sum(bounds[1:-1] < t[..., None], axis=-1)
+    j = jnp.sum(bounds[1:-1] * (1 + BOUNDARY_RTOL) < t[..., None], axis=-1)
     return bounds[j]
 
 
@@ -213,7 +221,7 @@ def check_grid(where: str, num_timesteps: int, skip: int, num_segments: int,
 
 GRIDS = cg.GRIDS
 
-__all__ = ["GRIDS", "HYPER_SD_SEGMENTS", "LCM_NUM_TRAIN_TIMESTEPS", "LCM_SIGMA_DATA", "LCM_SKIP",
+__all__ = ["BOUNDARY_RTOL", "GRIDS", "HYPER_SD_SEGMENTS", "LCM_NUM_TRAIN_TIMESTEPS", "LCM_SIGMA_DATA", "LCM_SKIP",
            "LCM_TIMESTEP_SCALING", "check_grid", "grid_distance", "lcm_scalings",
            "ode_segment_function",
            "segment_boundaries", "segment_floor", "segmented_consistency",

@@ -16,20 +16,21 @@ estimate (not a PF-ODE solver, so no order). Deterministic; NFE = N. With the ex
 segmented consistency function the output is the exact PF-ODE map t_max -> t_min
 (tested in tests/samplers/test_segmented_consistency.py).
 
-**The times must be f's own boundaries, to the bit.** f finds the segment of t by
-comparing t with the boundaries (``segment_floor``): an evaluation time one rounding error
-above b_j counts as the segment (b_j, b_{j+1}], so f maps it to b_j itself, an identity
-step, and a segment is skipped silently. A schedule with the same formula but another
-arithmetic is not enough: in float32 the ``karras`` schedule's 4- and 8-step grids on EDM
-lie up to 1.1e-6 (relative) above the Karras boundaries, and some of them land in the
-segment above. So with ``grid`` set (one of ``"uniform_time"``, ``"karras"``,
-``"log_snr"``, the training grid of the student) the sampler steps through
+**The times must be f's own boundaries.** f finds the segment of t by comparing t with
+the boundaries (``segment_floor``, which counts a t within 1e-5 relative of a boundary as
+that boundary): an evaluation time clearly above b_j counts as the segment (b_j, b_{j+1}],
+so f maps it to b_j itself, an identity step, and a segment is skipped silently. The
+float32 ``karras`` schedule's 4- and 8-step grids on EDM lie up to 1.1e-6 (relative)
+above the Karras boundaries, inside that tolerance; a schedule of another spacing is off
+by O(1). So with ``grid`` set (one of ``"uniform_time"``, ``"karras"``, ``"log_snr"``,
+the training grid of the student) the sampler steps through
 ``segment_boundaries(process, N, grid)``, the array the model's floors are computed from,
-and only checks (when concrete) that the given ``timesteps`` are those boundaries within
-1e-4 relative (e.g. the ``karras`` schedule for ``grid="karras"``, ``uniform_time`` for
-``"uniform_time"``, ``uniform_log_snr`` for ``"log_snr"``); with ``grid=None`` it steps
-through ``timesteps`` as given. N must be the student's s: f maps to its own boundaries
-whatever the sampler's grid.
+and checks (when concrete) that the given ``timesteps`` are those boundaries within 1e-4
+relative (e.g. the ``karras`` schedule for ``grid="karras"``, ``uniform_time`` for
+``"uniform_time"``, ``uniform_log_snr`` for ``"log_snr"``), so that a wrong schedule is
+an error rather than a skipped segment; with ``grid=None`` it steps through
+``timesteps`` as given. N must be the student's s: f maps to its own boundaries whatever
+the sampler's grid.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def segment_times(process: GaussianProcess, timesteps: jax.Array, grid: str) -> 
     n = timesteps.shape[0] - 1
     # computed by XLA as the model's floors are (inside its jitted or scanned program): an
     # eager computation differs from the compiled one by a few float32 ulps on the Karras
-    # grid, enough to put a time in the segment above its boundary (module docstring)
+    # grid (within segment_floor's tolerance, but the same arithmetic needs none)
     bounds = jax.jit(lambda: seg.segment_boundaries(process, n, grid))()[::-1]
     given = checks.concrete(timesteps)
     if given is not None:  # a grid closed over inside jit is concrete; the check is too

@@ -72,14 +72,20 @@ def test_exact_function_gives_the_exact_map_on_the_karras_grid(x64, s):
     out = jax.jit(lambda x: sampler(f, p, x, schedules.karras(p, s)).x)(x1)
     eager = sampler(f, p, x1, schedules.karras(p, s)).x
     # segmented_sample under jit (eagerly its boundaries are computed apart from f's
-    # floors and at s = 8 differ by a few ulps: a segment is skipped)
+    # floors and differ by a few ulps, within segment_floor's tolerance)
     chained = jax.jit(lambda x: seg.segmented_sample(f, p, x, s, grid="karras"))(x1)
     # the same evaluations in other programs: float64 rounding
     np.testing.assert_allclose(out, chained, rtol=0, atol=1e-12)
     np.testing.assert_allclose(eager, chained, rtol=0, atol=1e-12)
     np.testing.assert_allclose(out, exact, rtol=0, atol=1e-10)  # measured 3.9e-13
-    if s == 8:  # negative control: the float64 schedule's own times skip segments
-        wrong = get_sampler("segmented_consistency")(f, p, x1, schedules.karras(p, s)).x
+    # grid=None steps through the float64 schedule's own times, up to 1.1e-6 (relative)
+    # off the float32 boundaries: within segment_floor's 1e-5, so no segment is skipped;
+    # the float32 boundaries bound the error (measured 3.3e-7 at s = 8)
+    own = get_sampler("segmented_consistency")(f, p, x1, schedules.karras(p, s)).x
+    np.testing.assert_allclose(own, exact, rtol=0, atol=2e-6)
+    if s == 8:  # negative control: times of another spacing do not take the segments
+        wrong = get_sampler("segmented_consistency")(f, p, x1,
+                                                      schedules.uniform_log_snr(p, s)).x
         assert np.max(np.abs(np.asarray(wrong - exact))) > 1e-3
 
 
