@@ -61,6 +61,15 @@ def test_valid_choices():
     assert mod.ORDERS == (1, 2, 3, 4) and mod.BASES == ("t", "rho")
 
 
+def test_a_bad_grid_is_refused_with_the_sampler_name():
+    grid = TS[::-1].copy()
+    with pytest.raises(ValueError) as err:
+        mod.deis(model, P, jnp.ones((2, 2)), jnp.asarray(grid))
+    assert str(err.value) == (
+        "deis: timesteps must decrease strictly from t_max towards t_min (a decreasing "
+        f"grid t_0 > ... > t_N; use diffax.samplers.schedules); got {grid}.")
+
+
 # ---- tables and whole runs ---------------------------------------------------------------
 
 @pytest.mark.parametrize("basis", ["t", "rho"])
@@ -126,6 +135,12 @@ def test_defaults(x64):
         np.testing.assert_array_equal(a, b)
     out = mod.deis(model, P, jnp.asarray(X), jnp.asarray(TS))
     assert out.trajectory is None and out.nfe == 6
+    # deis' own quad_nodes default: 32 and 33 nodes agree to rounding, so only the
+    # same program with 32 given (deterministic: equal bitwise) tells them apart
+    np.testing.assert_array_equal(
+        out.x, mod.deis(model, P, jnp.asarray(X), jnp.asarray(TS), quad_nodes=32).x)
+    assert not np.array_equal(
+        out.x, mod.deis(model, P, jnp.asarray(X), jnp.asarray(TS), quad_nodes=33).x)
     A, C = mod.deis_coefficients(P, jnp.asarray(TS), order=3, basis="t", quad_nodes=32)
     ref = H.multistep_by_hand(X, TS, np.asarray(A), np.asarray(C))
     np.testing.assert_allclose(out.x, ref[-1], rtol=1e-12, atol=1e-13)

@@ -76,6 +76,15 @@ def test_every_valid_option_is_accepted():
                     mod._check_options(o, v, a, flag, not flag)
 
 
+def test_a_bad_grid_is_refused_with_the_sampler_name():
+    grid = TS[::-1].copy()
+    with pytest.raises(ValueError) as err:
+        mod.unipc(model, P, jnp.ones((2, 2)), jnp.asarray(grid))
+    assert str(err.value) == (
+        "unipc: timesteps must decrease strictly from t_max towards t_min (a decreasing "
+        f"grid t_0 > ... > t_N; use diffax.samplers.schedules); got {grid}.")
+
+
 # ---- whole runs against the transcription ------------------------------------------------
 
 @pytest.mark.parametrize("order,variant,algorithm_type,corrector,lower_order_final", [
