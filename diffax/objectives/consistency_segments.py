@@ -3,7 +3,7 @@ consistency-distillation variants (:mod:`.consistency_variants`: LCM, SCott, Hyp
 
 **Time grid.** The variants discretise [t_min, t_max] into the N points of a DDPM
 training schedule, indexed tau = 0..N-1 from the bottom (LCM's integer timesteps),
-t(tau) = t(r) at r = tau / (N - 1) of the chosen ``grid`` (:mod:`.consistency_grid`):
+t(tau) = t(r) at r = tau / (N - 1) of the chosen ``grid`` (:mod:`diffax.samplers.consistency_grid`):
 
     "uniform_time" (default):  t(tau) = t_min + tau / (N - 1) (t_max - t_min),
     "karras":   s(t(tau)) = (s_min^(1/7) + tau / (N - 1) (s_max^(1/7) - s_min^(1/7)))^7,
@@ -47,7 +47,8 @@ import jax
 import jax.numpy as jnp
 
 from diffax import checks
-from diffax.objectives import consistency_grid as cg
+from diffax.samplers import consistency_grid as cg
+from diffax.samplers.consistency_grid import segment_boundaries
 from diffax.predictions import to_x0_eps
 from diffax.processes.base import GaussianProcess, broadcast_to_x
 from diffax.samplers import pf_ode_reference
@@ -70,16 +71,6 @@ def time_grid(process: GaussianProcess, num_timesteps: int,
     cg.check_grid_name("time_grid", grid)
     tau = jnp.arange(num_timesteps, dtype=jnp.float32)
     return cg.grid_time(process, tau / (num_timesteps - 1), grid)
-
-
-def segment_boundaries(process: GaussianProcess, num_segments: int,
-                       grid: str = "uniform_time") -> Array:
-    """b_0 = t_min < b_1 < ... < b_s = t_max, the s segments equal in grid index
-    (module docstring)."""
-    checks.positive_int("segment_boundaries", "num_segments", num_segments)
-    cg.check_grid_name("segment_boundaries", grid)
-    j = jnp.arange(num_segments + 1, dtype=jnp.float32)
-    return cg.grid_time(process, j / num_segments, grid)
 
 
 def segment_floor(process: GaussianProcess, num_segments: int, t: Array,

@@ -17,7 +17,7 @@ One objective, :class:`GridConsistencyObjective` (init / loss / update), three p
       L = E[ d( f_theta(x_{n+k}, t_{n+k}, w), stopgrad f_{theta^-}(x_hat_n, t_n, w) ) ],
       x_{n+k} = alpha x0 + sigma z,   x_hat_n = Psi(x_{n+k}, t_{n+k} -> t_n; eps_w).
 
-  **Grid** (``grid``, :mod:`.consistency_grid`): the N = 1000 training times are uniform in
+  **Grid** (``grid``, :mod:`diffax.samplers.consistency_grid`): the N = 1000 training times are uniform in
   the process's time by default (``"uniform_time"``); ``"karras"`` spaces the EDM noise
   level s = sigma / alpha as Karras et al. (2022, eq. 5) with rho = 7, s_tau = (s_min^(1/7)
   + tau/(N-1) (s_max^(1/7) - s_min^(1/7)))^7, which like LCM's DDPM index puts most levels

@@ -40,6 +40,7 @@ import numpy as np
 
 from diffax import checks
 from diffax.processes.base import GaussianProcess
+from diffax.samplers import consistency_grid as cg
 from diffax.samplers.base import ModelFn, SampleOutput, check_timesteps, predictor, run_scan
 from diffax.samplers.registry import register
 
@@ -53,20 +54,16 @@ def segment_times(process: GaussianProcess, timesteps: jax.Array, grid: str) -> 
     """b_N > ... > b_0, the boundaries of N = len(timesteps) - 1 segments equal in the
     index of ``grid``, after checking (when concrete) that ``timesteps`` are them within
     :data:`BOUNDARY_RTOL` (module docstring)."""
-    # the grid maps live with the consistency objectives, which import this package: a
-    # call-time import keeps the package import acyclic
-    from diffax.objectives import consistency_segments as seg
-
-    checks.choice(NAME, "grid", grid, seg.GRIDS)
+    checks.choice(NAME, "grid", grid, cg.GRIDS)
     n = timesteps.shape[0] - 1
     # computed by XLA as the model's floors are (inside its jitted or scanned program): an
     # eager computation differs from the compiled one by a few float32 ulps on the Karras
     # grid (within segment_floor's tolerance, but the same arithmetic needs none)
-    bounds = jax.jit(lambda: seg.segment_boundaries(process, n, grid))()[::-1]
+    bounds = jax.jit(lambda: cg.segment_boundaries(process, n, grid))()[::-1]
     given = checks.concrete(timesteps)
     if given is not None:  # a grid closed over inside jit is concrete; the check is too
         with jax.ensure_compile_time_eval():
-            want = np.asarray(seg.segment_boundaries(process, n, grid), np.float64)[::-1]
+            want = np.asarray(cg.segment_boundaries(process, n, grid), np.float64)[::-1]
         off = np.abs(np.asarray(given, np.float64) - want) > BOUNDARY_RTOL * want
         if off.any():
             i = int(np.argmax(off))

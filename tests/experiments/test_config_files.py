@@ -38,7 +38,7 @@ def test_lcm_config_trains_and_samples_on_the_karras_grid():
     import numpy as np
 
     from diffax.objectives import get_objective
-    from diffax.objectives.consistency_grid import grid_time
+    from diffax.samplers.consistency_grid import grid_time
     from diffax.processes import EDM
     from diffax.samplers.schedules import get_schedule
 

@@ -1,4 +1,4 @@
-"""The training grids of LCM / SCott / Hyper-SD (issue 20, diffax.objectives.consistency_grid):
+"""The training grids of LCM / SCott / Hyper-SD (issue 20, diffax.samplers.consistency_grid):
 the Karras grid is EDM's eq. 5 (sigma on EDM, sigma / alpha on VP), the index map inverts
 the time map, segments are equal in grid index with exact floors, the LCM boundary
 condition holds, and the exact segmented consistency function is self-consistent along
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from diffax.analytic import GaussianMixture, gaussian_pf_ode_solution, gaussian_pf_ode_trajectory
-from diffax.objectives import consistency_grid as cg
+from diffax.samplers import consistency_grid as cg
 from diffax.objectives import consistency_segments as seg
 from diffax.objectives.consistency_variants import (
     hyper_sd_distillation,

@@ -1,5 +1,6 @@
 """The training-time grids of the consistency-distillation variants (LCM, SCott, Hyper-SD;
-:mod:`.consistency_variants`): a monotone map between the normalised grid index
+:mod:`diffax.objectives.consistency_variants`, and the sampler
+:mod:`.segmented_consistency`): a monotone map between the normalised grid index
 r = tau / (N - 1) in [0, 1] (tau = 0..N-1, LCM's integer timesteps counted from the
 bottom) and the process's time t in [t_min, t_max].
 
@@ -92,4 +93,15 @@ def grid_position(process: GaussianProcess, t: Array, grid: str = "uniform_time"
     return ((_u_of_log_snr(process.log_snr(t), grid) - lo) / (hi - lo)).astype(t.dtype)
 
 
-__all__ = ["GRIDS", "KARRAS_RHO", "check_grid_name", "grid_position", "grid_time"]
+def segment_boundaries(process: GaussianProcess, num_segments: int,
+                       grid: str = "uniform_time") -> Array:
+    """b_0 = t_min < b_1 < ... < b_s = t_max, the s segments equal in grid index
+    (the segments of Hyper-SD, diffax.objectives.consistency_segments)."""
+    checks.positive_int("segment_boundaries", "num_segments", num_segments)
+    check_grid_name("segment_boundaries", grid)
+    j = jnp.arange(num_segments + 1, dtype=jnp.float32)
+    return grid_time(process, j / num_segments, grid)
+
+
+__all__ = ["GRIDS", "KARRAS_RHO", "check_grid_name", "grid_position", "grid_time",
+           "segment_boundaries"]
