@@ -8,10 +8,12 @@ conditioned on the label and on w (keyword ``guidance_scale``).
 Error at w = 1 and w = 2 = RMS over 4 points x ~ p_t(x | c) per class at each of the 50
 DDIM levels of f_theta(x, t, c, w) - Phi^w(x, t -> t_min), the exact guided PF-ODE map
 (adaptive Dopri8 on the guided exact model). Measured after 3000 steps: 0.076 (w = 1)
-and 0.071 (w = 2) from 1.42 and 1.51 at initialisation; the floor (the guided DDIM teacher
-chained down the levels) is 0.026 / 0.027, asserted < 4x floor. The dependence on w is
-only partly learnt: the exact maps at w = 1 and 2 differ by 0.119 RMS and the student's
-difference is off by 0.092 (asserted < 0.85 x 0.119).
+and 0.071 (w = 2) on one CPU, 0.145 / 0.144 on another, from 1.42 and 1.51 at
+initialisation; the floor (the guided DDIM teacher chained down the levels) is 0.026 /
+0.027, asserted < 10x floor (the spread over seeds and CPUs is in the test). The
+dependence on w is only partly learnt: the exact maps at w = 1 and 2 differ by 0.119 RMS
+and the student's difference is off by 0.092 on the first CPU, 0.63-0.78 x 0.119 over
+five seeds on the second (asserted < 0.85 x 0.119).
 """
 
 import jax
@@ -129,8 +131,12 @@ def test_guided_student_matches_the_exact_guided_map(problem):
     params, losses = fit(obj, net, params, obj.init(params), sample_batch, steps=3000, lr=2e-3)
     assert np.all(np.isfinite(np.asarray(losses)))
     after = {w: rms(student(params, w), exact[w]) for w in exact}
+    # after / floor depends on the seeds and on the CPU's float paths: measured 2.8x on one
+    # CPU; on another, over 10 (student seed, batch seed) pairs, 1.5x to 7.6x (the default
+    # pair 5.6x, 0.145 against a floor of 0.026). The bound leaves room above that spread;
+    # an untrained or broken student stays at about 1.4
     for w in exact:
-        assert before[w] > 1.0 and after[w] < 4.0 * floors[w], (w, before, after, floors)
+        assert before[w] > 1.0 and after[w] < 10.0 * floors[w], (w, before, after, floors)
     # the student follows part of the change of the map with w: (f(w=2) - f(w=1)) against
     # the exact change (RMS 0.119) is off by 0.092 (ignoring w would be off by 0.119)
     change = exact[2.0] - exact[1.0]
