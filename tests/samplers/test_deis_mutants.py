@@ -20,26 +20,9 @@ import numpy as np
 import pytest
 
 import unipc_by_hand as H
-from diffax.processes import VPLinear
+from linear_step_problem import TS, X, P, model, model_needing_shift, x0_model
 from diffax.samplers import deis as mod
 
-P = VPLinear()
-TS = np.array([0.95, 0.8, 0.7, 0.5, 0.42, 0.2, 0.05])
-X = np.array([[0.3, -1.2], [2.0, 0.1], [-0.7, 0.9]])
-
-
-def model(x, t, shift=0.0):
-    t = jnp.reshape(t, (-1, 1))
-    return 0.3 * jnp.sin(x) + 3.0 * jnp.sin(9.0 * t) + 2.0 * t + shift
-
-
-def model_needing_shift(x, t, *, shift):
-    return model(x, t, shift)
-
-
-def x0_model(x, t):
-    tt = jnp.reshape(t, (-1, 1))
-    return (x - P.sigma(tt) * model(x, t)) / P.alpha(tt)
 
 
 # ---- refusals ----------------------------------------------------------------------------

@@ -15,28 +15,10 @@ import numpy as np
 import pytest
 
 import unipc_by_hand as H
-from diffax.processes import VPLinear
+from linear_step_problem import TS, X, P, model, model_needing_shift, x0_model
 from diffax.samplers import unipc as mod
 
-P = VPLinear()
-RTOL, ATOL = 1e-10, 1e-12
-TS = np.array([0.95, 0.8, 0.7, 0.5, 0.42, 0.2, 0.05])  # orders 1,2,3,3,2,1 with lof
-X = np.array([[0.3, -1.2], [2.0, 0.1], [-0.7, 0.9]])
-
-
-def model(x, t, shift=0.0):
-    t = jnp.reshape(t, (-1, 1))
-    return 0.3 * jnp.sin(x) + 3.0 * jnp.sin(9.0 * t) + 2.0 * t + shift
-
-
-def model_needing_shift(x, t, *, shift):
-    return model(x, t, shift)
-
-
-def x0_model(x, t):
-    """The same model as a data prediction: x0 = (x - sigma eps) / alpha."""
-    tt = jnp.reshape(t, (-1, 1))
-    return (x - P.sigma(tt) * model(x, t)) / P.alpha(tt)
+RTOL, ATOL = 1e-10, 1e-12  # TS: orders 1,2,3,3,2,1 with lower_order_final
 
 
 def _trajectory(**opts):
