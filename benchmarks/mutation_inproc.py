@@ -34,7 +34,7 @@ process runs pytest in-process for each mutant:
     (resumable). JAX's persistent compilation cache goes to ``WORKDIR/jax-cache`` and
     keeps every program (``JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0``), so that after
     ``clear_caches`` the programs a mutant does not change are loaded, not compiled.
-``tally RESULTS.jsonl [RESULTS2 ...]``
+``tally RESULTS.jsonl [RESULTS2 ...]`` (:mod:`benchmarks.mutation_results`)
     counts per file and per function (a later line for the same mutant replaces an
     earlier one), kills per group, and the survivors' and timeouts' names.
 ``show WORKDIR NAME``
@@ -60,8 +60,6 @@ import it; ``tally``, ``show`` and ``list`` do not need it.
 from __future__ import annotations
 
 import argparse
-import ast
-import difflib
 import fnmatch
 import glob
 import json
@@ -72,14 +70,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter, defaultdict
 from pathlib import Path
+
+from benchmarks.mutation_results import print_tally, show, tally
 
 REPO = Path(__file__).resolve().parent.parent
 PYTEST_ARGS = ["-x", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:randomly",
                "-p", "no:unraisableexception", "-p", "no:threadexception", "--tb=short",
                "-rN", "--no-header"]
-MUTANT_RE = re.compile(r"^(?P<module>.+)\.(?P<func>x_\w+?|xǁ\w+ǁ\w+?)__mutmut_(?P<n>\d+)$")
 
 
 # ---- prepare -------------------------------------------------------------------------
@@ -310,86 +308,6 @@ def run(workdir: Path, spec_path: Path, out: Path, only: str | None = None,
     _set_mutant("")
 
 
-# ---- tally and show --------------------------------------------------------------------
-
-def split_name(name: str) -> tuple[str, str, int]:
-    """``pkg.mod.x_func__mutmut_3`` -> ("pkg.mod", "func", 3)."""
-    m = MUTANT_RE.match(name)
-    if m is None:
-        raise ValueError(f"not a mutmut mutant name: {name!r} (expected "
-                         "'<module>.x_<function>__mutmut_<n>')")
-    func = m["func"]
-    func = func[2:].replace("ǁ", ".")
-    return m["module"], func, int(m["n"])
-
-
-def tally(paths: list[Path]) -> dict:
-    """Counts per file and per function, kills per group, survivors and timeouts."""
-    last: dict[str, dict] = {}
-    for path in paths:
-        for line in Path(path).read_text().splitlines():
-            if line.strip():
-                rec = json.loads(line)
-                last[rec["name"]] = rec
-    per_file: dict[str, Counter] = defaultdict(Counter)
-    per_func: dict[str, Counter] = defaultdict(Counter)
-    by_group: dict[str, Counter] = defaultdict(Counter)
-    survivors, timeouts = [], []
-    for name, rec in last.items():
-        module, func, _ = split_name(name)
-        for c in (per_file[module], per_func[f"{module}.{func}"]):
-            c[rec["status"]] += 1
-            c["run"] += 1
-        if rec["status"] == "killed":
-            by_group[module][rec["group"]] += 1
-        elif rec["status"] == "survived":
-            survivors.append(name)
-        else:
-            timeouts.append(name)
-    key = lambda n: (split_name(n)[0], split_name(n)[1], split_name(n)[2])  # noqa: E731
-    return {"per_file": {k: dict(v) for k, v in per_file.items()},
-            "per_function": {k: dict(v) for k, v in per_func.items()},
-            "killed_by_group": {k: dict(v) for k, v in by_group.items()},
-            "survived": sorted(survivors, key=key), "timeout": sorted(timeouts, key=key)}
-
-
-def _print_tally(t: dict) -> None:
-    print(f"{'file / function':60s} {'run':>5s} {'killed':>7s} {'surv.':>6s} {'t/o':>4s}")
-    for module, c in sorted(t["per_file"].items()):
-        print(f"{module:60s} {c['run']:5d} {c.get('killed', 0):7d} "
-              f"{c.get('survived', 0):6d} {c.get('timeout', 0):4d}   killed by group: "
-              f"{t['killed_by_group'].get(module, {})}")
-        for fn, d in sorted(t["per_function"].items()):
-            if fn.startswith(module + "."):
-                print(f"  {fn[len(module) + 1:]:58s} {d['run']:5d} {d.get('killed', 0):7d} "
-                      f"{d.get('survived', 0):6d} {d.get('timeout', 0):4d}")
-    for kind in ("survived", "timeout"):
-        print(f"{kind} ({len(t[kind])}):")
-        for n in t[kind]:
-            print("  " + n)
-
-
-def _function_source(tree: ast.Module, source: str, name: str) -> str:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef) and node.name == name:
-            return ast.get_source_segment(source, node, padded=True).rstrip("\n") + "\n"
-    raise KeyError(name)
-
-
-def show(workdir: Path, name: str) -> str:
-    """Unified diff of the original and the mutated function of mutant ``name``."""
-    module, _, _ = split_name(name)
-    path = workdir / "mutants" / (module.replace(".", "/") + ".py")
-    source = path.read_text()
-    tree = ast.parse(source)
-    mutant = name.rpartition(".")[2]
-    orig = mutant.rpartition("__mutmut_")[0] + "__mutmut_orig"
-    a = _function_source(tree, source, orig).replace(orig, "ORIG")
-    b = _function_source(tree, source, mutant).replace(mutant, "ORIG")
-    return "".join(difflib.unified_diff(a.splitlines(True), b.splitlines(True),
-                                        f"{path} (original)", f"{path} ({mutant})"))
-
-
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -423,7 +341,7 @@ def main(argv: list[str] | None = None) -> None:
             log=lambda s: print(s, file=sys.__stderr__, flush=True))
     elif args.cmd == "tally":
         t = tally(args.results)
-        print(json.dumps(t, indent=1)) if args.json else _print_tally(t)
+        print(json.dumps(t, indent=1)) if args.json else print_tally(t)
     else:
         print(show(args.workdir, args.name))
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import mutation_inproc as mi
+from benchmarks import mutation_results as mr
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -158,7 +159,7 @@ def test_run_and_tally_give_the_split_worked_out_by_hand(tmp_path):
     assert list(_records(out2)) == [SCALE[1]]
     assert _records(out2)[SCALE[1]]["status"] == "survived"
 
-    t = mi.tally([out, out2])  # the later file's line wins
+    t = mr.tally([out, out2])  # the later file's line wins
     assert t["per_file"] == {"tinypkg.calc": {"run": 6, "killed": 4, "survived": 1,
                                               "timeout": 1}}
     assert t["per_function"]["tinypkg.calc.above"] == {"run": 4, "killed": 3, "timeout": 1}
@@ -196,16 +197,16 @@ def test_spec_and_names_are_checked(tmp_path):
     with pytest.raises(SystemExit, match=r"rule '\*' names unknown group\(s\) \['b'\]; "
                                          r"valid: \['a'\]"):
         mi._load_spec(spec)
-    assert mi.split_name("diffax.samplers.dpm_solver.x_dpm_solver__mutmut_12") == \
+    assert mr.split_name("diffax.samplers.dpm_solver.x_dpm_solver__mutmut_12") == \
         ("diffax.samplers.dpm_solver", "dpm_solver", 12)
-    assert mi.split_name("a.b.xǁSolverǁstep__mutmut_3") == ("a.b", "Solver.step", 3)
+    assert mr.split_name("a.b.xǁSolverǁstep__mutmut_3") == ("a.b", "Solver.step", 3)
     with pytest.raises(ValueError, match="not a mutmut mutant name: 'a.b.solve'"):
-        mi.split_name("a.b.solve")
+        mr.split_name("a.b.solve")
 
 
 def test_show_prints_the_mutated_line(tmp_path):
     work = _workdir(tmp_path)
-    diff = mi.show(work, ABOVE[0]).splitlines()
+    diff = mr.show(work, ABOVE[0]).splitlines()
     assert [ln for ln in diff if ln[:1] in "+-" and ln[:3] not in ("---", "+++")] == \
         ["-    return x > 2", "+    return x >= 2"]
 
