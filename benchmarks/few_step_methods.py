@@ -149,7 +149,7 @@ def method_stages(method: str, scale: dict, steps: int, pd_steps: int, out: str,
         c.objective.teacher_workdir = reflow.workdir
         c.objective.init_from_teacher = True
         return [reflow, Stage(os.path.join(runs, "instaflow"), c, reflow.workdir)]
-    if method in ("lcm", "mmd"):
+    if method in ("lcm", "mmd", "scott"):
         return [Stage(os.path.join(runs, method), _from_teacher(method, scale, steps,
                                                                teacher_dir))]
     if method == "slimflow":
@@ -164,9 +164,6 @@ def method_stages(method: str, scale: dict, steps: int, pd_steps: int, out: str,
         c.objective.init_from_teacher = True
         return [Stage(small, anneal, teacher_dir),
                 Stage(os.path.join(runs, "slimflow"), c, small)]
-    if method == "scott":
-        return [Stage(os.path.join(runs, method), _from_teacher(method, scale, steps,
-                                                               teacher_dir))]
     if method == "hyper_sd":
         chain, previous = [], ""
         for s in HYPER_SD_SEGMENTS:
