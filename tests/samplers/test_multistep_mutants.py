@@ -182,8 +182,8 @@ def test_tables_and_model_outputs_are_cast_to_the_state_dtype(x64):
 
     A = jnp.full(3, one)
     W = jnp.array([[one, 0.5], [one, 0.5], [0.0, 0.0]])
-    C = jnp.array([[one, 0.0], [0.0, 0.5], [0.0, 0.0]])
-    Ct = jnp.full(3, one)
+    C = jnp.array([[one, 0.0], [1.0, 0.5], [0.0, 0.0]])
+    Ct = jnp.array([0.0, one, 0.0])  # Ct_0 = 0: the corrector must not undo A_0's cast
     S = jnp.array([0.0, 0.0, 1.0])
     keys = jax.random.split(jax.random.PRNGKey(2), 3)
     x, traj = jax.jit(lambda x0: ms.run(
