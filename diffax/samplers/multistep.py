@@ -54,7 +54,8 @@ def step_orders(n_steps: int, order: int, *, history: int = 0,
 def lagged(values: Array, lags: Sequence[int]) -> Array:
     """``(N, len(lags))``: ``values[max(i - lag, 0)]`` for per-step quantities (e.g. step
     sizes h_i), i.e. the first value repeated before the start (equal steps)."""
-    idx = np.maximum(np.arange(values.shape[0])[:, None] - np.asarray(lags)[None, :], 0)
+    lags = np.asarray(lags, dtype=int).reshape(-1)   # () is an empty float array otherwise
+    idx = np.maximum(np.arange(values.shape[0])[:, None] - lags[None, :], 0)
     return values[idx]
 
 

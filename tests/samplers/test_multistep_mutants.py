@@ -88,6 +88,8 @@ def test_lagged_repeats_the_first_value(x64):
     got = ms.lagged(v, (0, 1, 3))
     want = [[float(v[max(i - lag, 0)]) for lag in (0, 1, 3)] for i in range(5)]
     np.testing.assert_array_equal(got, want)  # a gather: exact
+    assert ms.lagged(v, ()).shape == (5, 0)     # no lags: an empty gather, not a TypeError
+    np.testing.assert_array_equal(ms.lagged(v, 2), [[float(v[max(i - 2, 0)])] for i in range(5)])
 
 
 @pytest.mark.parametrize("lags", [(0, 1, 2, 3), (2, 1), (0,), (3,), (), 2])
