@@ -141,3 +141,4 @@ def test_inversion(runs):
     _close(r.x, r.trajectory[-1])
     assert r.nfe == N
     _close(runs["inv_x0"].x, H.ddim_inversion(X, inv, shift=SHIFT)[-1])
+    assert runs["inv_x0"].trajectory is None  # return_trajectory defaults to False

@@ -89,7 +89,7 @@ def runs():
             out[name + "_traj"] = fn(model_needing_shift, P, x, ts, key=KEY, cond=cond,
                                      denoise=False, return_trajectory=True)
             out[name + "_x0"] = fn(x0_model_needing_shift, P, x, ts, key=KEY,
-                                   prediction="x0", cond=cond, denoise=True)
+                                   prediction="x0", cond=cond)  # denoise default
         out["ancestral_large"] = mod.ancestral(model, P, x, ts, key=KEY, variance="large",
                                                denoise=False, return_trajectory=True)
         out = jax.tree_util.tree_map(np.asarray, out)
