@@ -1,11 +1,13 @@
-"""The shared problem of the UniPC and DEIS mutation tests (test_unipc_mutants.py,
-test_deis_mutants.py): VP-linear, a grid non-uniform in t, three 2-D states, and an eps
+"""The shared problem of the samplers' mutation tests (test_<module>_mutants.py): VP-linear, a grid non-uniform in t, three 2-D states, and an eps
 model that depends on x and t, eps(x, t) = 0.3 sin x + 3 sin 9t + 2t (+ shift), also
 as a data prediction x0 = (x - sigma eps) / alpha. unipc_by_hand.py transcribes the same
-model in NumPy."""
+model in NumPy; the other *_by_hand.py files do the same for their samplers. Also the
+helpers those tests share: the model with a conditioning argument as a data prediction,
+and the message of a refusal."""
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from diffax.processes import VPLinear
 
@@ -27,3 +29,16 @@ def x0_model(x, t):
     """The same model as a data prediction: x0 = (x - sigma eps) / alpha."""
     tt = jnp.reshape(t, (-1, 1))
     return (x - P.sigma(tt) * model(x, t)) / P.alpha(tt)
+
+
+def x0_model_needing_shift(x, t, *, shift):
+    """``model_needing_shift`` as a data prediction (the ``cond`` path of x0 models)."""
+    tt = jnp.reshape(t, (-1, 1))
+    return (x - P.sigma(tt) * model(x, t, shift)) / P.alpha(tt)
+
+
+def refusal(fn, *args, **kw) -> str:
+    """The message of the ``ValueError`` that ``fn(*args, **kw)`` must raise."""
+    with pytest.raises(ValueError) as err:
+        fn(*args, **kw)
+    return str(err.value)

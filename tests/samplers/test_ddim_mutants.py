@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 import ddim_sde_by_hand as H
-from linear_step_problem import TS, X, P, model, model_needing_shift
+from linear_step_problem import (TS, X, P, model, model_needing_shift, refusal,
+                                 x0_model_needing_shift)
 from diffax.samplers import ddim as mod
 
 RTOL, ATOL = 1e-10, 1e-12
@@ -26,10 +27,6 @@ KEY = jax.random.PRNGKey(7)
 SHIFT = 0.25
 
 
-def x0_model_needing_shift(x, t, *, shift):
-    tt = jnp.reshape(t, (-1, 1))
-    return (x - P.sigma(tt) * model(x, t, shift)) / P.alpha(tt)
-
 
 def _z(key, shape):
     """The sampler's draws: step i uses the i-th of N split keys."""
@@ -37,29 +34,24 @@ def _z(key, shape):
                      for k in jax.random.split(key, N)])
 
 
-def _msg(fn, *args, **kw):
-    with pytest.raises(ValueError) as err:
-        fn(*args, **kw)
-    return str(err.value)
-
 
 # ---- refusals and defaults (cheap) --------------------------------------------------------
 
 def test_every_refusal_in_full():
     x, ts = jnp.ones((2, 2)), jnp.asarray(TS)
     for eta in (-0.1, 1.5):
-        assert _msg(mod.ddim, model, P, x, ts, key=KEY, eta=eta) == (
+        assert refusal(mod.ddim, model, P, x, ts, key=KEY, eta=eta) == (
             "ddim: eta must lie in [0, 1] (0 = deterministic DDIM, 1 = DDPM ancestral "
             f"variance), got eta={eta!r}.")
-    assert _msg(mod.ddim, model, P, x, ts, eta=0.5) == (
+    assert refusal(mod.ddim, model, P, x, ts, eta=0.5) == (
         "ddim with eta > 0 is stochastic: pass key=jax.random.key(seed).")
-    assert _msg(mod.ddim, model, P, x, ts, denoise=1) == (
+    assert refusal(mod.ddim, model, P, x, ts, denoise=1) == (
         "ddim: denoise must be True or False, got denoise=1.")
     grid = TS[::-1].copy()
-    assert _msg(mod.ddim, model, P, x, jnp.asarray(grid)) == (
+    assert refusal(mod.ddim, model, P, x, jnp.asarray(grid)) == (
         "ddim: timesteps must decrease strictly from t_max towards t_min (a decreasing "
         f"grid t_0 > ... > t_N; use diffax.samplers.schedules); got {grid}.")
-    assert _msg(mod.ddim_inversion, model, P, x, jnp.asarray(TS)) == (
+    assert refusal(mod.ddim_inversion, model, P, x, jnp.asarray(TS)) == (
         f"ddim_inversion: inversion timesteps must increase strictly; got {TS}.")
 
 

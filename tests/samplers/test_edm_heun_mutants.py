@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 
 import edm_heun_by_hand as H
-from linear_step_problem import TS, X, P, model, model_needing_shift
+from linear_step_problem import (TS, X, P, model, model_needing_shift, refusal,
+                                 x0_model_needing_shift)
 from diffax.processes import EDM
 from diffax.samplers import edm_heun as mod
 
@@ -30,10 +31,6 @@ N = len(TS) - 1  # 6 steps; s = sigma/alpha runs from 93 down to 0.17
 KEY = jax.random.PRNGKey(4)
 SHIFT = 0.25
 
-
-def x0_model_needing_shift(x, t, *, shift):
-    tt = jnp.reshape(t, (-1, 1))
-    return (x - P.sigma(tt) * model(x, t, shift)) / P.alpha(tt)
 
 
 def _xi(key, n, shape, dtype=jnp.float64):
@@ -44,29 +41,24 @@ def _xi(key, n, shape, dtype=jnp.float64):
 
 # ---- refusals, NFE (cheap; the runner stops at the first failure) -------------------------
 
-def _msg(fn, *args, **kw):
-    with pytest.raises(ValueError) as err:
-        fn(*args, **kw)
-    return str(err.value)
-
 
 def test_every_refusal_in_full():
     x, ts = jnp.ones((2, 2)), jnp.asarray(TS)
     sto = mod.edm_heun_stochastic
-    assert _msg(mod.edm_heun, model, P, x, ts, final_euler="yes") == (
+    assert refusal(mod.edm_heun, model, P, x, ts, final_euler="yes") == (
         "edm_heun: final_euler must be True or False, got final_euler='yes'.")
-    assert _msg(sto, model, P, x, ts, key=KEY, final_euler=1) == (
+    assert refusal(sto, model, P, x, ts, key=KEY, final_euler=1) == (
         "edm_heun_stochastic: final_euler must be True or False, got final_euler=1.")
     for name in ("s_churn", "s_min", "s_max", "s_noise"):
-        assert _msg(sto, model, P, x, ts, key=KEY, **{name: -0.5}) == (
+        assert refusal(sto, model, P, x, ts, key=KEY, **{name: -0.5}) == (
             f"edm_heun_stochastic: {name} must be >= 0, got {name}=-0.5.")
-    assert _msg(sto, model, P, x, ts, key=KEY, s_min=2.0, s_max=1.5) == (
+    assert refusal(sto, model, P, x, ts, key=KEY, s_min=2.0, s_max=1.5) == (
         "edm_heun_stochastic: need s_min <= s_max, got s_min=2.0, s_max=1.5.")
-    assert _msg(sto, model, P, x, ts) == (
+    assert refusal(sto, model, P, x, ts) == (
         "edm_heun_stochastic is stochastic: pass key=jax.random.key(seed).")
     grid = TS[::-1].copy()
     for fn, name in ((mod.edm_heun, "edm_heun"), (sto, "edm_heun_stochastic")):
-        assert _msg(fn, model, P, x, jnp.asarray(grid), key=KEY) == (
+        assert refusal(fn, model, P, x, jnp.asarray(grid), key=KEY) == (
             f"{name}: timesteps must decrease strictly from t_max towards t_min (a "
             "decreasing grid t_0 > ... > t_N; use diffax.samplers.schedules); got "
             f"{grid}.")

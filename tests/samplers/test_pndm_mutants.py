@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 import pndm_by_hand as H
-from linear_step_problem import TS, X, P, model, model_needing_shift
+from linear_step_problem import (TS, X, P, model, model_needing_shift, refusal,
+                                 x0_model_needing_shift)
 from diffax.samplers import pndm as mod
 
 RTOL, ATOL = 1e-10, 1e-12
@@ -28,40 +29,31 @@ SHIFT = 0.25
 KEY = jax.random.PRNGKey(0)
 
 
-def x0_model_needing_shift(x, t, *, shift):
-    tt = jnp.reshape(t, (-1, 1))
-    return (x - P.sigma(tt) * model(x, t, shift)) / P.alpha(tt)
-
 
 def _eps_shift(x, t):
     return H.eps_model(x, t, SHIFT)
 
-
-def _msg(fn, *args, **kw):
-    with pytest.raises(ValueError) as err:
-        fn(*args, **kw)
-    return str(err.value)
 
 
 # ---- refusals, NFE, constants (cheap; the runner stops at the first failure) -------------
 
 def test_every_refusal_in_full():
     x = jnp.ones((3, 2))
-    assert _msg(mod.pndm, model, P, x, jnp.asarray(TS), variant="pndm") == (
+    assert refusal(mod.pndm, model, P, x, jnp.asarray(TS), variant="pndm") == (
         "pndm: unknown variant 'pndm'; valid choices: ['f_pndm', 'ipndm', 'plms', "
         "'s_pndm'].")
-    assert _msg(mod.pndm_nfe, "F_PNDM", 4) == (
+    assert refusal(mod.pndm_nfe, "F_PNDM", 4) == (
         "pndm: unknown variant 'F_PNDM'; valid choices: ['f_pndm', 'ipndm', 'plms', "
         "'s_pndm'].")
     for n in (1, 3):
-        assert _msg(mod.pndm, model, P, x, jnp.asarray(TS[:n + 1])) == (
+        assert refusal(mod.pndm, model, P, x, jnp.asarray(TS[:n + 1])) == (
             f"pndm[f_pndm] needs at least 4 steps (3 pseudo Runge-Kutta warm-up steps and "
             f"one linear multistep), got {n} steps (NFE {4 * n}). With fewer steps the "
             "Runge-Kutta stages evaluate the model near t_min far from the data and the "
             "result diverges; use s_pndm, plms or ipndm for NFE < 13.")
     grid = TS[::-1].copy()
     for v in ("s_pndm", "f_pndm", "plms", "ipndm"):
-        assert _msg(mod.pndm, model, P, x, jnp.asarray(grid), variant=v) == (
+        assert refusal(mod.pndm, model, P, x, jnp.asarray(grid), variant=v) == (
             f"pndm[{v}]: timesteps must decrease strictly from t_max towards t_min (a "
             "decreasing grid t_0 > ... > t_N; use diffax.samplers.schedules); got "
             f"{grid}.")

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 import ddim_sde_by_hand as H
-from linear_step_problem import TS, X, P, model, model_needing_shift
+from linear_step_problem import (TS, X, P, model, model_needing_shift, refusal,
+                                 x0_model_needing_shift)
 from diffax.samplers import sde as mod
 
 RTOL, ATOL = 1e-10, 1e-12
@@ -28,21 +29,12 @@ SHIFT = 0.25
 NAMES = ("euler_maruyama", "reverse_diffusion", "ancestral")
 
 
-def x0_model_needing_shift(x, t, *, shift):
-    tt = jnp.reshape(t, (-1, 1))
-    return (x - P.sigma(tt) * model(x, t, shift)) / P.alpha(tt)
-
 
 def _z(key, shape):
     """The sampler's draws: step i uses the i-th of N split keys."""
     return np.stack([np.asarray(jax.random.normal(k, shape, jnp.float64))
                      for k in jax.random.split(key, N)])
 
-
-def _msg(fn, *args, **kw):
-    with pytest.raises(ValueError) as err:
-        fn(*args, **kw)
-    return str(err.value)
 
 
 # ---- refusals and defaults (cheap) --------------------------------------------------------
@@ -52,15 +44,15 @@ def test_every_refusal_in_full():
     grid = TS[::-1].copy()
     for name in NAMES:
         fn = getattr(mod, name)
-        assert _msg(fn, model, P, x, ts) == (
+        assert refusal(fn, model, P, x, ts) == (
             f"{name} is stochastic: pass key=jax.random.key(seed).")
-        assert _msg(fn, model, P, x, ts, key=KEY, denoise="no") == (
+        assert refusal(fn, model, P, x, ts, key=KEY, denoise="no") == (
             f"{name}: denoise must be True or False, got denoise='no'.")
-        assert _msg(fn, model, P, x, jnp.asarray(grid), key=KEY) == (
+        assert refusal(fn, model, P, x, jnp.asarray(grid), key=KEY) == (
             f"{name}: timesteps must decrease strictly from t_max towards t_min (a "
             "decreasing grid t_0 > ... > t_N; use diffax.samplers.schedules); got "
             f"{grid}.")
-    assert _msg(mod.ancestral, model, P, x, ts, key=KEY, variance="medium") == (
+    assert refusal(mod.ancestral, model, P, x, ts, key=KEY, variance="medium") == (
         "ancestral: unknown variance 'medium'; valid choices: ['small', 'large'].")
 
 
