@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 import ddim_sde_by_hand as H
-from linear_step_problem import (TS, X, P, model, model_needing_shift, refusal,
-                                 x0_model_needing_shift)
+from linear_step_problem import (TS, X, P, float64, model, model_needing_shift,
+                                 not_decreasing_message, refusal, x0_model_needing_shift)
 from diffax.samplers import ddim as mod
 
 RTOL, ATOL = 1e-10, 1e-12
@@ -49,8 +49,7 @@ def test_every_refusal_in_full():
         "ddim: denoise must be True or False, got denoise=1.")
     grid = TS[::-1].copy()
     assert refusal(mod.ddim, model, P, x, jnp.asarray(grid)) == (
-        "ddim: timesteps must decrease strictly from t_max towards t_min (a decreasing "
-        f"grid t_0 > ... > t_N; use diffax.samplers.schedules); got {grid}.")
+        not_decreasing_message("ddim", grid))
     assert refusal(mod.ddim_inversion, model, P, x, jnp.asarray(TS)) == (
         f"ddim_inversion: inversion timesteps must increase strictly; got {TS}.")
 
@@ -70,9 +69,7 @@ def test_defaults_pinned():
 
 @pytest.fixture(scope="module")
 def runs():
-    prev = jax.config.read("jax_enable_x64")
-    jax.config.update("jax_enable_x64", True)
-    try:
+    with float64():
         x, ts = jnp.asarray(X), jnp.asarray(TS)
         z = _z(KEY, X.shape)
         cond = dict(shift=SHIFT)
@@ -95,8 +92,6 @@ def runs():
         out["inv_x0"] = mod.ddim_inversion(x0_model_needing_shift, P, x, inv,
                                            prediction="x0", cond=cond)
         out = jax.tree_util.tree_map(np.asarray, out)
-    finally:
-        jax.config.update("jax_enable_x64", prev)
     return out
 
 

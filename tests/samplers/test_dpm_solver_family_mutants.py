@@ -9,6 +9,7 @@ the entry point's name (the earlier tests matched fragments)."""
 import jax.numpy as jnp
 import pytest
 
+from linear_step_problem import not_decreasing_message
 from diffax.processes import VPLinear
 from diffax.samplers import dpm_solver_engine as engine
 from diffax.samplers import dpm_solver_family as family
@@ -119,9 +120,7 @@ def test_every_refusal_with_its_message(fn, name):
         assert message(order=order, method=method, second_difference="reference") == (
             f"{name}: second_difference only applies to the third-order multistep method "
             f"(the *_3m samplers), got order={order}, method={method!r}.")
-    assert message(ts=jnp.array([0.5, 0.9])) == (
-        f"{name}: timesteps must decrease strictly from t_max towards t_min (a decreasing "
-        "grid t_0 > ... > t_N; use diffax.samplers.schedules); got [0.5 0.9].")
+    assert message(ts=jnp.array([0.5, 0.9])) == not_decreasing_message(name, "[0.5 0.9]")
     assert message(ts=jnp.array([1.5, 0.5])).startswith(f"{name}: timesteps span [0.5, 1.5]")
 
 

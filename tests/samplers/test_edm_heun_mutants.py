@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 import edm_heun_by_hand as H
-from linear_step_problem import (TS, X, P, model, model_needing_shift, refusal,
-                                 x0_model_needing_shift)
+from linear_step_problem import (TS, X, P, float64, model, model_needing_shift,
+                                 not_decreasing_message, refusal, x0_model_needing_shift)
 from diffax.processes import EDM
 from diffax.samplers import edm_heun as mod
 
@@ -59,9 +59,7 @@ def test_every_refusal_in_full():
     grid = TS[::-1].copy()
     for fn, name in ((mod.edm_heun, "edm_heun"), (sto, "edm_heun_stochastic")):
         assert refusal(fn, model, P, x, jnp.asarray(grid), key=KEY) == (
-            f"{name}: timesteps must decrease strictly from t_max towards t_min (a "
-            "decreasing grid t_0 > ... > t_N; use diffax.samplers.schedules); got "
-            f"{grid}.")
+            not_decreasing_message(name, grid))
 
 
 def test_valid_churn_options_are_accepted():
@@ -89,9 +87,7 @@ def test_heun_nfe():
 @pytest.fixture(scope="module")
 def tables():
     """The churn tables of the tests below from one compiled program (x64 around it)."""
-    prev = jax.config.read("jax_enable_x64")
-    jax.config.update("jax_enable_x64", True)
-    try:
+    with float64():
         ts = jnp.asarray(TS[:-1])
         ts32 = jnp.asarray(TS[:-1], jnp.float32)
         opts = [jnp.asarray(v, jnp.float64) for v in (1.5, 0.5, 20.0, 1.007)]
@@ -112,8 +108,6 @@ def tables():
         out = go(ts, ts32, jnp.linspace(0.95, 0.05, 200), jnp.array([80.0, 20.0, 5.0, 1.0, 0.2]),
                  opts)
         return jax.tree.map(np.asarray, out), np.asarray(P.alpha(ts))
-    finally:
-        jax.config.update("jax_enable_x64", prev)
 
 
 @pytest.mark.parametrize("case,s_churn,s_min,s_max,s_noise", [
@@ -184,9 +178,7 @@ CHURN = dict(s_churn=1.0, s_min=1.0, s_max=30.0, s_noise=1.007)  # gamma 1/6 on 
 @pytest.fixture(scope="module")
 def runs():
     """Every run of the tests below in one compiled program (x64 set around it)."""
-    prev = jax.config.read("jax_enable_x64")
-    jax.config.update("jax_enable_x64", True)
-    try:
+    with float64():
         ts, cond = jnp.asarray(TS), {"shift": SHIFT}
         ts100 = jnp.asarray(TS100)
         det, sto = mod.edm_heun, mod.edm_heun_stochastic
@@ -212,8 +204,6 @@ def runs():
         xi = {dt: _xi(KEY, N, X.shape, dt) for dt in (jnp.float64, jnp.float32)}
         xi[100] = _xi(KEY, 100, X.shape)
         return jax.tree.map(np.asarray, out), xi
-    finally:
-        jax.config.update("jax_enable_x64", prev)
 
 
 def _check(out, ref, nfe, rtol=RTOL, trajectory=True):
@@ -265,7 +255,8 @@ def test_algorithm_2_without_churn_is_algorithm_1(runs):
 def test_float32_states_with_a_float64_grid(runs):
     """float32 x, float64 grid (cast to float32), churn, final Euler step outside the
     scan: the state stays float32 and matches the float64 transcription from the float32
-    times and the float32 draws (tolerance: float32 rounding over 6 steps, measured 2e-6 relative)."""
+    times and the float32 draws (tolerance: float32 rounding over 6 steps, measured 2e-6
+    relative)."""
     t32 = TS.astype(np.float32).astype(np.float64)
     x32 = X.astype(np.float32).astype(np.float64)
     sto = runs[0]["sto32"]

@@ -31,7 +31,7 @@ import numpy as np
 import pytest
 
 import unipc_by_hand as U
-from linear_step_problem import P, refusal
+from linear_step_problem import P, float64, refusal
 from diffax.samplers import exponential_integrators as ei
 
 
@@ -99,9 +99,7 @@ ORDERS = np.array([1, 2, 3, 3, 2, 3])
 @pytest.fixture(scope="module")
 def vals():
     """Every value of the tests below from one jitted program (x64 set around it)."""
-    prev = jax.config.read("jax_enable_x64")
-    jax.config.update("jax_enable_x64", True)
-    try:
+    with float64():
         @jax.jit
         def go(z, z32, zg, t, lam, coef64, coef32):
             c64 = ei.StepCoefficients(jnp.ones(6), *coef64)
@@ -127,8 +125,6 @@ def vals():
                  jnp.asarray(U.lam(TS)), tuple(jnp.asarray(v) for v in (C1, C2, C3, H)),
                  tuple(jnp.asarray(v, jnp.float32) for v in (C1, C2, C3, H)))
         return jax.tree.map(np.asarray, out)
-    finally:
-        jax.config.update("jax_enable_x64", prev)
 
 
 # ---- phi-functions ------------------------------------------------------------------------

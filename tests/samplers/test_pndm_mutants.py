@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 import pndm_by_hand as H
-from linear_step_problem import (TS, X, P, model, model_needing_shift, refusal,
-                                 x0_model_needing_shift)
+from linear_step_problem import (TS, X, P, float64, model, model_needing_shift,
+                                 not_decreasing_message, refusal, x0_model_needing_shift)
 from diffax.samplers import pndm as mod
 
 RTOL, ATOL = 1e-10, 1e-12
@@ -54,9 +54,7 @@ def test_every_refusal_in_full():
     grid = TS[::-1].copy()
     for v in ("s_pndm", "f_pndm", "plms", "ipndm"):
         assert refusal(mod.pndm, model, P, x, jnp.asarray(grid), variant=v) == (
-            f"pndm[{v}]: timesteps must decrease strictly from t_max towards t_min (a "
-            "decreasing grid t_0 > ... > t_N; use diffax.samplers.schedules); got "
-            f"{grid}.")
+            not_decreasing_message(f"pndm[{v}]", grid))
 
 
 def test_nfe_by_the_papers_count():
@@ -106,9 +104,7 @@ def test_adams_bashforth_weights_and_tables():
 @pytest.fixture(scope="module")
 def runs():
     """Every run of the tests below in one compiled program (x64 set around it)."""
-    prev = jax.config.read("jax_enable_x64")
-    jax.config.update("jax_enable_x64", True)
-    try:
+    with float64():
         ts, cond = jnp.asarray(TS), {"shift": SHIFT}
         pn = mod.pndm
         tr = dict(return_trajectory=True)
@@ -134,8 +130,6 @@ def runs():
 
         out = go(jnp.asarray(X), jnp.asarray(X, jnp.float32))
         return jax.tree.map(np.asarray, out)
-    finally:
-        jax.config.update("jax_enable_x64", prev)
 
 
 def _check(out, variant, ts, *, eps=None, trajectory=True, rtol=RTOL, atol=ATOL,

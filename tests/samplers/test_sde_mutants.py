@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 import ddim_sde_by_hand as H
-from linear_step_problem import (TS, X, P, model, model_needing_shift, refusal,
-                                 x0_model_needing_shift)
+from linear_step_problem import (TS, X, P, float64, model, model_needing_shift,
+                                 not_decreasing_message, refusal, x0_model_needing_shift)
 from diffax.samplers import sde as mod
 
 RTOL, ATOL = 1e-10, 1e-12
@@ -49,9 +49,7 @@ def test_every_refusal_in_full():
         assert refusal(fn, model, P, x, ts, key=KEY, denoise="no") == (
             f"{name}: denoise must be True or False, got denoise='no'.")
         assert refusal(fn, model, P, x, jnp.asarray(grid), key=KEY) == (
-            f"{name}: timesteps must decrease strictly from t_max towards t_min (a "
-            "decreasing grid t_0 > ... > t_N; use diffax.samplers.schedules); got "
-            f"{grid}.")
+            not_decreasing_message(name, grid))
     assert refusal(mod.ancestral, model, P, x, ts, key=KEY, variance="medium") == (
         "ancestral: unknown variance 'medium'; valid choices: ['small', 'large'].")
 
@@ -70,9 +68,7 @@ def test_defaults_pinned():
 
 @pytest.fixture(scope="module")
 def runs():
-    prev = jax.config.read("jax_enable_x64")
-    jax.config.update("jax_enable_x64", True)
-    try:
+    with float64():
         x, ts = jnp.asarray(X), jnp.asarray(TS)
         cond = dict(shift=SHIFT)
         out = {"z": _z(KEY, X.shape)}
@@ -85,8 +81,6 @@ def runs():
         out["ancestral_large"] = mod.ancestral(model, P, x, ts, key=KEY, variance="large",
                                                denoise=False, return_trajectory=True)
         out = jax.tree_util.tree_map(np.asarray, out)
-    finally:
-        jax.config.update("jax_enable_x64", prev)
     return out
 
 
