@@ -57,7 +57,9 @@ def not_decreasing_message(name: str, grid) -> str:
 @contextlib.contextmanager
 def float64():
     """jax_enable_x64 on inside the block, restored after (conftest's ``x64`` fixture is
-    function-scoped; this serves module-scoped fixtures)."""
+    function-scoped; this serves module-scoped fixtures). The same as
+    ``benchmarks.golden.common.x64_enabled(True)``, which these tests do not import: the
+    mutation work folders hold ``diffax/`` and ``tests/`` only."""
     prev = jax.config.read("jax_enable_x64")
     jax.config.update("jax_enable_x64", True)
     try:
