@@ -8,7 +8,7 @@ time-symmetric), 0.6, 0 (DDIM) and traced; with and without ``x_second``; eps an
 models, ``cond``; float32 states; round trips data -> noise -> data that return the start
 to float64 rounding; the NFE and every refusal with its whole message.
 
-Float64; rtol 1e-10 against the transcription (rounding only; measured 2e-15 at most).
+Float64; rtol 1e-10 against the transcription (rounding only; measured 1.7e-15 at most).
 """
 
 import jax
@@ -23,8 +23,9 @@ from linear_step_problem import (TS, X, P, float64, model, model_needing_shift,
 from diffax.samplers import bdia as mod
 
 RTOL, ATOL = 1e-10, 1e-12
-# float32 states against the float64 transcription: measured 1e-6 relative at most; 10x.
-RTOL32 = 1e-5
+# float32 states against the float64 transcription: measured 2.2e-6 relative at most
+# (the inversion at gamma = 0.8, which amplifies rounding by 1/gamma per step); 9x.
+RTOL32 = 2e-5
 N = len(TS) - 1
 US = TS[::-1].copy()  # increasing: the inversion's grid
 SHIFT = 0.25
