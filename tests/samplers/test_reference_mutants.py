@@ -129,8 +129,13 @@ def test_velocity_and_refusals():
 
 
 def test_reference_raises_when_out_of_steps():
-    """pf_ode_reference throws (diffrax's max_steps error); the sampler reports instead."""
+    """pf_ode_reference throws (diffrax's max_steps error); the sampler reports instead.
+    Without ``ts_save`` there is no trajectory (traced only: ``eval_shape`` compiles
+    nothing)."""
     with float64():
+        out = jax.eval_shape(lambda x: mod.pf_ode_reference(eps_model(P), P, x, 1.0, P.t_min),
+                             jnp.asarray(X))
+        assert out.trajectory is None and out.x.shape == (3, 2)
         with pytest.raises(Exception, match="max_steps"):
             jax.block_until_ready(mod.pf_ode_reference(eps_model(P), P, jnp.asarray(X), 1.0,
                                                        P.t_min, max_steps=2).x)
