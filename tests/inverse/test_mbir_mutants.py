@@ -30,7 +30,7 @@ def op(v):
 
 
 def _by_hand(key, lam, rho, n_cg, n_admm, eta, axes, consistency, shift,
-             dtype=jnp.float64):
+             dtype=jnp.float64, ts=TS):
     x, traj = X, [X]
     z = np.zeros((len(axes),) + SHAPE)
     u = np.zeros_like(z)
@@ -41,7 +41,7 @@ def _by_hand(key, lam, rho, n_cg, n_admm, eta, axes, consistency, shift,
             v, z, u = H.admm_step(v, z, u, M, Y, lam, rho, axes, n_cg)
         return v, z, u
 
-    for t, s, k in zip(TS[:-1], TS[1:], H.split(key, len(TS) - 1)):
+    for t, s, k in zip(ts[:-1], ts[1:], H.split(key, len(ts) - 1)):
         x0, eps = H.x0_hat(x, t, sh), H.eps_hat(x, t, sh)
         noise = H.normal(k, SHAPE, dtype)
         if consistency == "x0":
@@ -66,6 +66,19 @@ def test_diffusion_mbir_by_hand(x64, kind, consistency, axes):
     np.testing.assert_allclose(np.asarray(out.x), want, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(np.asarray(out.trajectory), traj, rtol=1e-10, atol=1e-12)
     assert out.nfe == 2
+
+
+def test_diffusion_mbir_three_steps(x64):
+    """One key per step, split(key, N), for N = 3 (the other runs take N = 2 steps, the
+    number of keys split(key) makes by default)."""
+    key, ts = jax.random.PRNGKey(11), np.array([0.8, 0.6, 0.4, 0.25])
+    out = diffusion_mbir(H.model(P, "x0"), P, jnp.asarray(X), jnp.asarray(ts), operator=op,
+                         y=jnp.asarray(Y), key=key, prediction="x0", lam=0.3, rho=2.0,
+                         eta=0.6, return_trajectory=True)
+    want, traj = _by_hand(key, 0.3, 2.0, 1, 1, 0.6, (0,), "state", np.zeros(3), ts=ts)
+    np.testing.assert_allclose(np.asarray(out.trajectory), traj, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(out.x), want, rtol=1e-10, atol=1e-12)
+    assert out.nfe == 3
 
 
 def test_diffusion_mbir_defaults(x64):
