@@ -48,7 +48,7 @@ demo: $(STAMP)
 	$(PY) -m experiments.demo --workdir=runs/demo
 
 test: $(STAMP) data
-	$(PY) -m pytest -n 2 --dist loadscope -q $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadscope --no-loadscope-reorder -q $(PYTEST_ARGS)
 
 benchmarks: $(STAMP)
 	$(PY) -m benchmarks.samplers --out runs/benchmarks

@@ -18,10 +18,11 @@ def test_there_are_notebooks():
 
 
 def _execute(path: pathlib.Path, monkeypatch) -> None:
-    # the kernel inherits this environment: the repo on the path, plain CPU jax
+    # the kernel inherits this environment: the repo on the path, plain CPU jax (one
+    # device, and the cheaper compile of tests/conftest.py)
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
-    monkeypatch.setenv("XLA_FLAGS", "")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_llvm_disable_expensive_passes=true")
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(ROOT)}}).execute()
