@@ -30,9 +30,12 @@ class ArrayDataset:
         return {k: v[indices] for k, v in self.arrays.items()}
 
 
-def register_once(registry, name: str, obj) -> None:
-    if name not in registry:
-        registry.add(name, obj)
+def register_for_test(monkeypatch, registry, name: str, obj) -> None:
+    """Register ``obj`` as ``name`` for one test: ``monkeypatch`` puts the registry's own
+    table back afterwards, so tests that check the library's tables (test_nn_registry.py,
+    test_config_checks.py) see them unchanged whichever worker ran this test first."""
+    monkeypatch.setattr(registry, "_entries", dict(registry._entries))
+    registry.add(name, obj)
 
 
 def tiny_config(task: str, network: str):

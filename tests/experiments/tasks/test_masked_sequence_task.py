@@ -3,7 +3,7 @@ mask reaches the network as a keyword, in training and in sampling; no runner ch
 
 import jax.numpy as jnp
 import numpy as np
-from draft_support import ArrayDataset, register_once, tiny_config
+from draft_support import ArrayDataset, register_for_test, tiny_config
 from flax import nnx
 
 from diffax.nn import NETWORKS
@@ -47,9 +47,9 @@ class MaskedSequenceTask(Task):
         return {"observed": np.ones((num_samples, L, 1), np.float32)}
 
 
-def test_masked_sequences_train_and_sample(tmp_path):
-    register_once(TASKS, MaskedSequenceTask.name, MaskedSequenceTask)
-    register_once(NETWORKS, "draft_seqnet", SeqNet)
+def test_masked_sequences_train_and_sample(tmp_path, monkeypatch):
+    register_for_test(monkeypatch, TASKS, MaskedSequenceTask.name, MaskedSequenceTask)
+    register_for_test(monkeypatch, NETWORKS, "draft_seqnet", SeqNet)
     config = tiny_config(MaskedSequenceTask.name, "draft_seqnet")
     exp = runner.build(config)
     assert sorted(exp.batch(0)) == ["observed", "x"]

@@ -3,7 +3,7 @@ denoiser (DeepSets: per-point MLP + mean pooling); no runner change."""
 
 import jax.numpy as jnp
 import numpy as np
-from draft_support import ArrayDataset, register_once, tiny_config
+from draft_support import ArrayDataset, register_for_test, tiny_config
 from flax import nnx
 
 from diffax import training
@@ -42,9 +42,9 @@ class PointSetTask(Task):
         return {}
 
 
-def test_point_sets_train_sample_and_stay_equivariant(tmp_path):
-    register_once(TASKS, PointSetTask.name, PointSetTask)
-    register_once(NETWORKS, "draft_deepsets", DeepSets)
+def test_point_sets_train_sample_and_stay_equivariant(tmp_path, monkeypatch):
+    register_for_test(monkeypatch, TASKS, PointSetTask.name, PointSetTask)
+    register_for_test(monkeypatch, NETWORKS, "draft_deepsets", DeepSets)
     config = tiny_config(PointSetTask.name, "draft_deepsets")
     runner.train(config, str(tmp_path))
     x = runner.sample(config, str(tmp_path))

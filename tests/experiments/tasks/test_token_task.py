@@ -3,7 +3,7 @@ in [-1, 1], for the MLP) and back (argmax) by the task; no runner change."""
 
 import jax.numpy as jnp
 import numpy as np
-from draft_support import ArrayDataset, register_once, tiny_config
+from draft_support import ArrayDataset, register_for_test, tiny_config
 
 from experiments import runner
 from experiments.tasks import TASKS, ElementSpec, Task
@@ -33,8 +33,8 @@ class TokenTask(Task):
         return ElementSpec({"x": (LENGTH * VOCAB,)}, {"x": "float32"})
 
 
-def test_tokens_train_and_sample_back_to_integers(tmp_path):
-    register_once(TASKS, TokenTask.name, TokenTask)
+def test_tokens_train_and_sample_back_to_integers(tmp_path, monkeypatch):
+    register_for_test(monkeypatch, TASKS, TokenTask.name, TokenTask)
     config = tiny_config(TokenTask.name, "mlp")
     config.model.kwargs = {"hidden": 32, "depth": 1}
     assert runner.build(config).pipeline.batch(0)["x"].dtype == np.int32  # kept as stored
