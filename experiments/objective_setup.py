@@ -29,6 +29,7 @@ them: ``ot_cfm`` fixes its own parameterization, for example.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import inspect
 import io
@@ -77,8 +78,34 @@ def load_run_config(workdir: str) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(tuples(raw))
 
 
+#: The teachers restored most recently: (workdir, config.json, checkpoint steps) -> Teacher.
+_RESTORED: collections.OrderedDict[tuple, Teacher] = collections.OrderedDict()
+_RESTORED_MAX = 2
+
+
+def _checkpoint_names(workdir: str) -> tuple[str, ...]:
+    directory = fs.as_path(fs.join(workdir, "checkpoints"))
+    return tuple(sorted(p.name for p in directory.iterdir())) if directory.exists() else ()
+
+
 def restore_teacher(workdir: str) -> Teacher:
-    """The EMA network of the run in ``workdir`` as a :class:`Teacher`."""
+    """The EMA network of the run in ``workdir`` as a :class:`Teacher`.
+
+    A chain of runs restores the same teacher many times (every student's training, and
+    its evaluation, builds the objective); the last two are kept and returned again while
+    the run's ``config.json`` and the names of its checkpoints are unchanged (a checkpoint
+    step, once written, is not rewritten)."""
+    key = (workdir, fs.read_text(fs.join(workdir, "config.json"))
+           if fs.exists(fs.join(workdir, "config.json")) else "", _checkpoint_names(workdir))
+    if key not in _RESTORED:
+        _RESTORED[key] = _restore_teacher(workdir)
+        while len(_RESTORED) > _RESTORED_MAX:
+            _RESTORED.popitem(last=False)
+    _RESTORED.move_to_end(key)
+    return _RESTORED[key]
+
+
+def _restore_teacher(workdir: str) -> Teacher:
     import jax
 
     from diffax import training

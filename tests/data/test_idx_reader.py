@@ -32,6 +32,21 @@ def test_reads_uint8_images_exactly(tmp_path):
     assert out[1, 2, 3] == (23 * 7) % 256
 
 
+def test_a_file_read_again_is_a_fresh_copy_and_a_rewritten_file_is_parsed_again(tmp_path):
+    path = _write(tmp_path / "a-idx1-ubyte.gz", _idx_bytes(0x08, (3,), bytes([1, 2, 3])))
+    first = read_idx(path)
+    first[0] = 99                   # the caller's array: the next read does not see it
+    np.testing.assert_array_equal(read_idx(path), [1, 2, 3])
+    assert not np.shares_memory(read_idx(path), read_idx(path))
+    _write(path, _idx_bytes(0x08, (4,), bytes([5, 6, 7, 8])))   # another size
+    np.testing.assert_array_equal(read_idx(path), [5, 6, 7, 8])
+    plain = str(tmp_path / "b-idx1-ubyte")
+    for mtime, values in ((1_000_000_000, [1, 2]), (2_000_000_000, [3, 4])):  # same size
+        _write(plain, _idx_bytes(0x08, (2,), bytes(values)), compress=False)
+        os.utime(plain, ns=(mtime, mtime))
+        np.testing.assert_array_equal(read_idx(plain), values)
+
+
 def test_reads_uncompressed_labels_and_big_endian_types(tmp_path):
     labels = bytes([9, 0, 3, 255])
     out = read_idx(_write(tmp_path / "labels", _idx_bytes(0x08, (4,), labels), compress=False))

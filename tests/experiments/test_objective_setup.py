@@ -130,3 +130,39 @@ def test_bad_objective_configs(case, teacher_dir):
         match = "student_steps"
     with pytest.raises(ValueError, match=match):
         runner.build(c)
+
+
+def test_a_teacher_is_restored_again_only_when_its_run_changed(tmp_path, monkeypatch):
+    """restore_teacher keeps the last two teachers: a chain of students restores its
+    teacher once; a new checkpoint or a new config.json of the run restores it again."""
+    calls = []
+    monkeypatch.setattr(objective_setup, "_RESTORED", type(objective_setup._RESTORED)())
+    monkeypatch.setattr(objective_setup, "_restore_teacher", lambda w: calls.append(w) or
+                        object())
+    runs = [tmp_path / name for name in ("a", "b", "c")]
+    for run in runs:
+        (run / "checkpoints" / "8").mkdir(parents=True)
+        (run / "config.json").write_text("{}")
+    a, b, c = (str(r) for r in runs)
+    first = objective_setup.restore_teacher(a)
+    assert objective_setup.restore_teacher(a) is first and calls == [a]
+    (runs[0] / "checkpoints" / "16").mkdir()                    # trained further
+    assert objective_setup.restore_teacher(a) is not first and calls == [a, a]
+    (runs[0] / "config.json").write_text('{"seed": 1}')         # retrained otherwise
+    objective_setup.restore_teacher(a)
+    objective_setup.restore_teacher(b)
+    objective_setup.restore_teacher(a)                          # kept: one of the last two
+    assert calls == [a, a, a, b]
+    objective_setup.restore_teacher(c)                          # b is now the oldest kept
+    objective_setup.restore_teacher(a)
+    objective_setup.restore_teacher(b)
+    assert calls == [a, a, a, b, c, b]
+
+
+def test_the_kept_teacher_is_the_restored_one(teacher_dir):
+    kept = objective_setup.restore_teacher(teacher_dir)
+    assert objective_setup.restore_teacher(teacher_dir) is kept
+    fresh = objective_setup._restore_teacher(teacher_dir)
+    for a, b in zip(_leaves(kept.params), _leaves(fresh.params), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert (kept.kind, kept.config.to_dict()) == (fresh.kind, fresh.config.to_dict())
