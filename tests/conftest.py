@@ -10,11 +10,10 @@ flags = os.environ.get("XLA_FLAGS", "")
 if "xla_force_host_platform_device_count" not in flags:
     os.environ["XLA_FLAGS"] = (flags + " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-# The test programs are small, so compiling them costs more than running them: skip LLVM's
-# expensive optimisation passes on CPU (user CPU of a cold-cache run of five compile-heavy
-# test modules: -3% to -7%; of the sampler conformance tests: -21%; 2026-12-07). It changes
-# how fast the code runs, not what it computes (no fast-math); subprocesses inherit it.
-CPU_COMPILE_FLAG = "--xla_llvm_disable_expensive_passes=true"
+# LLVM's cheaper compile on CPU (cpu_compile.py, measured there); subprocesses inherit it,
+# or get it from cpu_compile.xla_flags where they set a device count of their own
+from cpu_compile import CPU_COMPILE_FLAG  # noqa: E402
+
 if os.environ["JAX_PLATFORMS"] == "cpu" and "xla_llvm_disable_expensive_passes" not in \
         os.environ["XLA_FLAGS"]:
     os.environ["XLA_FLAGS"] += " " + CPU_COMPILE_FLAG

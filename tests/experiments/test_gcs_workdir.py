@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 import pytest
+from cpu_compile import xla_flags
 from fake_gcs import FakeGCSServer, environment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -46,8 +47,8 @@ def command(workdir, mode, n_steps):
 
 
 def env_for(server):
-    env = {**os.environ, **environment(server), "JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT}
-    env.pop("XLA_FLAGS", None)
+    env = {**os.environ, **environment(server), "JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT,
+           "XLA_FLAGS": xla_flags()}  # one device
     return env
 
 

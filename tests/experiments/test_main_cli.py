@@ -5,12 +5,13 @@ import re
 import subprocess
 import sys
 
+from cpu_compile import xla_flags
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def run_cli(*args, timeout=300):
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    env.pop("XLA_FLAGS", None)
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": xla_flags()}  # one device
     return subprocess.run([sys.executable, "-m", "experiments.main", *args], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=timeout)
 

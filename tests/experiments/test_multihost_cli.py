@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import numpy as np
+from cpu_compile import xla_flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STEPS = 16
@@ -34,7 +35,7 @@ def _free_port() -> int:
 
 def _start(devices: int, workdir, *extra) -> subprocess.Popen:
     env = {**os.environ, "JAX_PLATFORMS": "cpu",
-           "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+           "XLA_FLAGS": xla_flags(devices)}
     return subprocess.Popen([sys.executable, "-m", "experiments.main", *OVERRIDES,
                              f"--workdir={workdir}", *extra], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -4,10 +4,10 @@ One test class per notebook: ``make test`` distributes by scope (``--dist loadsc
 a class is a scope, so the notebooks (about a minute each) spread over the workers instead
 of running one after another in a single one. Select one with ``-k <notebook stem>``."""
 
-import os
 import pathlib
 
 import nbformat
+from cpu_compile import xla_flags
 from nbclient import NotebookClient
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -19,13 +19,11 @@ def test_there_are_notebooks():
 
 
 def _execute(path: pathlib.Path, monkeypatch) -> None:
-    # the kernel inherits this environment: the repo on the path, plain CPU jax with one
-    # device and the compile flags tests/conftest.py set (its simulated device count dropped)
+    # the kernel inherits this environment: the repo on the path, plain CPU jax (one
+    # device, and the cheaper compile of cpu_compile.py)
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
-    flags = os.environ.get("XLA_FLAGS", "").split()
-    monkeypatch.setenv("XLA_FLAGS", " ".join(
-        f for f in flags if not f.startswith("--xla_force_host_platform_device_count")))
+    monkeypatch.setenv("XLA_FLAGS", xla_flags())
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(ROOT)}}).execute()

@@ -9,7 +9,8 @@ orbax into OUT_DIR/ckpt and writes its loss trajectory to OUT_DIR/losses_<id>.np
 import os
 import sys
 
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")   # the tests' compile flags
+                           + " --xla_force_host_platform_device_count=2").strip()
 os.environ["JAX_PLATFORMS"] = "cpu"
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 

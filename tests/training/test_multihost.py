@@ -10,6 +10,7 @@ import sys
 
 import jax
 import numpy as np
+from cpu_compile import xla_flags
 from toy_task import batch_fn, build
 
 from diffax import training as tr
@@ -26,7 +27,7 @@ def free_port() -> int:
 
 def test_two_processes_match_one_process(tmp_path):
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = {**os.environ, "XLA_FLAGS": xla_flags()}   # multihost_run.py adds its 2 devices
     procs = [subprocess.Popen([sys.executable, os.path.join(HERE, "multihost_run.py"), str(i),
                                "2", str(port), str(tmp_path), str(STEPS)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
