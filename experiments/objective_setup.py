@@ -84,8 +84,12 @@ _RESTORED_MAX = 2
 
 
 def _checkpoint_names(workdir: str) -> tuple[str, ...]:
+    """The finished checkpoint steps of a run (orbax renames a step's temporary folder to
+    its number once written), the same on every host."""
     directory = fs.as_path(fs.join(workdir, "checkpoints"))
-    return tuple(sorted(p.name for p in directory.iterdir())) if directory.exists() else ()
+    if not directory.exists():
+        return ()
+    return tuple(sorted(p.name for p in directory.iterdir() if p.name.isdigit()))
 
 
 def restore_teacher(workdir: str) -> Teacher:

@@ -146,6 +146,8 @@ def test_a_teacher_is_restored_again_only_when_its_run_changed(tmp_path, monkeyp
     a, b, c = (str(r) for r in runs)
     first = objective_setup.restore_teacher(a)
     assert objective_setup.restore_teacher(a) is first and calls == [a]
+    (runs[0] / "checkpoints" / "16.orbax-checkpoint-tmp-1").mkdir()   # being written
+    assert objective_setup.restore_teacher(a) is first
     (runs[0] / "checkpoints" / "16").mkdir()                    # trained further
     assert objective_setup.restore_teacher(a) is not first and calls == [a, a]
     (runs[0] / "config.json").write_text('{"seed": 1}')         # retrained otherwise
