@@ -5,7 +5,9 @@ solvers and metrics are all looked up by name from configs. :class:`Registry` gi
 table the same behaviour:
 
 * registration by decorator in the file that defines the entry
-  (``@SAMPLERS.register("ddim", family="gaussian")``), or by :meth:`Registry.add`;
+  (``@SAMPLERS.register("ddim", family="gaussian")``), or by :meth:`Registry.add`; for
+  the length of a ``with`` block only (a notebook's prototype, a test's draft task) by
+  :meth:`Registry.temporary`;
 * a duplicate name is an error at import time;
 * an unknown name is a ``ValueError`` that names the table, the value and the valid
   choices (and the closest one, for typos);
@@ -22,6 +24,7 @@ A registry is a read-only ``Mapping`` from names to the registered objects, so
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import inspect
@@ -102,6 +105,22 @@ class Registry(Mapping[str, T]):
             raise ValueError(f"{self.kind} {name!r} is registered twice.")
         self._entries[name] = Entry(name, obj, family, dict(metadata))
         return obj
+
+    @contextlib.contextmanager
+    def temporary(self, name: str, obj: T, *, family: str | None = None,
+                  **metadata: Any) -> Iterator[T]:
+        """Register ``obj`` as ``name`` inside a ``with`` block and remove it at the end,
+        also when the block raises, so the table is as it was (a name already registered
+        is refused as by :meth:`add`)::
+
+            with SAMPLERS.temporary("my_sampler", my_sampler, family="gaussian"):
+                get_sampler("my_sampler")
+        """
+        self.add(name, obj, family=family, **metadata)
+        try:
+            yield obj
+        finally:
+            self._entries.pop(name, None)
 
     def register(self, name: str | None = None, *, family: str | None = None,
                  **metadata: Any) -> Callable[[T], T]:

@@ -36,6 +36,25 @@ def test_duplicates_are_refused():
         reg.add("ddim", object())
 
 
+def test_a_temporary_entry_lives_for_its_block_only():
+    reg = make()
+    proto = lambda x, *, q=1: ("proto", q)  # noqa: E731
+    with reg.temporary("proto", proto, family="gaussian", order=2) as got:
+        assert got is proto and reg.get("proto") is proto
+        assert reg.names("gaussian") == ["ddim", "proto"]
+        assert reg.entry("proto").metadata == {"order": 2}
+        assert reg.build("proto", 0, q=3) == ("proto", 3)
+    assert sorted(reg) == ["ddim", "mask"]
+    with pytest.raises(RuntimeError, match="inside"):   # removed when the block raises
+        with reg.temporary("proto", proto):
+            raise RuntimeError("inside")
+    assert "proto" not in reg
+    with pytest.raises(ValueError, match="'ddim' is registered twice"):
+        with reg.temporary("ddim", proto):
+            pass
+    assert reg.get("ddim")(1, 2, 3) == ("ddim", 0.0, 10)   # the refused name is kept
+
+
 def test_build_checks_options_against_the_signature():
     reg = make()
     assert reg.build("ddim", 1, 2, 3, eta=1.0) == ("ddim", 1.0, 10)

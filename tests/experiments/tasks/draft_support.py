@@ -30,12 +30,13 @@ class ArrayDataset:
         return {k: v[indices] for k, v in self.arrays.items()}
 
 
-def register_for_test(monkeypatch, registry, name: str, obj) -> None:
-    """Register ``obj`` as ``name`` for one test: ``monkeypatch`` puts the registry's own
-    table back afterwards, so tests that check the library's tables (test_nn_registry.py,
+def register_for_test(request, registry, name: str, obj) -> None:
+    """Register ``obj`` as ``name`` for one test (``Registry.temporary``, closed by the
+    test's finalizer), so tests that check the library's tables (test_nn_registry.py,
     test_config_checks.py) see them unchanged whichever worker ran this test first."""
-    monkeypatch.setattr(registry, "_entries", dict(registry._entries))
-    registry.add(name, obj)
+    scope = registry.temporary(name, obj)
+    scope.__enter__()
+    request.addfinalizer(lambda: scope.__exit__(None, None, None))
 
 
 def tiny_config(task: str, network: str):

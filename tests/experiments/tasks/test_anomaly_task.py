@@ -206,12 +206,12 @@ KEYS = {"sampler", "nfe", "draws", "num_examples", "wall_s", "imputations_per_s"
 
 
 @pytest.mark.slow
-def test_end_to_end_the_detector_finds_an_injected_spike(tmp_path, monkeypatch):
+def test_end_to_end_the_detector_finds_an_injected_spike(tmp_path, request):
     """train + eval through the runner (1,000 steps of a 2-block CSDI with 16 channels).
     Measured (CPU): imputation error 0.11 on normal steps (noise sd 0.07 after
     normalisation; an untrained net: ~1.0), best F1 = best PA-F1 = AUC-PR = 1.0 for the
     3-step spike (chance AUC-PR: 3/500); bounds with a wide margin."""
-    register_for_test(monkeypatch, TASKS, SineAnomalyTask.name, SineAnomalyTask)
+    register_for_test(request, TASKS, SineAnomalyTask.name, SineAnomalyTask)
     config = sine_config()
     runner.train(config, str(tmp_path))
     record = runner.evaluate(config, str(tmp_path))["samples"][0]

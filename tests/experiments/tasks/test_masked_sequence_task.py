@@ -47,9 +47,9 @@ class MaskedSequenceTask(Task):
         return {"observed": np.ones((num_samples, L, 1), np.float32)}
 
 
-def test_masked_sequences_train_and_sample(tmp_path, monkeypatch):
-    register_for_test(monkeypatch, TASKS, MaskedSequenceTask.name, MaskedSequenceTask)
-    register_for_test(monkeypatch, NETWORKS, "draft_seqnet", SeqNet)
+def test_masked_sequences_train_and_sample(tmp_path, request):
+    register_for_test(request, TASKS, MaskedSequenceTask.name, MaskedSequenceTask)
+    register_for_test(request, NETWORKS, "draft_seqnet", SeqNet)
     config = tiny_config(MaskedSequenceTask.name, "draft_seqnet")
     exp = runner.build(config)
     assert sorted(exp.batch(0)) == ["observed", "x"]

@@ -42,9 +42,9 @@ class PointSetTask(Task):
         return {}
 
 
-def test_point_sets_train_sample_and_stay_equivariant(tmp_path, monkeypatch):
-    register_for_test(monkeypatch, TASKS, PointSetTask.name, PointSetTask)
-    register_for_test(monkeypatch, NETWORKS, "draft_deepsets", DeepSets)
+def test_point_sets_train_sample_and_stay_equivariant(tmp_path, request):
+    register_for_test(request, TASKS, PointSetTask.name, PointSetTask)
+    register_for_test(request, NETWORKS, "draft_deepsets", DeepSets)
     config = tiny_config(PointSetTask.name, "draft_deepsets")
     runner.train(config, str(tmp_path))
     x = runner.sample(config, str(tmp_path))

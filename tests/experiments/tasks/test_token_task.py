@@ -33,8 +33,8 @@ class TokenTask(Task):
         return ElementSpec({"x": (LENGTH * VOCAB,)}, {"x": "float32"})
 
 
-def test_tokens_train_and_sample_back_to_integers(tmp_path, monkeypatch):
-    register_for_test(monkeypatch, TASKS, TokenTask.name, TokenTask)
+def test_tokens_train_and_sample_back_to_integers(tmp_path, request):
+    register_for_test(request, TASKS, TokenTask.name, TokenTask)
     config = tiny_config(TokenTask.name, "mlp")
     config.model.kwargs = {"hidden": 32, "depth": 1}
     assert runner.build(config).pipeline.batch(0)["x"].dtype == np.int32  # kept as stored
