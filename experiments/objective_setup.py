@@ -29,8 +29,8 @@ them: ``ot_cfm`` fixes its own parameterization, for example.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
+import functools
 import inspect
 import io
 import json
@@ -78,11 +78,6 @@ def load_run_config(workdir: str) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(tuples(raw))
 
 
-#: The teachers restored most recently: (workdir, config.json, checkpoint steps) -> Teacher.
-_RESTORED: collections.OrderedDict[tuple, Teacher] = collections.OrderedDict()
-_RESTORED_MAX = 2
-
-
 def _checkpoint_names(workdir: str) -> tuple[str, ...]:
     """The finished checkpoint steps of a run (orbax renames a step's temporary folder to
     its number once written), the same on every host."""
@@ -99,14 +94,15 @@ def restore_teacher(workdir: str) -> Teacher:
     its evaluation, builds the objective); the last two are kept and returned again while
     the run's ``config.json`` and the names of its checkpoints are unchanged (a checkpoint
     step, once written, is not rewritten)."""
-    key = (workdir, fs.read_text(fs.join(workdir, "config.json"))
-           if fs.exists(fs.join(workdir, "config.json")) else "", _checkpoint_names(workdir))
-    if key not in _RESTORED:
-        _RESTORED[key] = _restore_teacher(workdir)
-        while len(_RESTORED) > _RESTORED_MAX:
-            _RESTORED.popitem(last=False)
-    _RESTORED.move_to_end(key)
-    return _RESTORED[key]
+    config_path = fs.join(workdir, "config.json")
+    config_text = fs.read_text(config_path) if fs.exists(config_path) else ""
+    return _kept_teacher(workdir, config_text, _checkpoint_names(workdir))
+
+
+@functools.lru_cache(maxsize=2)
+def _kept_teacher(workdir: str, config_text: str, steps: tuple[str, ...]) -> Teacher:
+    """The teacher of ``workdir`` while its config text and finished steps stay these."""
+    return _restore_teacher(workdir)
 
 
 def _restore_teacher(workdir: str) -> Teacher:

@@ -20,7 +20,7 @@ modification time, and hands out copies.
 
 from __future__ import annotations
 
-import collections
+import functools
 import gzip
 import os
 import zlib
@@ -92,9 +92,10 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
     return arr.astype(dtype.newbyteorder("="), copy=True)
 
 
-#: Parsed arrays of the most recently read files: (real path, size, mtime_ns) -> array.
-_PARSED: collections.OrderedDict[tuple, np.ndarray] = collections.OrderedDict()
-_PARSED_MAX = 4   # Fashion-MNIST's four files
+@functools.lru_cache(maxsize=4)   # Fashion-MNIST's four files
+def _parsed(path: str, size: int, mtime_ns: int) -> np.ndarray:
+    """The parsed file, kept for its (real path, size, mtime); callers copy it."""
+    return parse_idx(_read_bytes(path), path)
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
@@ -109,13 +110,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"IDX file {path!r} does not exist.")
     stat = os.stat(path)
-    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
-    if key not in _PARSED:
-        _PARSED[key] = parse_idx(_read_bytes(path), path)
-        while len(_PARSED) > _PARSED_MAX:
-            _PARSED.popitem(last=False)
-    _PARSED.move_to_end(key)
-    return _PARSED[key].copy()
+    return _parsed(os.path.realpath(path), stat.st_size, stat.st_mtime_ns).copy()
 
 
 __all__ = ["IDX_DTYPES", "parse_idx", "read_idx"]

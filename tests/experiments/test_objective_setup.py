@@ -132,11 +132,13 @@ def test_bad_objective_configs(case, teacher_dir):
         runner.build(c)
 
 
-def test_a_teacher_is_restored_again_only_when_its_run_changed(tmp_path, monkeypatch):
+def test_a_teacher_is_restored_again_only_when_its_run_changed(tmp_path, monkeypatch,
+                                                                request):
     """restore_teacher keeps the last two teachers: a chain of students restores its
     teacher once; a new checkpoint or a new config.json of the run restores it again."""
     calls = []
-    monkeypatch.setattr(objective_setup, "_RESTORED", type(objective_setup._RESTORED)())
+    objective_setup._kept_teacher.cache_clear()   # this test's own teachers only
+    request.addfinalizer(objective_setup._kept_teacher.cache_clear)
     monkeypatch.setattr(objective_setup, "_restore_teacher", lambda w: calls.append(w) or
                         object())
     runs = [tmp_path / name for name in ("a", "b", "c")]

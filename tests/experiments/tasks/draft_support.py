@@ -1,6 +1,8 @@
 """Shared by the task drafts (issue 16's proof of fit): an in-memory dataset and a tiny
 config that runs any task through the unchanged runner in seconds."""
 
+import contextlib
+
 import numpy as np
 
 from configs import defaults
@@ -34,9 +36,9 @@ def register_for_test(request, registry, name: str, obj) -> None:
     """Register ``obj`` as ``name`` for one test (``Registry.temporary``, closed by the
     test's finalizer), so tests that check the library's tables (test_nn_registry.py,
     test_config_checks.py) see them unchanged whichever worker ran this test first."""
-    scope = registry.temporary(name, obj)
-    scope.__enter__()
-    request.addfinalizer(lambda: scope.__exit__(None, None, None))
+    scope = contextlib.ExitStack()
+    scope.enter_context(registry.temporary(name, obj))
+    request.addfinalizer(scope.close)
 
 
 def tiny_config(task: str, network: str):
