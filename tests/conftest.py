@@ -10,13 +10,12 @@ flags = os.environ.get("XLA_FLAGS", "")
 if "xla_force_host_platform_device_count" not in flags:
     os.environ["XLA_FLAGS"] = (flags + " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-# LLVM's cheaper compile on CPU (cpu_compile.py, measured there); subprocesses inherit it,
+# XLA's cheaper compile on CPU (cpu_compile.py, measured there); subprocesses inherit it,
 # or get it from cpu_compile.xla_flags where they set a device count of their own
-from cpu_compile import CPU_COMPILE_FLAG  # noqa: E402
+from cpu_compile import with_compile_flags  # noqa: E402
 
-if os.environ["JAX_PLATFORMS"] == "cpu" and "xla_llvm_disable_expensive_passes" not in \
-        os.environ["XLA_FLAGS"]:
-    os.environ["XLA_FLAGS"] += " " + CPU_COMPILE_FLAG
+if os.environ["JAX_PLATFORMS"] == "cpu":
+    os.environ["XLA_FLAGS"] = with_compile_flags(os.environ["XLA_FLAGS"])
 # Full float32 matrix products on every backend, in this process and every subprocess the
 # tests start: on recent NVIDIA GPUs JAX's default (TF32) would break the float32
 # tolerances measured against exact answers.

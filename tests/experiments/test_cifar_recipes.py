@@ -42,6 +42,7 @@ def _train_and_sample(config, workdir):
     return state
 
 
+@pytest.mark.slow
 def test_edm_recipe(mock_cifar, tmp_path):
     # 4 steps: with zero-initialised output layers (U-Net out conv, then each residual
     # block's second conv) the gradient reaches the time embedding from the 4th step on
@@ -64,6 +65,7 @@ def test_edm_recipe(mock_cifar, tmp_path):
     assert trained.shape == (9, 8) and not np.allclose(trained, initial)
 
 
+@pytest.mark.slow
 def test_ddpmpp_vp_recipe(mock_cifar, tmp_path):
     config = _tiny("configs/image/cifar10_ddpmpp_vp.py", nfe=4)
     assert config.augment.p == 0.0 and config.data.flip

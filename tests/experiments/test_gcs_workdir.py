@@ -56,6 +56,7 @@ def read_json(server, name):
     return json.loads(server.get(BUCKET, name))
 
 
+@pytest.mark.slow
 def test_train_kill_resume_sample_eval_on_a_bucket(server, tmp_path):
     local = tmp_path / "cwd"
     local.mkdir()

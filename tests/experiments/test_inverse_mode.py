@@ -41,6 +41,7 @@ def trained(tmp_path_factory):
     return c, workdir
 
 
+@pytest.mark.slow
 def test_inverse_mode_writes_grids_and_replacement_matches_the_measurement(trained):
     c, workdir = trained
     c = copy.deepcopy(c)
@@ -64,6 +65,7 @@ def test_operators_and_psnr():
         inverse_problems.make_operator("deblur", (28, 28, 1), jax.random.PRNGKey(0))
 
 
+@pytest.mark.slow
 def test_eval_sweeps_guidance_scales(trained):
     c, workdir = trained
     c = copy.deepcopy(c)

@@ -46,6 +46,7 @@ def run(tmp_path_factory):
     return workdir, out
 
 
+@pytest.mark.slow
 def test_train_sample_eval_values(run):
     workdir, out = run
     logged = losses(workdir)
@@ -76,6 +77,7 @@ def test_train_sample_eval_values(run):
         assert os.path.getsize(os.path.join(workdir, "samples", name)) > 10_000
 
 
+@pytest.mark.slow
 def test_resume_after_interruption_is_exact(run, tmp_path, capsys):
     """Interrupted after the step-30 checkpoint (the step-60 one and the later log lines
     lost), a resumed run reaches the same losses and parameters as the uninterrupted one."""

@@ -114,15 +114,17 @@ def test_condition_rows_must_match_the_sample_count(toy):
         fn(state.buffers, params, jax.random.PRNGKey(0), {"label": np.zeros(12, np.int32)})
 
 
-@pytest.mark.parametrize("n, tol", [(16, dict(rel=1e-5)), (13, dict(abs=1e-3))])
+@pytest.mark.parametrize("n, tol", [(16, dict(rel=1e-4)), (13, dict(abs=1e-3))])
 def test_sharded_likelihood_equals_one_device(toy, n, tol):
     """Held-out NLL of n examples in batches of 8 through the data mixture's exact model,
     Hutchinson probes drawn per batch, rtol = 1e-4. 16 examples split evenly: the values
-    agree to float rounding carried through the adaptive solve (measured 1.1e-6
-    relative). 13: the last batch of 5 is padded to 8 rows on 8 devices, and the solver
-    takes one step size for the whole batch (an RMS error over all rows), so the values
-    may move within the solver's tolerance: measured 6e-5 nats on a mean of 2.9; the
-    bound checked is 10 x rtol."""
+    agree to float rounding carried through the adaptive solve, which can change the
+    accepted steps (measured 1.1e-6 relative with XLA:CPU's MLIR fusion emitters, 1.0e-5
+    with its elemental emitter); the bound checked is the solver's rtol. 13: the last
+    batch of 5 is padded to 8 rows on 8 devices, and the solver takes one step size for
+    the whole batch (an RMS error over all rows), so the values may move within the
+    solver's tolerance: measured 6e-5 nats on a mean of 2.9; the bound checked is 10 x
+    rtol."""
     exp = toy[0]
     model_fn = exp.dataset.mixture.model_fn(exp.kind, exp.process)
     data = np.asarray(exp.pipeline.batch(100)["x"][:n])

@@ -37,6 +37,7 @@ def tiny(path: str, **task):
     ("configs/timeseries/co2_forecasting.py",
      ["baseline_last_value", "baseline_linear_trend", "baseline_seasonal_naive"]),
 ])
+@pytest.mark.slow
 def test_conditional_configs_train_sample_and_score(path, baselines, tmp_path):
     config = tiny(path)
     workdir = str(tmp_path)
@@ -61,6 +62,7 @@ def test_conditional_configs_train_sample_and_score(path, baselines, tmp_path):
     np.testing.assert_allclose(ratios, ratios[0], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_generation_config_trains_samples_and_evaluates(tmp_path):
     config = tiny("configs/timeseries/gunpoint_generation.py", metric_steps=5)
     config.sampling.num_samples = 8

@@ -83,6 +83,7 @@ def trained_classifier():
     return gm, p, logits_fn, float(metrics["loss"])
 
 
+@pytest.mark.slow
 def test_trained_noisy_classifier_matches_the_exact_posterior(trained_classifier):
     gm, p, logits_fn, loss = trained_classifier
     key = jax.random.PRNGKey(3)
@@ -98,6 +99,7 @@ def test_trained_noisy_classifier_matches_the_exact_posterior(trained_classifier
     assert err_t0 > 2 * err, (err, err_t0)
 
 
+@pytest.mark.slow
 def test_guided_sampling_with_the_trained_classifier(trained_classifier):
     """DPM-Solver++ with the guided exact unconditional model samples class 1 (weight
     0.5) > 95% of the time at w = 1 and matches the class-1 component (sliced-W2)."""

@@ -1,7 +1,9 @@
 """Tiny training run of the LNSDE on irregular sines (see nsde_helpers.py)."""
 
+import pytest
 from nsde_helpers import check_training
 
 
+@pytest.mark.slow
 def test_lnsde_classifies_irregular_sines():
     check_training("lnsde")

@@ -131,6 +131,7 @@ def test_dropout_is_a_function_of_the_key(case, net):
     assert rel_diff(a, call(f)) > 1e-3
 
 
+@pytest.mark.slow
 def test_overfits_a_fixed_batch_and_trains_every_parameter(case):
     """100 Adam steps of noise prediction on 4 fixed windows, NaN at the padded steps: the
     losses stay finite, every parameter moves, and the loss falls below the net's bound

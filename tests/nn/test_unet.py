@@ -70,10 +70,12 @@ def test_time_and_label_conditioning(cond_fn):
     assert rel_diff(cond_fn(X28, T2, jnp.array([0, 0])), cond_fn(X28, T2, jnp.array([1, 1]))) > 1e-3
     # null label == None: two programs (label=None makes the null label a constant, which
     # XLA may fuse differently), so equal to rounding, as each sample vs the batch below
-    np.testing.assert_allclose(cond_fn(X28, T2, jnp.array([3, 3])), base, rtol=1e-5, atol=1e-6)
+    # (largest difference measured 1.03e-6 on outputs of size ~1, with XLA:CPU's elemental
+    # fusion emitter of tests/cpu_compile.py; 8 float32 ulps of 1 is 1e-6: atol 2e-6)
+    np.testing.assert_allclose(cond_fn(X28, T2, jnp.array([3, 3])), base, rtol=1e-5, atol=2e-6)
     # each sample only sees its own conditioning
     mixed = cond_fn(X28, T2, jnp.array([0, 3]))
-    np.testing.assert_allclose(mixed[1], base[1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(mixed[1], base[1], rtol=1e-5, atol=2e-6)
     assert rel_diff(mixed[0], base[0]) > 1e-3
 
 

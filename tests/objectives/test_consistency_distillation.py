@@ -86,6 +86,7 @@ def test_the_floor_is_second_order_small(problem):
     assert 0.02 < rms(chain, exact) < 0.03  # measured 0.0275
 
 
+@pytest.mark.slow
 def test_distilled_student_converges_to_the_exact_map(problem):
     gmm64, xs, ts, exact, chain = problem
     floor = rms(chain, exact)

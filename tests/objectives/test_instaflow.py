@@ -65,6 +65,7 @@ def test_bad_options_name_the_value():
                                      jax.random.PRNGKey(0))
 
 
+@pytest.mark.slow
 def test_reflow_then_one_step_distillation_beats_euler_on_the_oracle():
     """Measured (two separated components; errors are mean squared distances from the
     one-step sample to the exact PF-ODE map on 512 held-out noises): one Euler step of the

@@ -12,6 +12,7 @@ from diffax.objectives.k_reflow import k_rectified_flow
 from diffax.processes import RectifiedFlow
 
 
+@pytest.mark.slow
 def test_straightness_decreases_over_two_reflows():
     """Four components on a ring of radius 2 (std 0.3). Measured on 512 held-out noises
     (64 Euler steps): S1 = 1.45 for the exact 1-rectified flow, S2 = 0.0025 and

@@ -82,6 +82,7 @@ def rms(a, b):
     return float(np.sqrt(np.mean((np.asarray(a, np.float64) - b) ** 2)))
 
 
+@pytest.mark.slow
 def test_skipping_step_distillation_converges_to_the_exact_map(problem):
     xs, ts, exact, chain = problem
     floor = rms(chain, exact)

@@ -112,6 +112,7 @@ def rms(a, b):
     return float(np.sqrt(np.mean((np.asarray(a, np.float64) - b) ** 2)))
 
 
+@pytest.mark.slow
 def test_guided_student_matches_the_exact_guided_map(problem):
     xs, ts, labels, exact, floors = problem
     mix, p = mixture(), VPLinear()

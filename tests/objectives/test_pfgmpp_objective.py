@@ -50,6 +50,7 @@ def test_precondition_is_edms_and_errors():
     assert objectives.OBJECTIVES.family("pfgmpp") == "pfgmpp"
 
 
+@pytest.mark.slow
 def test_training_on_a_2d_mixture_at_d128():
     """A few hundred Adam steps of a small MLP; samples from the kernel's prior through 17
     Heun steps. Sliced W2 to held-out data vs the two-sample floor (two data sets of the

@@ -62,6 +62,7 @@ def test_exact_students_reproduce_the_teacher_at_half_the_steps(x64):
     assert float(loss) < 1e-20
 
 
+@pytest.mark.slow
 def test_trained_students_halve_the_steps():
     """Two stages from the exact 4-step DDIM teacher (400 Adam steps each, B = 128): the
     2-step and 1-step students' outputs are at mean squared distance 0.0008 and 0.0007

@@ -12,6 +12,7 @@ eps_hat) / alpha amplifies the network's eps error 160-fold; use "v" or "x0" for
 
 import jax
 import jax.numpy as jnp
+import pytest
 from fit_mlp import fit, make_net
 
 from diffax import objectives
@@ -21,6 +22,7 @@ from diffax.processes import VPLinear
 from diffax.samplers import get_sampler, schedules
 
 
+@pytest.mark.slow
 def test_retraining_on_its_own_coupling_makes_few_step_ddim_land():
     p = VPLinear()
     gmm = GaussianMixture.isotropic(jnp.array([0.5, 0.5]), jnp.array([[-2., 1.], [2., -1.]]),

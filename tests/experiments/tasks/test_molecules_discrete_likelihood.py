@@ -78,6 +78,7 @@ def test_discrete_feature_decoder_in_the_tails(x64):
     np.testing.assert_allclose(got, log_ndtr(-x), rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_discrete_feature_bound_on_gaussian_positions_and_fixed_types(x64):
     """Positions Gaussian on the zero-CoM subspace, features a fixed one-hot and charge
     (a point mass): log p(x, h) = log N(positions) exactly. With the exact eps model the

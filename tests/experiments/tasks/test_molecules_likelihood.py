@@ -78,6 +78,7 @@ def test_hutchinson_estimate_is_unbiased_on_the_subspace(x64):
     assert np.all(spread > 0) and spread[0] < spread[-1]  # fewer dimensions, less noise
 
 
+@pytest.mark.slow
 def test_subspace_elbo_is_the_vdm_bound_of_the_subspace_model(x64):
     """With the exact eps of Gaussian data the continuous bound is tight up to the
     decoder (VDM): the mean over 16 copies (64 stratified times each) is within 4

@@ -57,6 +57,7 @@ def test_config_sigma_data_is_the_std_of_the_model_space_clouds():
     assert float(np.std(train.points)) == pytest.approx(c.model.sigma_data, abs=1e-3)
 
 
+@pytest.mark.slow
 def test_train_sample_eval_and_the_floor(tmp_path):
     config = _tiny()
     runner.train(config, str(tmp_path))
