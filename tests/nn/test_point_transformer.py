@@ -65,6 +65,7 @@ def test_heads_must_divide_width():
         PointTransformer(3, hidden=32, heads=3, rngs=nnx.Rngs(0))
 
 
+@pytest.mark.slow
 def test_fits_the_noise_of_one_cloud():
     """eps-prediction on one fixed ring of 32 points at sigma in [0.05, 1]: the initial loss
     is E[eps^2] = 1 (zero output); after 150 Adam steps it is below 0.45 (measured: the mean

@@ -41,6 +41,7 @@ def test_loss_is_the_mmd_of_the_generated_batch():
     assert any(float(jnp.max(jnp.abs(g))) > 0 for g in jax.tree.leaves(grads))
 
 
+@pytest.mark.slow
 def test_finetuning_brings_a_two_step_generator_to_the_mixture():
     obj = mmd_finetune(P, sampler="ddim", num_steps=2)
     held, other = GMM.sample(jax.random.PRNGKey(7), 512), GMM.sample(jax.random.PRNGKey(8), 512)

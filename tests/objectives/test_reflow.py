@@ -53,6 +53,7 @@ def test_a_straight_coupling_is_a_fixed_point(x64):
     np.testing.assert_allclose(one, on_line(p.t_min), atol=1e-12)
 
 
+@pytest.mark.slow
 def test_reflow_straightens_the_exact_flow():
     """Two well-separated components. The exact 1-rectified flow (velocity from the
     mixture's exact denoiser) has straightness S1 = 1.34 (64 Euler steps; 1.32 at 256);

@@ -64,6 +64,7 @@ def _fit_with_updates(obj, net, params, batch, steps):
     return run(params, jax.random.PRNGKey(1))
 
 
+@pytest.mark.slow
 def test_small_student_within_a_measured_factor_of_the_large_flow():
     """Measured (two components, 512 held-out noises, mean squared distance of the one-step
     sample to the exact PF-ODE map): exact 1-rectified flow 5.29; large 2-rectified flow
