@@ -12,9 +12,12 @@ change how fast the code runs, not what it computes (no fast-math):
   benchmarks.xla_compile_flags``, docs/benchmarks/xla_compile_flags_cpu/): 9.66 s ->
   7.91 s with the second flag (medians of two runs, 2026-12-08), outputs equal to 10
   digits; user CPU of six compile-heavy test modules with empty caches 383 s -> 348 s.
-  Three comparisons of two different XLA programs rounded differently and were set
-  from their bounds (tests/nn/test_unet.py, tests/objectives/test_consistency_grid.py,
-  tests/experiments/test_sharded_sampling.py; the comments give both measurements).
+  Five comparisons of two different XLA programs rounded differently and were set from
+  their bounds (tests/nn/test_unet.py, tests/objectives/test_consistency_grid.py,
+  tests/experiments/test_sharded_sampling.py, tests/experiments/test_multihost_cli.py,
+  tests/experiments/tasks/test_anomaly_task.py; the comments give both measurements).
+  benchmarks/xla_compile_flags.py measures these flags as its "suite" variant
+  (tests/benchmarks/test_xla_compile_flags.py keeps the two lists equal).
 * ``--xla_llvm_disable_expensive_passes=true``: skip LLVM's expensive optimisation passes
   (alone, with the MLIR emitters: user CPU -3% to -7% on five compile-heavy modules, -21%
   on the sampler conformance tests; 2026-12-07). Neutral on top of the first flag.
